@@ -1,0 +1,147 @@
+"""fenxiao's entry points: HTTP routes, queue consumers and timers. Each parses, calls one service, answers.
+
+``template.yaml`` points its functions here: ``app.app`` (HTTP), ``app.on_order_event`` and the other
+consumers (SQS), ``app.on_schedule`` (timers). Every route below has its event in the template.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice
+
+from fenxiao.api import http
+from fenxiao.api.http import Call, operator_route, response, shop_route
+from fenxiao.api.models import CreateShop, RunJob
+from fenxiao.bootstrap import container
+from fenxiao.entry import jobs_entry, lambda_middleware, sqs_batch
+
+app = Chalice(app_name="fenxiao")
+app.experimental_feature_flags.update([])
+http.bind_app(app)
+app.register_middleware(lambda_middleware, "all")
+
+
+# ---------------------------------------------------------------- operator
+
+
+@app.route("/admin/shops", methods=["POST"])
+@operator_route
+def admin_create_shop(call: Call) -> Any:
+    from fenxiao.service.shops import create_shop
+
+    body = call.parse(CreateShop)
+    secret = create_shop(container(), body.shop_id, body.name, call.now)
+    return response(201, {"shop_id": body.shop_id, "name": body.name, "api_secret": secret})
+
+
+@app.route("/admin/jobs/{job}", methods=["POST"])
+@operator_route
+def admin_run_job(call: Call, job: str) -> Any:
+    body = call.parse(RunJob) if call.raw_body else RunJob()
+    return jobs_entry.run_now(job, body.now)
+
+
+# ---------------------------------------------------------------- shop settings
+
+
+@app.route("/shops/{shop_id}/settings/distribution", methods=["GET"])
+@shop_route
+def get_distribution_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+
+    return settings.distribution_at(shop_id, call.now).model_dump(mode="json")
+
+
+@app.route("/shops/{shop_id}/settings/distribution", methods=["PUT"])
+@shop_route
+def put_distribution_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+
+    return settings.put_distribution(shop_id, call.json(), call.now).model_dump(mode="json")
+
+
+@app.route("/shops/{shop_id}/products/{product_id}/rates", methods=["PUT"])
+@shop_route
+def put_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
+    from fenxiao.service import settings
+
+    rates = settings.put_product_rates(shop_id, http.checked_id(product_id, "product_id"), call.json(), call.now)
+    return {"product_id": product_id, **rates.model_dump(mode="json")}
+
+
+@app.route("/shops/{shop_id}/products/{product_id}/rates", methods=["DELETE"])
+@shop_route
+def delete_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
+    from fenxiao.service import settings
+
+    settings.delete_product_rates(shop_id, http.checked_id(product_id, "product_id"), call.now)
+    return response(204)
+
+
+@app.route("/shops/{shop_id}/settings/membership", methods=["GET"])
+@shop_route
+def get_membership_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+
+    return settings.membership_at(shop_id, call.now).model_dump(mode="json")
+
+
+@app.route("/shops/{shop_id}/settings/membership", methods=["PUT"])
+@shop_route
+def put_membership_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+
+    return settings.put_membership(shop_id, call.json(), call.now).model_dump(mode="json")
+
+
+@app.route("/shops/{shop_id}/settings/wechatpay", methods=["GET"])
+@shop_route
+def get_wechatpay_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+    from fenxiao.service.shops import load_shop
+
+    return settings.wechatpay_public(load_shop(shop_id))
+
+
+@app.route("/shops/{shop_id}/settings/wechatpay", methods=["PUT"])
+@shop_route
+def put_wechatpay_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+    from fenxiao.service.shops import load_shop
+
+    return settings.put_wechatpay(container(), load_shop(shop_id), call.json(), call.now)
+
+
+# ---------------------------------------------------------------- queue consumers and timers
+
+
+@app.on_sqs_message(queue="OrderEventsQueue", batch_size=10)
+def on_order_event(event: Any) -> dict[str, Any]:
+    from fenxiao.entry.consumers import handle_order_message
+
+    return sqs_batch(event, handle_order_message)
+
+
+@app.on_sqs_message(queue="BindingEventsQueue", batch_size=10)
+def on_binding_event(event: Any) -> dict[str, Any]:
+    from fenxiao.entry.consumers import handle_binding_message
+
+    return sqs_batch(event, handle_binding_message)
+
+
+@app.on_sqs_message(queue="PayoutQueue", batch_size=5)
+def on_payout_event(event: Any) -> dict[str, Any]:
+    from fenxiao.entry.consumers import handle_payout_message
+
+    return sqs_batch(event, handle_payout_message)
+
+
+@app.on_sqs_message(queue="JobsQueue", batch_size=1)
+def on_job_event(event: Any) -> dict[str, Any]:
+    return sqs_batch(event, jobs_entry.handle_job_message)
+
+
+@app.lambda_function(name="scheduler")
+def on_schedule(event: Any, context: Any) -> dict[str, Any]:
+    return jobs_entry.on_timer(event)

@@ -1,0 +1,212 @@
+"""HTTP plumbing shared by every route: body limits and JSON parsing, authentication, answers, error mapping.
+
+Routes in ``functions/app.py`` are wrapped by ``shop_route`` or ``operator_route``; everything that can go
+wrong below them is a typed error turned into the SPEC's error shape here, in one place.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from fenxiao import clock
+from fenxiao.api.auth import canonical_query, verify_operator, verify_shop_signature
+from fenxiao.api.errors import error_body, from_validation_error, to_response
+from fenxiao.bootstrap import container
+from fenxiao.domain.errors import FenxiaoError, Forbidden, InvalidInput, Unauthorized
+from fenxiao.observability import logger
+
+MAX_BODY_BYTES = 64 * 1024
+_app: dict[str, Any] = {}
+
+
+def bind_app(app: Any) -> None:
+    """Tell the route wrappers which Chalice app holds the current request (called once by functions/app.py)."""
+    _app["app"] = app
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated API call: who made it, its raw body, and the time it is handled at."""
+
+    shop_id: str | None
+    raw_body: bytes
+    now: Any  # datetime
+    request: Any  # chalice.app.Request
+
+    def json(self) -> Any:
+        return parse_json(self.raw_body)
+
+    def parse(self, model: type[M]) -> M:
+        return parse_model(model, self.raw_body)
+
+    def query(self, name: str) -> str | None:
+        params = self.request.query_params or {}
+        value = params.get(name)
+        return None if value is None else str(value)
+
+
+def parse_json(raw: bytes) -> Any:
+    if not raw:
+        raise InvalidInput("the body must be a JSON object", code="invalid_body", field="body")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json", field="body") from None
+
+
+def parse_model(model: type[M], raw: bytes) -> M:
+    data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object", code="invalid_body", field="body")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+
+
+def response(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    from chalice import Response
+
+    all_headers = {"Content-Type": "application/json"} if body is not None else {}
+    all_headers.update(headers or {})
+    payload = "" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(body=payload, status_code=status, headers=all_headers)
+
+
+def error_response(exc: FenxiaoError) -> Any:
+    status, body = to_response(exc)
+    return response(status, body)
+
+
+def _headers(request: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in (request.headers or {}).items()}
+
+
+def _raw_body(request: Any) -> bytes:
+    raw = request.raw_body or b""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidInput(f"the body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large", field="body")
+    return bytes(raw)
+
+
+def candidate_paths(request: Any) -> list[str]:
+    """The request path as the mall may have signed it (see fenxiao.api.auth)."""
+    ctx = request.context or {}
+    actual = ctx.get("path") or ""
+    resource = ctx.get("resourcePath") or ""
+    params = request.uri_params or {}
+    unstaged = resource
+    for name, value in params.items():
+        unstaged = unstaged.replace("{" + name + "}", str(value))
+    paths = [p for p in (actual, unstaged) if p]
+    base = container().settings.api_base_path.rstrip("/")
+    if base and unstaged:
+        paths.append(base + unstaged)
+    return list(dict.fromkeys(paths))
+
+
+def _query_string(request: Any) -> str:
+    params = request.query_params
+    if not params:
+        return ""
+    pairs: list[tuple[str, str]] = []
+    for name in params:
+        values = params.getlist(name) if hasattr(params, "getlist") else [params[name]]
+        pairs.extend((name, v) for v in values)
+    return canonical_query(pairs)
+
+
+def authenticate_shop(request: Any, path_shop_id: str) -> str:
+    """Verify the shop's signature and that the path is the shop's own; returns the shop id."""
+    from fenxiao.service.shops import api_secret_of, find_shop
+
+    headers = _headers(request)
+    shop_id = headers.get("x-shop-id")
+    if not shop_id:
+        raise Unauthorized("X-Shop-Id header is missing", code="missing_signature")
+    shop = find_shop(shop_id) if len(shop_id) <= 64 else None
+    if shop is None:
+        raise Unauthorized("unknown X-Shop-Id or bad signature", code="bad_signature")
+    secret = api_secret_of(container(), shop)
+    verify_shop_signature(
+        secret,
+        headers,
+        request.method,
+        candidate_paths(request),
+        _query_string(request),
+        _raw_body(request),
+        clock.unix_now(),
+    )
+    if shop_id != path_shop_id:
+        raise Forbidden("a shop can reach only paths under its own /shops/{shop_id}", code="not_your_shop")
+    return shop_id
+
+
+def _guarded(fn: Callable[..., Any], authenticate: Callable[[Any, dict[str, Any]], str | None]) -> Callable[..., Any]:
+    from chalice import Response
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        request = _app["app"].current_request
+        log = logger()
+        try:
+            shop_id = authenticate(request, kwargs)
+            if shop_id:
+                log.append_keys(shop_id=shop_id)
+            call = Call(shop_id=shop_id, raw_body=_raw_body(request), now=clock.now(), request=request)
+            result = fn(call, *args, **kwargs)
+            if isinstance(result, Response):
+                return result
+            return response(200, result)
+        except FenxiaoError as exc:
+            if exc.status >= 500:
+                log.exception("request failed", extra={"code": exc.code})
+            else:
+                log.info("request rejected", extra={"status": exc.status, "code": exc.code, "field": exc.field})
+            return error_response(exc)
+        except Exception:
+            log.exception("request failed")
+            return response(500, error_body("internal_error", "an internal error occurred; retry later"))
+
+    return wrapper
+
+
+def shop_route(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A Shop API route: signature checked, the shop may reach only its own paths."""
+    return _guarded(fn, lambda request, kwargs: authenticate_shop(request, kwargs["shop_id"]))
+
+
+def operator_route(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An operator route: bearer token checked."""
+
+    def authenticate(request: Any, kwargs: dict[str, Any]) -> None:
+        verify_operator(_headers(request), container().settings.operator_token.get_secret_value())
+        return None
+
+    return _guarded(fn, authenticate)
+
+
+def public_route(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A route that authenticates inside (the WeChat Pay notification endpoint)."""
+    return _guarded(fn, lambda request, kwargs: None)
+
+
+_ID_PATTERN = __import__("re").compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+
+
+def checked_id(value: str, field: str) -> str:
+    """Path ids follow the same rule as body ids: 1-64 of ``A-Z a-z 0-9 _ . : -``."""
+    if not _ID_PATTERN.match(value):
+        raise InvalidInput(
+            f"{field}: must be 1-64 characters of A-Z a-z 0-9 _ . : -", code="invalid_field", field=field
+        )
+    return value

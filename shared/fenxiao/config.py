@@ -1,0 +1,59 @@
+"""Settings read from the environment once per container and validated at cold start.
+
+Every name is the one ``template.yaml`` sets in ``Globals.Function.Environment``; the local stack sets the
+same names from the stack it creates out of that template.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+ENV_PREFIX = "FENXIAO_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
+    shops_table: str = Field(min_length=1)
+    config_table: str = Field(min_length=1)
+    members_table: str = Field(min_length=1)
+    orders_table: str = Field(min_length=1)
+    ledger_table: str = Field(min_length=1)
+    withdrawals_table: str = Field(min_length=1)
+    leaderboard_table: str = Field(min_length=1)
+    notifications_table: str = Field(min_length=1)
+    order_events_queue_url: str = Field(min_length=1)
+    binding_events_queue_url: str = Field(min_length=1)
+    payout_queue_url: str = Field(min_length=1)
+    jobs_queue_url: str = Field(min_length=1)
+    kms_key_id: str = Field(min_length=1)
+    operator_token: SecretStr = Field(min_length=16)
+    wechatpay_base_url: str = "https://api.mch.weixin.qq.com"
+    api_base_path: str = ""
+    allow_clock_override: bool = False
+    region: str = "us-east-1"
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not hold a valid configuration; raised at cold start."""
+
+
+def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {
+        name.removeprefix(ENV_PREFIX).lower(): value for name, value in env.items() if name.startswith(ENV_PREFIX)
+    }
+    values.setdefault("region", env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1")
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        fields = ", ".join(ENV_PREFIX + ".".join(str(p) for p in e["loc"]).upper() for e in exc.errors())
+        raise ConfigurationError(f"invalid or missing environment variables: {fields}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return settings_from_env()

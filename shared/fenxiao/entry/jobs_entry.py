@@ -1,0 +1,115 @@
+"""Scheduled jobs: started by a timer, by ``POST /admin/jobs/{job}``, or by their own continuation message.
+
+A job runs in bounded pages. A page that leaves work behind enqueues its continuation on the jobs queue
+(timer and continuation runs), or, when run from the operator API, goes on page after page within the
+request's time budget and reports whether work remains.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fenxiao import clock
+from fenxiao.bootstrap import container
+from fenxiao.domain.errors import InvalidInput, NotFound, RuleViolation
+from fenxiao.observability import logger
+from fenxiao.timefmt import parse_rfc3339, rfc3339
+
+
+@dataclass
+class Page:
+    """What one page of a job did, and where the next page starts (None: the job is done)."""
+
+    processed: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+    cursor: dict[str, Any] | None = None
+
+
+JobFn = Callable[[datetime, dict[str, Any] | None], Page]
+_JOBS: dict[str, Callable[[], JobFn]] = {}
+
+OPERATOR_TIME_BUDGET_SECONDS = 20.0
+
+
+def register(name: str, loader: Callable[[], JobFn]) -> None:
+    _JOBS[name] = loader
+
+
+def _job(name: str) -> JobFn:
+    _load_builtin_jobs()
+    loader = _JOBS.get(name)
+    if loader is None:
+        known = ", ".join(sorted(_JOBS)) or "none"
+        raise NotFound(f"no job named {name!r} (known: {known})", code="job_not_found")
+    return loader()
+
+
+def _load_builtin_jobs() -> None:
+    # Each job module registers itself on import; imported here, lazily, not at cold start.
+    import fenxiao.service.jobs  # noqa: F401
+
+
+def run_now(name: str, now_text: str | None) -> dict[str, Any]:
+    """``POST /admin/jobs/{job}``: optionally set the clock, then run the job's pages within a time budget."""
+    job = _job(name)
+    if now_text is not None:
+        if not container().settings.allow_clock_override:
+            raise RuleViolation("this stack does not allow a clock override", code="clock_override_disabled")
+        try:
+            clock.set_now(parse_rfc3339(now_text))
+        except ValueError as exc:
+            raise InvalidInput(f"now: {exc}", code="invalid_field", field="now") from None
+    started = time.monotonic()
+    now = clock.now()
+    pages, processed, details = 0, 0, {}
+    cursor: dict[str, Any] | None = None
+    while True:
+        page = job(now, cursor)
+        pages += 1
+        processed += page.processed
+        details = _merge_details(details, page.details)
+        cursor = page.cursor
+        if cursor is None or time.monotonic() - started > OPERATOR_TIME_BUDGET_SECONDS:
+            break
+    if cursor is not None:
+        container().queues.send("jobs", {"job": name, "now": rfc3339(now), "cursor": cursor})
+    logger().info("job run", extra={"job": name, "pages": pages, "processed": processed})
+    return {"job": name, "now": rfc3339(now), "pages": pages, "processed": processed, "done": cursor is None, **details}
+
+
+def _merge_details(acc: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    out = dict(acc)
+    for k, v in new.items():
+        if isinstance(v, int) and isinstance(out.get(k), int):
+            out[k] += v
+        elif isinstance(v, list) and isinstance(out.get(k), list):
+            out[k] = out[k] + v
+        else:
+            out[k] = v
+    return out
+
+
+def on_timer(event: dict[str, Any]) -> dict[str, Any]:
+    """A scheduled event: run one page now and leave the rest to continuation messages."""
+    name = str(event.get("job", ""))
+    job = _job(name)
+    now = clock.now()
+    page = job(now, None)
+    if page.cursor is not None:
+        container().queues.send("jobs", {"job": name, "now": rfc3339(now), "cursor": page.cursor})
+    logger().info("timer job page", extra={"job": name, "processed": page.processed, "more": page.cursor is not None})
+    return {"job": name, "processed": page.processed, "more": page.cursor is not None}
+
+
+def handle_job_message(message: dict[str, Any]) -> None:
+    """A continuation page. The job's own writes are conditional, so a redelivered page repeats nothing."""
+    name = str(message["job"])
+    job = _job(name)
+    now = parse_rfc3339(message["now"]) if message.get("now") else clock.now()
+    page = job(now, message.get("cursor"))
+    if page.cursor is not None:
+        container().queues.send("jobs", {"job": name, "now": message.get("now"), "cursor": page.cursor})

@@ -1,0 +1,7 @@
+"""The scheduled jobs, registered by name for ``fenxiao.entry.jobs_entry`` (imported lazily)."""
+
+from __future__ import annotations
+
+from fenxiao.entry.jobs_entry import register
+
+register("audit", lambda: __import__("fenxiao.service.audit", fromlist=["run_page"]).run_page)

@@ -1,0 +1,230 @@
+"""Shop configuration, versioned: every accepted PUT writes a new immutable version with its time.
+
+"The configuration as it stood at t" is one query: the newest version of that key whose ``effective_at``
+is at or before t. A change applies to every payment whose success_time is after the PUT was stored.
+
+A PUT takes a whole document or a part of one: fields it leaves out keep their current value, and the
+merged document is validated as a whole before anything is stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pynamodb.exceptions import PutError
+
+from fenxiao.adapters.dynamo import ConfigVersionModel, PlatformKeyMap, ShopModel
+from fenxiao.api.errors import from_validation_error
+from fenxiao.api.models import DistributionSettings, MembershipSettings, ProductRates, WechatPaySettings
+from fenxiao.bootstrap import Container
+from fenxiao.domain.errors import InvalidInput, NotFound, RuleViolation
+from fenxiao.timefmt import key, rfc3339_from_key
+
+M = TypeVar("M", bound=BaseModel)
+
+DISTRIBUTION = "distribution"
+MEMBERSHIP = "membership"
+APIV3_PURPOSE = "wechatpay_apiv3_key"
+MERCHANT_KEY_PURPOSE = "wechatpay_merchant_private_key"
+
+
+def config_key(shop_id: str, kind: str, product_id: str | None = None) -> str:
+    return f"{shop_id}#rates#{product_id}" if product_id else f"{shop_id}#{kind}"
+
+
+# ---------------------------------------------------------------- reading versions
+
+def version_at(ckey: str, at: datetime) -> tuple[str, Any] | None:
+    """(effective_at, doc) of the newest version at or before ``at``; None when there is none."""
+    at_key = key(at)
+    for item in ConfigVersionModel.query(
+        ckey, ConfigVersionModel.effective_at <= at_key, scan_index_forward=False, limit=1
+    ):
+        return item.effective_at, item.doc
+    return None
+
+
+def doc_at(ckey: str, at: datetime) -> Any:
+    found = version_at(ckey, at)
+    return None if found is None else found[1]
+
+
+# ---------------------------------------------------------------- writing versions
+
+
+def _store(ckey: str, doc: Any, now: datetime) -> str:
+    """Write a new version at ``now`` (a later microsecond if that one is taken); returns its key."""
+    moment = now
+    for _ in range(20):
+        effective_at = key(moment)
+        try:
+            ConfigVersionModel(ckey, effective_at, doc=doc).save(
+                condition=ConfigVersionModel.effective_at.does_not_exist()
+            )
+            return effective_at
+        except PutError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+            moment = moment + timedelta(microseconds=1)
+    raise RuntimeError("could not store a configuration version")  # pragma: no cover
+
+
+def _merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(current)
+    for name, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(name), dict):
+            out[name] = _merge(out[name], value)
+        else:
+            out[name] = value
+    return out
+
+
+def _validated(model: type[M], doc: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+
+
+def _require_object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", code="invalid_body", field="body")
+    return body
+
+
+# ---------------------------------------------------------------- distribution
+
+
+def distribution_at(shop_id: str, at: datetime) -> DistributionSettings:
+    doc = doc_at(config_key(shop_id, DISTRIBUTION), at)
+    return DistributionSettings.model_validate(doc or {})
+
+
+def put_distribution(shop_id: str, body: Any, now: datetime) -> DistributionSettings:
+    patch = _require_object(body)
+    current = distribution_at(shop_id, now).model_dump(mode="json")
+    merged = _validated(DistributionSettings, _merge(current, patch))
+    _store(config_key(shop_id, DISTRIBUTION), merged.model_dump(mode="json"), now)
+    return merged
+
+
+# ---------------------------------------------------------------- product rates
+
+
+def product_rates_at(shop_id: str, product_id: str, at: datetime) -> ProductRates | None:
+    doc = doc_at(config_key(shop_id, "rates", product_id), at)
+    return None if doc is None else ProductRates.model_validate(doc)
+
+
+def put_product_rates(shop_id: str, product_id: str, body: Any, now: datetime) -> ProductRates:
+    rates = _validated(ProductRates, _require_object(body))
+    _store(config_key(shop_id, "rates", product_id), rates.model_dump(mode="json"), now)
+    return rates
+
+
+def delete_product_rates(shop_id: str, product_id: str, now: datetime) -> None:
+    ckey = config_key(shop_id, "rates", product_id)
+    if doc_at(ckey, now) is None:
+        raise NotFound(f"product {product_id} has no rates of its own", code="rates_not_found")
+    _store(ckey, None, now)
+
+
+# ---------------------------------------------------------------- membership
+
+
+def membership_at(shop_id: str, at: datetime) -> MembershipSettings:
+    doc = doc_at(config_key(shop_id, MEMBERSHIP), at)
+    return MembershipSettings.model_validate(doc or {})
+
+
+def put_membership(shop_id: str, body: Any, now: datetime) -> MembershipSettings:
+    patch = _require_object(body)
+    current = membership_at(shop_id, now).model_dump(mode="json")
+    merged = _validated(MembershipSettings, _merge(current, patch))
+    _store(config_key(shop_id, MEMBERSHIP), merged.model_dump(mode="json"), now)
+    return merged
+
+
+# ---------------------------------------------------------------- WeChat Pay (current only, secrets encrypted)
+
+
+def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> dict[str, Any]:
+    """Store the shop's WeChat Pay configuration. Secrets are KMS-encrypted and never returned; a secret
+    left out of the body keeps its stored value (so non-secret fields can change without re-sending)."""
+    settings = _validated(WechatPaySettings, _require_object(body))
+    _check_keys(settings)
+    apiv3_ct = shop.wx_apiv3_key_ct
+    merchant_ct = shop.wx_merchant_key_ct
+    if settings.apiv3_key is not None:
+        apiv3_ct = c.secrets.encrypt(settings.apiv3_key.encode(), shop_id=shop.shop_id, purpose=APIV3_PURPOSE)
+    if settings.merchant_private_key_pem is not None:
+        merchant_ct = c.secrets.encrypt(
+            settings.merchant_private_key_pem.encode(), shop_id=shop.shop_id, purpose=MERCHANT_KEY_PURPOSE
+        )
+    if apiv3_ct is None:
+        raise InvalidInput("apiv3_key: field required", code="missing_field", field="apiv3_key")
+    shop.update(
+        actions=[
+            ShopModel.wx_mchid.set(settings.mchid),
+            ShopModel.wx_appid.set(settings.appid),
+            ShopModel.wx_merchant_serial.set(settings.merchant_serial),
+            ShopModel.wx_platform_keys.set(
+                [PlatformKeyMap(serial=k.serial, pem=k.pem) for k in settings.platform_public_keys]
+            ),
+            ShopModel.wx_apiv3_key_ct.set(apiv3_ct),
+            ShopModel.wx_merchant_key_ct.set(merchant_ct) if merchant_ct else ShopModel.wx_merchant_key_ct.remove(),
+            ShopModel.wx_updated_at.set(key(now)),
+        ]
+    )
+    return wechatpay_public(shop)
+
+
+def _check_keys(settings: WechatPaySettings) -> None:
+    from fenxiao.adapters.wechatpay_crypto import load_platform_key, load_private_key
+
+    for i, platform in enumerate(settings.platform_public_keys):
+        try:
+            load_platform_key(platform.serial, platform.pem)
+        except ValueError as exc:
+            field = f"platform_public_keys[{i}].pem"
+            raise InvalidInput(f"{field}: {exc}", code="invalid_field", field=field) from None
+    if settings.merchant_private_key_pem is not None:
+        try:
+            load_private_key(settings.merchant_private_key_pem)
+        except ValueError:
+            field = "merchant_private_key_pem"
+            raise InvalidInput(
+                f"{field}: not an RSA private key in PEM", code="invalid_field", field=field
+            ) from None
+
+
+def wechatpay_public(shop: ShopModel) -> dict[str, Any]:
+    """What GET shows: the non-secret fields and which secrets are set."""
+    if not shop.wx_mchid:
+        return {"configured": False}
+    return {
+        "configured": True,
+        "mchid": shop.wx_mchid,
+        "appid": shop.wx_appid,
+        "merchant_serial": shop.wx_merchant_serial,
+        "platform_public_keys": [{"serial": k.serial, "pem": k.pem} for k in shop.wx_platform_keys or []],
+        "apiv3_key_set": shop.wx_apiv3_key_ct is not None,
+        "merchant_private_key_set": shop.wx_merchant_key_ct is not None,
+        "updated_at": rfc3339_from_key(shop.wx_updated_at),
+    }
+
+
+def wechatpay_secrets(c: Container, shop: ShopModel) -> tuple[str, str | None]:
+    """(apiv3_key, merchant_private_key_pem) decrypted; only for signing and decrypting, never logged."""
+    if not shop.wx_mchid or shop.wx_apiv3_key_ct is None:
+        raise RuleViolation("the shop has no WeChat Pay configuration", code="wechatpay_not_configured")
+    apiv3 = c.secrets.decrypt(shop.wx_apiv3_key_ct, shop_id=shop.shop_id, purpose=APIV3_PURPOSE).decode()
+    merchant = None
+    if shop.wx_merchant_key_ct is not None:
+        merchant = c.secrets.decrypt(
+            shop.wx_merchant_key_ct, shop_id=shop.shop_id, purpose=MERCHANT_KEY_PURPOSE
+        ).decode()
+    return apiv3, merchant
+

@@ -1,0 +1,51 @@
+"""Fixtures shared by the tiers. Each test that needs AWS gets a fresh stack from template.yaml on moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support import Api, app_module, create_stack
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A fresh moto account with the whole stack created from template.yaml; the env points at it."""
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    from fenxiao import bootstrap, clock
+
+    with mock_aws():
+        env = create_stack()
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        bootstrap.reset()
+        clock.reset()
+        yield env
+        bootstrap.reset()
+        clock.reset()
+
+
+@pytest.fixture
+def api(aws_env: dict[str, str]) -> Api:
+    from chalice.test import Client
+
+    module = app_module()
+    client = Client(module.app)
+    return Api(client)
+
+
+@pytest.fixture
+def shop(api: Api) -> Any:
+    return api.create_shop("shop1")
