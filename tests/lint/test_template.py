@@ -1,0 +1,134 @@
+"""The template is the single source of truth: it and the code must agree, and SAM must accept it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support import ROOT, TEMPLATE, app_module
+
+pytestmark = pytest.mark.lint
+
+
+def _load() -> dict[str, Any]:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def tagged(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node)
+        else:
+            value = loader.construct_mapping(node)  # type: ignore[arg-type]
+        return {tag_suffix: value}
+
+    Loader.add_multi_constructor("!", tagged)
+    return yaml.load(TEMPLATE.read_text(), Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+TEMPLATE_DOC = _load()
+RESOURCES: dict[str, Any] = TEMPLATE_DOC["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def _api_events() -> set[tuple[str, str]]:
+    out = set()
+    for fn in FUNCTIONS.values():
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] == "Api":
+                out.add((event["Properties"]["Path"], event["Properties"]["Method"].upper()))
+    return out
+
+
+def _chalice_routes() -> set[tuple[str, str]]:
+    app = app_module().app
+    return {(path, method) for path, entries in app.routes.items() for method in entries}
+
+
+def test_every_chalice_route_has_its_template_event_and_back() -> None:
+    routes, events = _chalice_routes(), _api_events()
+    assert routes - events == set(), "routes without an Api event in template.yaml"
+    assert events - routes == set(), "template Api events without a Chalice route"
+
+
+def test_every_handler_exists_and_every_entry_point_is_deployed() -> None:
+    module = app_module()
+    handlers = {fn["Properties"]["Handler"] for fn in FUNCTIONS.values()}
+    for handler in handlers:
+        name = handler.removeprefix("app.")
+        assert hasattr(module, name), f"template Handler {handler} is not defined in functions/app.py"
+    source = (ROOT / "functions" / "app.py").read_text()
+    declared = {f"app.{m}" for m in re.findall(r"^def (on_\w+)\(", source, flags=re.M)}
+    assert declared <= handlers, f"entry points not deployed by template.yaml: {declared - handlers}"
+
+
+def test_every_sqs_function_reports_batch_item_failures() -> None:
+    for name, fn in FUNCTIONS.items():
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                props = event["Properties"]
+                assert props.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], name
+                queue = props["Queue"]["GetAtt"].split(".")[0]
+                assert "RedrivePolicy" in RESOURCES[queue]["Properties"], f"{queue} has no DLQ"
+            if event["Type"] == "Schedule":
+                assert event["Properties"]["Schedule"].startswith(("rate(", "cron(")), name
+
+
+def test_every_table_and_queue_is_wired_to_settings() -> None:
+    from fenxiao.config import Settings
+
+    env = TEMPLATE_DOC["Globals"]["Function"]["Environment"]["Variables"]
+    fields = set(Settings.model_fields)
+    for name in env:
+        if name.startswith("FENXIAO_"):
+            assert name.removeprefix("FENXIAO_").lower() in fields, f"{name} is not a Settings field"
+    referenced = {v["Ref"] for v in env.values() if isinstance(v, dict) and "Ref" in v}
+    for logical, resource in RESOURCES.items():
+        if resource["Type"] == "AWS::DynamoDB::Table" or (
+            resource["Type"] == "AWS::SQS::Queue" and not logical.endswith("DLQ")
+        ):
+            assert logical in referenced, f"{logical} is not given to the functions"
+    required = {n for n, f in Settings.model_fields.items() if f.is_required()}
+    given = {n.removeprefix("FENXIAO_").lower() for n in env}
+    assert required <= given, f"settings without a template variable: {required - given}"
+
+
+def test_every_index_the_code_queries_is_in_the_template() -> None:
+    from pynamodb.indexes import GlobalSecondaryIndex
+
+    from fenxiao.adapters import dynamo
+
+    declared = {
+        gsi["IndexName"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::DynamoDB::Table"
+        for gsi in r["Properties"].get("GlobalSecondaryIndexes", [])
+    }
+    used = {
+        obj.Meta.index_name
+        for obj in vars(dynamo).values()
+        if isinstance(obj, type) and issubclass(obj, GlobalSecondaryIndex) and obj is not GlobalSecondaryIndex
+    }
+    assert used == declared
+
+
+def test_sam_validate_lint_passes() -> None:
+    sam = ROOT / ".tools" / "sam" / "bin" / "sam"
+    assert sam.exists(), "the SAM CLI venv is missing: run `python3 dev.py test`, which creates .tools/sam"
+    result = subprocess.run(
+        [str(sam), "validate", "--lint", "--region", "us-east-1", "--template-file", str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        cwd=Path(ROOT),
+        env={"SAM_CLI_TELEMETRY": "0", "PATH": "/usr/bin:/bin", "HOME": str(ROOT / ".tools")},
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
