@@ -20,6 +20,9 @@ split names beyond a line (or for a line the order does not have) is carried to 
 as shipping. The unsplit pool is spread over what the splits left of each line, in proportion to those
 amounts, by largest remainder (ties to the earlier line), never more than a line has left; whatever is
 beyond all lines is shipping.
+
+Largest remainder has the Alabama paradox (decision D-refund-monotone): adding refunds can lower one line's
+refunded amount by one fen (never more), so a recomputed commission may rise by a rounding fen.
 """
 
 from __future__ import annotations
