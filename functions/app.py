@@ -66,7 +66,9 @@ def put_distribution_settings(call: Call, shop_id: str) -> Any:
 def put_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
     from fenxiao.service import settings
 
-    rates = settings.put_product_rates(shop_id, http.checked_id(product_id, "product_id"), call.json(), call.now)
+    rates = settings.put_product_rates(
+        shop_id, http.checked_id(product_id, "product_id"), call.json(), call.now
+    )
     return {"product_id": product_id, **rates.model_dump(mode="json")}
 
 

@@ -45,7 +45,10 @@ def create_stack(region: str = "us-east-1") -> dict[str, str]:
             TemplateBody=TEMPLATE.read_text(),
             Parameters=[{"ParameterKey": "OperatorToken", "ParameterValue": OPERATOR_TOKEN}],
         )
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in cf.describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]}
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cf.describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]
+    }
     env = {name: outputs[output] for name, output in ENV_FROM_OUTPUT.items()}
     env.update(
         {
@@ -102,7 +105,9 @@ class Api:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def operator(self, method: str, path: str, body: Any = None, token: str | None = OPERATOR_TOKEN) -> Answer:
+    def operator(
+        self, method: str, path: str, body: Any = None, token: str | None = OPERATOR_TOKEN
+    ) -> Answer:
         headers = {"Content-Type": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"

@@ -34,7 +34,10 @@ class Container:
         from botocore.config import Config
 
         return self.boto_session.client(
-            "sqs", config=Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 4})
+            "sqs",
+            config=Config(
+                connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 4}
+            ),
         )
 
     @cached_property
@@ -42,7 +45,10 @@ class Container:
         from botocore.config import Config
 
         return self.boto_session.client(
-            "kms", config=Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 4})
+            "kms",
+            config=Config(
+                connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 4}
+            ),
         )
 
     @cached_property

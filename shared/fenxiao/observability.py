@@ -22,7 +22,10 @@ def mask(value: Any, depth: int = 0) -> Any:
     if depth > 8:
         return value
     if isinstance(value, dict):
-        return {k: (MASK if isinstance(k, str) and SECRET_KEY.search(k) else mask(v, depth + 1)) for k, v in value.items()}
+        return {
+            k: (MASK if isinstance(k, str) and SECRET_KEY.search(k) else mask(v, depth + 1))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [mask(v, depth + 1) for v in value]
     return value
@@ -34,7 +37,7 @@ def logger() -> Any:
     from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
     class MaskingFormatter(LambdaPowertoolsFormatter):
-        def serialize(self, log: dict[str, Any]) -> str:
+        def serialize(self, log: Any) -> str:
             return super().serialize(mask(log))
 
     return Logger(logger_formatter=MaskingFormatter(), utc=True)

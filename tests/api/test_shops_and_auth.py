@@ -107,6 +107,8 @@ def test_stage_prefixed_path_signature_accepted(shop: ShopCaller) -> None:
 
 
 def test_oversized_body_400(shop: ShopCaller) -> None:
-    answer = shop.put(shop.path("/settings/distribution"), raw=b'{"promotion_rules_text": "' + b"x" * 70000 + b'"}')
+    answer = shop.put(
+        shop.path("/settings/distribution"), raw=b'{"promotion_rules_text": "' + b"x" * 70000 + b'"}'
+    )
     assert answer.status == 400
     assert answer.error["code"] == "body_too_large"

@@ -29,7 +29,7 @@ def _load() -> dict[str, Any]:
         return {tag_suffix: value}
 
     Loader.add_multi_constructor("!", tagged)
-    return yaml.load(TEMPLATE.read_text(), Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(TEMPLATE.read_text(), Loader=Loader)
 
 
 TEMPLATE_DOC = _load()

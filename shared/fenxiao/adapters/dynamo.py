@@ -312,7 +312,9 @@ class LedgerEntryModel(Model):
 
     account = UnicodeAttribute(hash_key=True)
     entry_key = UnicodeAttribute(range_key=True)
-    kind = UnicodeAttribute()  # commission_frozen, commission_clawback, commission_available, withdrawal_*, growth
+    kind = (
+        UnicodeAttribute()
+    )  # commission_frozen, commission_clawback, commission_available, withdrawal_*, growth
     frozen_fen = NumberAttribute(default=0)
     available_fen = NumberAttribute(default=0)
     withdrawing_fen = NumberAttribute(default=0)

@@ -28,6 +28,8 @@ _app: dict[str, Any] = {}
 def bind_app(app: Any) -> None:
     """Tell the route wrappers which Chalice app holds the current request (called once by functions/app.py)."""
     _app["app"] = app
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -74,7 +76,7 @@ def parse_model(model: type[M], raw: bytes) -> M:
 def response(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Any:
     from chalice import Response
 
-    all_headers = {"Content-Type": "application/json"} if body is not None else {}
+    all_headers: dict[str, Any] = {"Content-Type": "application/json"} if body is not None else {}
     all_headers.update(headers or {})
     payload = "" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return Response(body=payload, status_code=status, headers=all_headers)
@@ -94,7 +96,9 @@ def _raw_body(request: Any) -> bytes:
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
     if len(raw) > MAX_BODY_BYTES:
-        raise InvalidInput(f"the body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large", field="body")
+        raise InvalidInput(
+            f"the body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large", field="body"
+        )
     return bytes(raw)
 
 
@@ -151,7 +155,9 @@ def authenticate_shop(request: Any, path_shop_id: str) -> str:
     return shop_id
 
 
-def _guarded(fn: Callable[..., Any], authenticate: Callable[[Any, dict[str, Any]], str | None]) -> Callable[..., Any]:
+def _guarded(
+    fn: Callable[..., Any], authenticate: Callable[[Any, dict[str, Any]], str | None]
+) -> Callable[..., Any]:
     from chalice import Response
 
     @functools.wraps(fn)
@@ -171,7 +177,9 @@ def _guarded(fn: Callable[..., Any], authenticate: Callable[[Any, dict[str, Any]
             if exc.status >= 500:
                 log.exception("request failed", extra={"code": exc.code})
             else:
-                log.info("request rejected", extra={"status": exc.status, "code": exc.code, "field": exc.field})
+                log.info(
+                    "request rejected", extra={"status": exc.status, "code": exc.code, "field": exc.field}
+                )
             return error_response(exc)
         except Exception:
             log.exception("request failed")

@@ -16,7 +16,9 @@ from fenxiao.observability import logger, metrics
 def lambda_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     log = logger()
     log.clear_state()
-    context = getattr(event, "context", None) or getattr(getattr(event, "lambda_context", None), "__dict__", None)
+    context = getattr(event, "context", None) or getattr(
+        getattr(event, "lambda_context", None), "__dict__", None
+    )
     request_id = getattr(context, "aws_request_id", None)
     if request_id:
         log.append_keys(request_id=request_id)
@@ -47,7 +49,7 @@ def sqs_batch(event: Any, handle: Callable[[dict[str, Any]], None]) -> dict[str,
         handle(message)
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    result: dict[str, Any] = process_partial_response(
+    result: Any = process_partial_response(
         event=raw, record_handler=record_handler, processor=processor, context=getattr(event, "context", None)
     )
     return result

@@ -65,7 +65,8 @@ def run_now(name: str, now_text: str | None) -> dict[str, Any]:
             raise InvalidInput(f"now: {exc}", code="invalid_field", field="now") from None
     started = time.monotonic()
     now = clock.now()
-    pages, processed, details = 0, 0, {}
+    pages, processed = 0, 0
+    details: dict[str, Any] = {}
     cursor: dict[str, Any] | None = None
     while True:
         page = job(now, cursor)
@@ -78,7 +79,14 @@ def run_now(name: str, now_text: str | None) -> dict[str, Any]:
     if cursor is not None:
         container().queues.send("jobs", {"job": name, "now": rfc3339(now), "cursor": cursor})
     logger().info("job run", extra={"job": name, "pages": pages, "processed": processed})
-    return {"job": name, "now": rfc3339(now), "pages": pages, "processed": processed, "done": cursor is None, **details}
+    return {
+        "job": name,
+        "now": rfc3339(now),
+        "pages": pages,
+        "processed": processed,
+        "done": cursor is None,
+        **details,
+    }
 
 
 def _merge_details(acc: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +109,9 @@ def on_timer(event: dict[str, Any]) -> dict[str, Any]:
     page = job(now, None)
     if page.cursor is not None:
         container().queues.send("jobs", {"job": name, "now": rfc3339(now), "cursor": page.cursor})
-    logger().info("timer job page", extra={"job": name, "processed": page.processed, "more": page.cursor is not None})
+    logger().info(
+        "timer job page", extra={"job": name, "processed": page.processed, "more": page.cursor is not None}
+    )
     return {"job": name, "processed": page.processed, "more": page.cursor is not None}
 
 

@@ -39,11 +39,23 @@ def audit_member(shop_id: str, member_id: str) -> list[dict[str, Any]]:
         stored = int(getattr(member, bucket) or 0)
         if stored != totals[bucket]:
             differences.append(
-                {"shop_id": shop_id, "member_id": member_id, "field": bucket, "stored": stored, "ledger": totals[bucket]}
+                {
+                    "shop_id": shop_id,
+                    "member_id": member_id,
+                    "field": bucket,
+                    "stored": stored,
+                    "ledger": totals[bucket],
+                }
             )
         if bucket != "growth" and stored < 0:
             differences.append(
-                {"shop_id": shop_id, "member_id": member_id, "field": bucket, "stored": stored, "ledger": "negative"}
+                {
+                    "shop_id": shop_id,
+                    "member_id": member_id,
+                    "field": bucket,
+                    "stored": stored,
+                    "ledger": "negative",
+                }
             )
     return differences
 
@@ -70,7 +82,7 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
     checked = 0
     member_id = None
     for item in result:
-        member_id = item.member_id
+        member_id = str(getattr(item, "member_id", ""))
         differences.extend(audit_member(shop_id, member_id))
         checked += 1
     if differences:
@@ -81,7 +93,9 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
         following = _next_shop(shop_id)
         next_cursor = {"shop_id": following} if following else None
     return Page(
-        processed=checked, details={"differences": differences, "members_checked": checked}, cursor=next_cursor
+        processed=checked,
+        details={"differences": differences, "members_checked": checked},
+        cursor=next_cursor,
     )
 
 

@@ -36,6 +36,7 @@ def config_key(shop_id: str, kind: str, product_id: str | None = None) -> str:
 
 # ---------------------------------------------------------------- reading versions
 
+
 def version_at(ckey: str, at: datetime) -> tuple[str, Any] | None:
     """(effective_at, doc) of the newest version at or before ``at``; None when there is none."""
     at_key = key(at)
@@ -174,7 +175,9 @@ def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> di
                 [PlatformKeyMap(serial=k.serial, pem=k.pem) for k in settings.platform_public_keys]
             ),
             ShopModel.wx_apiv3_key_ct.set(apiv3_ct),
-            ShopModel.wx_merchant_key_ct.set(merchant_ct) if merchant_ct else ShopModel.wx_merchant_key_ct.remove(),
+            ShopModel.wx_merchant_key_ct.set(merchant_ct)
+            if merchant_ct
+            else ShopModel.wx_merchant_key_ct.remove(),
             ShopModel.wx_updated_at.set(key(now)),
         ]
     )
@@ -227,4 +230,3 @@ def wechatpay_secrets(c: Container, shop: ShopModel) -> tuple[str, str | None]:
             shop.wx_merchant_key_ct, shop_id=shop.shop_id, purpose=MERCHANT_KEY_PURPOSE
         ).decode()
     return apiv3, merchant
-
