@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fenxiao.domain.money import BP_SCALE, commission_fen
 from hypothesis import given
 from hypothesis import strategies as st
+
+from fenxiao.domain.money import BP_SCALE, commission_fen
 
 pytestmark = pytest.mark.unit
 

@@ -8,6 +8,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from fenxiao.domain.errors import InvalidInput
 from fenxiao.domain.refunds import (
     OrderLine,
@@ -18,8 +21,6 @@ from fenxiao.domain.refunds import (
     refund_allocation,
     validate_lines,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 pytestmark = pytest.mark.unit
 
