@@ -12,9 +12,10 @@ from chalice import Chalice
 
 from fenxiao.api import http
 from fenxiao.api.http import Call, operator_route, response, shop_route
-from fenxiao.api.models import CreateShop, RunJob
+from fenxiao.api.models import CreateShop, DistributorIn, InviterIn, RunJob
 from fenxiao.bootstrap import container
 from fenxiao.entry import jobs_entry, lambda_middleware, sqs_batch
+from fenxiao.timefmt import rfc3339
 
 app = Chalice(app_name="fenxiao")
 app.experimental_feature_flags.update([])
@@ -113,6 +114,48 @@ def put_wechatpay_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service.shops import load_shop
 
     return settings.put_wechatpay(container(), load_shop(shop_id), call.json(), call.now)
+
+
+# ---------------------------------------------------------------- members
+
+
+@app.route("/shops/{shop_id}/members/{member_id}/inviter", methods=["POST"])
+@shop_route
+def bind_member(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.service import members
+
+    body = call.parse(InviterIn)
+    result = members.bind(
+        container(), shop_id, http.checked_id(member_id, "member_id"), body.inviter_id, call.now
+    )
+    return response(
+        201 if result.created else 200,
+        {
+            "member_id": member_id,
+            "inviter_id": body.inviter_id,
+            "bound_at": rfc3339(result.bound_at),
+            "created": result.created,
+            "replaced_inviter_id": result.replaced,
+        },
+    )
+
+
+@app.route("/shops/{shop_id}/members/{member_id}/distributor", methods=["PUT"])
+@shop_route
+def put_distributor(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.service import members
+
+    body = call.parse(DistributorIn)
+    members.set_distributor(shop_id, http.checked_id(member_id, "member_id"), body.active, call.now)
+    return members.member_view(shop_id, member_id, call.now)
+
+
+@app.route("/shops/{shop_id}/members/{member_id}", methods=["GET"])
+@shop_route
+def get_member(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.service import members
+
+    return members.member_view(shop_id, http.checked_id(member_id, "member_id"), call.now)
 
 
 # ---------------------------------------------------------------- queue consumers and timers

@@ -172,6 +172,13 @@ class UnitOfWork:
                     tx.save(entry, condition=LedgerEntryModel.entry_key.does_not_exist())
                 for (shop_id, member_id), change in self._members.items():
                     labels.append(f"member:{member_id}")
+                    target = MemberModel(account(shop_id, member_id), MemberModel.SK)
+                    if not change.actions and not any(change.deltas.values()):
+                        # Only conditions: a check, which writes nothing.
+                        tx.condition_check(
+                            MemberModel, target.member_key, MemberModel.SK, condition=_all(change.conditions)
+                        )
+                        continue
                     actions, condition = self._member_update(shop_id, member_id, change)
                     tx.update(
                         MemberModel(account(shop_id, member_id), MemberModel.SK),
@@ -212,6 +219,21 @@ def init_member_actions(shop_id: str, member_id: str, now: datetime) -> list[Any
         MemberModel.member_id.set(MemberModel.member_id | member_id),
         MemberModel.created_at.set(MemberModel.created_at | key(now)),
     ]
+
+
+def _all(conditions: list[Condition]) -> Condition | None:
+    combined: Condition | None = None
+    for c in conditions:
+        combined = c if combined is None else combined & c
+    return combined
+
+
+def version_is(attribute: Any, version: int) -> Condition:
+    """``attribute == version``, where an absent attribute counts as version 0."""
+    condition: Condition = attribute == version
+    if version == 0:
+        condition = condition | attribute.does_not_exist()
+    return condition
 
 
 def _range_key(model: Model) -> Any:

@@ -1,0 +1,292 @@
+"""Members: bindings to inviters, distributor status, fan counters and the member view.
+
+A member's partition (MembersTable, ``{shop}#{member}``) holds its META item (current state, balances,
+counters), every binding it ever had (``BIND#{t}``, replaced ones included) and every grant or revocation of
+distributor status (``DIST#{t}``). One Query of the partition answers "who was the inviter at t" and
+"was this member a distributor at t", which is what a payment at t is attributed by.
+
+Fan counters (``fans_level1``, ``fans_level2``) are maintained at binding time in the same transaction as
+the binding, never counted by a query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fenxiao.adapters.dynamo import BindingModel, DistributorChangeModel, MemberItem, MemberModel
+from fenxiao.bootstrap import Container
+from fenxiao.domain.errors import Conflict, NotFound, RuleViolation
+from fenxiao.service import settings
+from fenxiao.service.ledger import UnitOfWork, WriteConflict, account, version_is
+from fenxiao.timefmt import from_key, key, rfc3339_from_key
+
+MAX_CHAIN = 60  # the longest inviter chain walked for the cycle check (each step is one read)
+
+
+@dataclass
+class MemberRecord:
+    """A member's partition, read at once."""
+
+    shop_id: str
+    member_id: str
+    meta: MemberModel | None
+    bindings: list[BindingModel]  # oldest first
+    changes: list[DistributorChangeModel]  # oldest first
+
+    def inviter_at(self, at: datetime) -> str | None:
+        """The inviter of the binding in force at ``at`` (the newest binding made at or before it)."""
+        at_key = key(at)
+        current = None
+        for binding in self.bindings:
+            if binding.bound_at <= at_key:
+                current = binding.inviter_id
+        return current
+
+    def binding_at(self, at: datetime) -> BindingModel | None:
+        at_key = key(at)
+        current = None
+        for binding in self.bindings:
+            if binding.bound_at <= at_key:
+                current = binding
+        return current
+
+    def explicit_status_at(self, at: datetime) -> bool | None:
+        """The newest grant/revocation at or before ``at``; None when there is none."""
+        at_key = key(at)
+        status = None
+        for change in self.changes:
+            if change.at <= at_key:
+                status = change.active
+        return status
+
+    def is_distributor_at(self, at: datetime, eligibility_mode: str) -> bool:
+        """Distributor at ``at``: a grant or revocation decides; without one, mode ``none`` makes everyone one."""
+        explicit = self.explicit_status_at(at)
+        if explicit is not None:
+            return explicit
+        return eligibility_mode == "none"
+
+
+def load_member(shop_id: str, member_id: str, consistent: bool = True) -> MemberRecord:
+    meta = None
+    bindings: list[BindingModel] = []
+    changes: list[DistributorChangeModel] = []
+    for item in MemberItem.query(account(shop_id, member_id), consistent_read=consistent):
+        if isinstance(item, MemberModel):
+            meta = item
+        elif isinstance(item, BindingModel):
+            bindings.append(item)
+        elif isinstance(item, DistributorChangeModel):
+            changes.append(item)
+    bindings.sort(key=lambda b: b.bound_at)
+    changes.sort(key=lambda c: c.at)
+    return MemberRecord(shop_id, member_id, meta, bindings, changes)
+
+
+def is_distributor_at(shop_id: str, member_id: str, at: datetime) -> bool:
+    """Whether the member was a distributor at ``at``, under the configuration in force then."""
+    mode = settings.distribution_at(shop_id, at).eligibility.mode
+    return load_member(shop_id, member_id).is_distributor_at(at, mode)
+
+
+# ---------------------------------------------------------------- binding
+
+
+@dataclass(frozen=True)
+class BindResult:
+    created: bool
+    replaced: str | None  # the previous inviter, when this binding replaced one
+    bound_at: datetime
+
+
+def bind(c: Container, shop_id: str, member_id: str, inviter_id: str, now: datetime) -> BindResult:
+    """Bind ``member_id`` to ``inviter_id`` (SPEC §2). Idempotent for the same pair."""
+    dist = settings.distribution_at(shop_id, now)
+    if not dist.enabled:
+        raise RuleViolation("distribution is switched off for this shop", code="distribution_disabled")
+    if member_id == inviter_id:
+        raise RuleViolation("a member cannot invite themselves", code="self_binding", field="inviter_id")
+    member = load_member(shop_id, member_id)
+    current = member.inviter_at(now)
+    if current == inviter_id:
+        binding = member.binding_at(now)
+        assert binding is not None
+        return BindResult(created=False, replaced=None, bound_at=from_key(binding.bound_at))
+    inviter = load_member(shop_id, inviter_id)
+    if not inviter.is_distributor_at(now, dist.eligibility.mode):
+        raise RuleViolation(
+            f"{inviter_id} is not a distributor of this shop", code="not_a_distributor", field="inviter_id"
+        )
+    if current is not None:
+        binding = member.binding_at(now)
+        assert binding is not None
+        mode = dist.binding.mode
+        if mode == "permanent":
+            raise Conflict(f"{member_id} is already bound to another inviter", code="already_bound")
+        if mode == "protection":
+            protected_until = from_key(binding.bound_at) + timedelta(days=dist.binding.protection_days)
+            if now < protected_until:
+                raise Conflict(
+                    f"{member_id} is protected for its current inviter until {rfc3339_from_key(key(protected_until))}",
+                    code="binding_protected",
+                )
+    uow = UnitOfWork(now)
+    chain = _check_no_cycle(shop_id, member_id, inviter, uow)
+    grand_inviter = chain[1] if len(chain) > 1 else None
+    member_fans = int(member.meta.fans_level1) if member.meta else 0
+    version = int(member.meta.binding_version) if member.meta else 0
+    bound_at = key(now)
+
+    uow.save(
+        "binding",
+        BindingModel(
+            account(shop_id, member_id), f"BIND#{bound_at}", inviter_id=inviter_id, bound_at=bound_at
+        ),
+        condition=BindingModel.sk.does_not_exist(),
+    )
+    uow.member(
+        shop_id,
+        member_id,
+        actions=[
+            MemberModel.inviter_id.set(inviter_id),
+            MemberModel.bound_at.set(bound_at),
+            MemberModel.binding_version.set(version + 1),
+        ],
+        condition=version_is(MemberModel.binding_version, version),
+    )
+    _fans(uow, shop_id, inviter_id, level1=1, level2=member_fans)
+    if grand_inviter:
+        _fans(uow, shop_id, grand_inviter, level2=1)
+    if current is not None:
+        old = member.binding_at(now)
+        assert old is not None
+        uow.update(
+            "replaced",
+            BindingModel(account(shop_id, member_id), old.sk),
+            actions=[BindingModel.replaced_at.set(bound_at)],
+            condition=BindingModel.replaced_at.does_not_exist(),
+        )
+        _fans(uow, shop_id, current, level1=-1, level2=-member_fans)
+        old_parent = load_member(shop_id, current).inviter_at(now)
+        if old_parent:
+            _fans(uow, shop_id, old_parent, level2=-1)
+    try:
+        uow.commit()
+    except WriteConflict:
+        raise Conflict(
+            "the binding changed concurrently; retry the request", code="concurrent_change"
+        ) from None
+    c.queues.send("binding", {"shop_id": shop_id, "member_id": member_id, "bound_at": bound_at})
+    return BindResult(created=True, replaced=current, bound_at=now)
+
+
+def _fans(uow: UnitOfWork, shop_id: str, member_id: str, level1: int = 0, level2: int = 0) -> None:
+    actions = []
+    if level1:
+        actions.append(MemberModel.fans_level1.add(level1))
+    if level2:
+        actions.append(MemberModel.fans_level2.add(level2))
+    if actions:
+        uow.member(shop_id, member_id, actions=actions)
+
+
+def _check_no_cycle(shop_id: str, member_id: str, inviter: MemberRecord, uow: UnitOfWork) -> list[str]:
+    """Walk up from the inviter through the bindings in force; meeting the member would close a cycle.
+
+    Each walked member's ``binding_version`` is checked again inside the transaction, so two concurrent
+    bindings cannot together create a cycle. Returns the chain above the member (inviter first).
+    """
+    chain: list[str] = []
+    record: MemberRecord | None = inviter
+    while record is not None:
+        if record.member_id == member_id:
+            raise RuleViolation(
+                "this binding would create a cycle of inviters", code="binding_cycle", field="inviter_id"
+            )
+        if len(chain) >= MAX_CHAIN:
+            break
+        chain.append(record.member_id)
+        version = int(record.meta.binding_version) if record.meta else 0
+        # Merged into the member's update when it has one (the inviter's counters), else a condition check.
+        uow.member(shop_id, record.member_id, condition=version_is(MemberModel.binding_version, version))
+        parent = record.meta.inviter_id if record.meta else None
+        record = load_member(shop_id, parent) if parent else None
+    return chain
+
+
+# ---------------------------------------------------------------- distributor status by the shop
+
+
+def set_distributor(shop_id: str, member_id: str, active: bool, now: datetime, cause: str = "shop") -> bool:
+    """Grant or revoke distributor status from ``now`` on. Returns whether anything changed."""
+    member = load_member(shop_id, member_id)
+    dist = settings.distribution_at(shop_id, now)
+    if (
+        member.is_distributor_at(now, dist.eligibility.mode) == active
+        and member.explicit_status_at(now) is not None
+    ):
+        return False
+    at = key(now)
+    uow = UnitOfWork(now)
+    uow.save(
+        "distributor",
+        DistributorChangeModel(account(shop_id, member_id), f"DIST#{at}", active=active, at=at, cause=cause),
+        condition=DistributorChangeModel.sk.does_not_exist(),
+    )
+    actions = [MemberModel.is_distributor.set(active)]
+    if active:
+        actions.append(MemberModel.distributor_since.set(at))
+    uow.member(shop_id, member_id, actions=actions)
+    try:
+        uow.commit()
+    except WriteConflict:
+        raise Conflict(
+            "the member changed concurrently; retry the request", code="concurrent_change"
+        ) from None
+    return True
+
+
+# ---------------------------------------------------------------- the member view
+
+
+def member_view(shop_id: str, member_id: str, now: datetime) -> dict[str, Any]:
+    member = load_member(shop_id, member_id, consistent=False)
+    if member.meta is None:
+        raise NotFound(f"member {member_id} is not known to this shop", code="member_not_found")
+    meta = member.meta
+    dist = settings.distribution_at(shop_id, now)
+    growth = int(meta.growth or 0)
+    level = _level_view(shop_id, growth, now)
+    return {
+        "member_id": member_id,
+        "inviter_id": member.inviter_at(now),
+        "bound_at": rfc3339_from_key(meta.bound_at),
+        "is_distributor": member.is_distributor_at(now, dist.eligibility.mode),
+        "growth": growth,
+        **level,
+        "fans": {"level1": int(meta.fans_level1 or 0), "level2": int(meta.fans_level2 or 0)},
+        "balance": {
+            "frozen_fen": int(meta.frozen_fen or 0),
+            "available_fen": int(meta.available_fen or 0),
+            "withdrawing_fen": int(meta.withdrawing_fen or 0),
+            "withdrawn_fen": int(meta.withdrawn_fen or 0),
+        },
+    }
+
+
+def _level_view(shop_id: str, growth: int, now: datetime) -> dict[str, Any]:
+    try:
+        from fenxiao.service.membership import level_view
+    except ImportError:  # the membership service is being added; until then no levels
+        return {"level": None, "level_name": None, "discount_bp": 10000}
+    result: dict[str, Any] = level_view(shop_id, growth, now)
+    return result
+
+
+def ensure_member(shop_id: str, member_id: str, now: datetime) -> None:
+    """Make the member exist (members come into being when first referenced)."""
+    uow = UnitOfWork(now)
+    uow.member(shop_id, member_id, actions=[MemberModel.binding_version.set(MemberModel.binding_version | 0)])
+    uow.commit()
