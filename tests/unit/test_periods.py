@@ -24,8 +24,11 @@ from fenxiao.domain.periods import (
 pytestmark = pytest.mark.unit
 
 
-def sh(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SHANGHAI)  # type: ignore[misc]
+def sh(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0
+) -> datetime:
+    """A wall-clock time in Asia/Shanghai."""
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=SHANGHAI)
 
 
 # --- keys ---------------------------------------------------------------------------------------------
