@@ -21,7 +21,7 @@ as shipping. The unsplit pool is spread over what the splits left of each line, 
 amounts, by largest remainder (ties to the earlier line), never more than a line has left; whatever is
 beyond all lines is shipping.
 
-Largest remainder has the Alabama paradox (decision D-refund-monotone): adding refunds can lower one line's
+Largest remainder has the Alabama paradox (decision D-refund-monotone): adding refunds can lower a line's
 refunded amount by one fen (never more), so a recomputed commission may rise by a rounding fen.
 """
 
