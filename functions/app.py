@@ -12,7 +12,7 @@ from chalice import Chalice
 
 from fenxiao.api import http
 from fenxiao.api.http import Call, operator_route, response, shop_route
-from fenxiao.api.models import CreateShop, DistributorIn, InviterIn, RunJob
+from fenxiao.api.models import CreateShop, DistributorIn, InviterIn, OrderIn, RefundSplitIn, RunJob
 from fenxiao.bootstrap import container
 from fenxiao.entry import jobs_entry, lambda_middleware, sqs_batch
 from fenxiao.timefmt import rfc3339
@@ -156,6 +156,64 @@ def get_member(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.service import members
 
     return members.member_view(shop_id, http.checked_id(member_id, "member_id"), call.now)
+
+
+# ---------------------------------------------------------------- orders
+
+
+@app.route("/shops/{shop_id}/orders/{order_id}", methods=["PUT"])
+@shop_route
+def put_order(call: Call, shop_id: str, order_id: str) -> Any:
+    from fenxiao.service import orders
+
+    body = call.parse(OrderIn)
+    status, view = orders.register_order(
+        container(), shop_id, http.checked_id(order_id, "order_id"), body, call.now
+    )
+    return response(status, view)
+
+
+@app.route("/shops/{shop_id}/orders/{order_id}", methods=["GET"])
+@shop_route
+def get_order(call: Call, shop_id: str, order_id: str) -> Any:
+    from fenxiao.service import orders
+
+    return orders.get_order(shop_id, http.checked_id(order_id, "order_id"))
+
+
+@app.route("/shops/{shop_id}/orders/{order_id}/completion", methods=["POST"])
+@shop_route
+def complete_order(call: Call, shop_id: str, order_id: str) -> Any:
+    from fenxiao.service import orders
+
+    return orders.complete_order(container(), shop_id, http.checked_id(order_id, "order_id"), call.now)
+
+
+@app.route("/shops/{shop_id}/orders/{order_id}/refunds/{out_refund_no}", methods=["PUT"])
+@shop_route
+def put_refund_split(call: Call, shop_id: str, order_id: str, out_refund_no: str) -> Any:
+    from fenxiao.service import orders
+
+    body = call.parse(RefundSplitIn)
+    status, view = orders.put_refund_split(
+        container(),
+        shop_id,
+        http.checked_id(order_id, "order_id"),
+        http.checked_id(out_refund_no, "out_refund_no"),
+        body,
+        call.now,
+    )
+    return response(status, view)
+
+
+# ---------------------------------------------------------------- WeChat Pay notifications
+
+
+@app.route("/wechatpay/notify/{shop_id}", methods=["POST"])
+def wechatpay_notify(shop_id: str) -> Any:
+    from fenxiao.api.wechatpay import notify
+
+    return notify(app.current_request, shop_id)
 
 
 # ---------------------------------------------------------------- queue consumers and timers

@@ -240,7 +240,8 @@ class OrderModel(OrderItem, discriminator="order"):
     paid_at = UnicodeAttribute(null=True)
     refunded_fen = NumberAttribute(default=0)
     flags = UnicodeSetAttribute(null=True)
-    snapshot = JSONAttribute(null=True)  # rules as they stood at the payment (rates, settlement, growth)
+    snapshot = JSONAttribute(null=True)  # rules as they stood at the payment (settlement, growth coefficient)
+    growth_awarded = NumberAttribute(null=True)  # the buyer's growth from this order, as last written
     version = NumberAttribute(default=0)
 
 
@@ -299,6 +300,8 @@ class CommissionModel(OrderItem, discriminator="commission"):
     paid_sort = UnicodeAttribute()
     due_shard = UnicodeAttribute(null=True)
     due_at = UnicodeAttribute(null=True)
+    counted_refunds = UnicodeSetAttribute(null=True)  # out_refund_no of the refunds the amount reflects
+    released_at = UnicodeAttribute(null=True)
 
 
 # ---------------------------------------------------------------- ledger

@@ -1,0 +1,15 @@
+"""Queue consumers: each message is a nudge naming what changed; the handler re-reads stored state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fenxiao import clock
+from fenxiao.bootstrap import container
+
+
+def handle_order_message(message: dict[str, Any]) -> None:
+    """{"shop_id", "order_id"}: converge the order with its facts (service.reconcile)."""
+    from fenxiao.service.reconcile import reconcile_order
+
+    reconcile_order(container(), str(message["shop_id"]), str(message["order_id"]), clock.now())

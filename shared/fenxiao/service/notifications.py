@@ -1,0 +1,248 @@
+"""WeChat Pay API v3 notifications: verify, decrypt, store the fact once, nudge, answer.
+
+Accept path (SPEC §7): the signature is checked over the raw body with the shop's platform key of the
+given serial, the resource decrypted with the shop's APIv3 key, then the fact is written with ONE
+conditional write keyed on its business identity (a payment's transaction_id, a refund's out_refund_no
+and refund_id) and the order is nudged with ONE SQS message. No commission work happens before the answer.
+A duplicate delivery finds the fact already there, writes nothing new and nudges again (harmless: the
+consumer converges), which also covers a crash between the write and the send.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from fenxiao.adapters.dynamo import NotificationModel, PaymentModel, RefundModel, ShopModel
+from fenxiao.bootstrap import Container
+from fenxiao.observability import count, logger
+from fenxiao.service.orders import nudge, order_key
+from fenxiao.service.settings import wechatpay_secrets
+from fenxiao.service.shops import find_shop
+from fenxiao.timefmt import key, parse_rfc3339
+
+_ORDER_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+RECORD_DAYS = 90
+
+Handler = Callable[[Container, ShopModel, dict[str, Any], dict[str, Any], datetime], None]
+_HANDLERS: dict[str, Handler] = {}
+
+
+class NotifyRejected(Exception):
+    """Answered 401 {"code": "FAIL"}: unverifiable (unknown shop, bad signature, stale, undecryptable)."""
+
+
+class NotifyMalformed(Exception):
+    """Answered 400 {"code": "FAIL"}: verified, but not a notification we can read."""
+
+
+def register_handler(event_type: str, handler: Handler) -> None:
+    _HANDLERS[event_type] = handler
+
+
+def _load_handlers() -> None:
+    if "TRANSACTION.SUCCESS" not in _HANDLERS:
+        register_handler("TRANSACTION.SUCCESS", on_transaction_success)
+        register_handler("REFUND.SUCCESS", on_refund_success)
+    try:  # payouts register MCHTRANSFER.BILL.FINISHED
+        import fenxiao.service.payouts  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name != "fenxiao.service.payouts":
+            raise
+
+
+# ---------------------------------------------------------------- shop key material, cached briefly
+
+_SHOP_TTL_SECONDS = 30.0
+_shop_cache: dict[str, tuple[float, Any, str]] = {}
+_shop_lock = threading.Lock()
+
+
+def _shop_material(c: Container, shop_id: str) -> tuple[ShopModel, dict[str, Any], str]:
+    """(shop, platform keys by serial, APIv3 key). Cached per container for 30 s: a key switch keeps both
+    keys configured, so the short delay before new keys are seen loses nothing."""
+    from fenxiao.adapters.wechatpay_crypto import load_platform_key
+
+    now = time.monotonic()
+    with _shop_lock:
+        hit = _shop_cache.get(shop_id)
+    if hit and now - hit[0] < _SHOP_TTL_SECONDS:
+        shop, keys, apiv3 = hit[1]
+        return shop, keys, apiv3
+    shop = find_shop(shop_id)
+    if shop is None or not shop.wx_mchid:
+        raise NotifyRejected("unknown shop or WeChat Pay not configured")
+    keys = {}
+    for platform in shop.wx_platform_keys or []:
+        loaded = load_platform_key(platform.serial, platform.pem)
+        keys[loaded.serial] = loaded
+    apiv3, _ = wechatpay_secrets(c, shop)
+    with _shop_lock:
+        _shop_cache[shop_id] = (now, (shop, keys, apiv3), shop.wx_updated_at or "")
+    return shop, keys, apiv3
+
+
+def forget_shop(shop_id: str) -> None:
+    with _shop_lock:
+        _shop_cache.pop(shop_id, None)
+
+
+# ---------------------------------------------------------------- the accept path
+
+
+def accept(c: Container, shop_id: str, headers: Mapping[str, str], body: bytes, now: datetime) -> str:
+    """Verify and apply one notification; returns its event type. Raises NotifyRejected / NotifyMalformed."""
+    from fenxiao.adapters.wechatpay_crypto import WechatPayCryptoError, decrypt_resource, verify_notification
+
+    if not _ORDER_ID.match(shop_id):
+        raise NotifyRejected("unknown shop")
+    shop, keys, apiv3 = _shop_material(c, shop_id)
+    try:
+        verify_notification(headers, body, keys, now.timestamp())
+    except WechatPayCryptoError as exc:
+        count("NotificationsRejected", reason=type(exc).__name__)
+        raise NotifyRejected(str(exc)) from None
+    try:
+        envelope = json.loads(body)
+        resource = envelope["resource"]
+        event_type = str(envelope["event_type"])
+    except (ValueError, KeyError, TypeError):
+        raise NotifyMalformed("the body is not a WeChat Pay notification") from None
+    try:
+        plaintext = decrypt_resource(resource, apiv3)
+        data = json.loads(plaintext)
+    except WechatPayCryptoError as exc:
+        count("NotificationsRejected", reason=type(exc).__name__)
+        raise NotifyRejected(str(exc)) from None
+    except ValueError:
+        raise NotifyMalformed("the decrypted resource is not JSON") from None
+    _load_handlers()
+    handler = _HANDLERS.get(event_type)
+    if handler is None:
+        record(shop_id, envelope, "recorded", now)
+    else:
+        handler(c, shop, data, envelope, now)
+    count("NotificationsAccepted", event_type=event_type)
+    return event_type
+
+
+def record(
+    shop_id: str, envelope: Mapping[str, Any], outcome: str, now: datetime, summary: Any = None
+) -> None:
+    """Keep a notification that had no effect, for the operator (same id again overwrites: one record)."""
+    NotificationModel(
+        shop_id,
+        f"NOTIF#{envelope.get('id', 'unknown')}",
+        event_type=str(envelope.get("event_type", "")),
+        outcome=outcome,
+        summary=summary if summary is not None else {"summary": envelope.get("summary")},
+        received_at=key(now),
+        expires_at=int((now + timedelta(days=RECORD_DAYS)).timestamp()),
+    ).save()
+    if outcome != "recorded":
+        logger().warning("notification not applied", extra={"shop_id": shop_id, "outcome": outcome})
+
+
+def _merchant_matches(shop: ShopModel, data: Mapping[str, Any], check_appid: bool) -> bool:
+    if str(data.get("mchid", data.get("mch_id", ""))) != shop.wx_mchid:
+        return False
+    return not check_appid or str(data.get("appid", "")) == shop.wx_appid
+
+
+def _amount(data: Mapping[str, Any], name: str) -> int:
+    value = (data.get("amount") or {}).get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise NotifyMalformed(f"amount.{name} is missing or not a non-negative integer")
+    return value
+
+
+def on_transaction_success(
+    c: Container, shop: ShopModel, data: dict[str, Any], envelope: dict[str, Any], now: datetime
+) -> None:
+    ids = {"transaction_id": data.get("transaction_id"), "out_trade_no": data.get("out_trade_no")}
+    if not _merchant_matches(shop, data, check_appid=True):
+        record(shop.shop_id, envelope, "not_applied:merchant_mismatch", now, ids)
+        return
+    if data.get("trade_state") != "SUCCESS":
+        record(shop.shop_id, envelope, f"not_applied:trade_state_{data.get('trade_state')}", now, ids)
+        return
+    order_id = str(data.get("out_trade_no", ""))
+    transaction_id = str(data.get("transaction_id", ""))
+    if not _ORDER_ID.match(order_id) or not transaction_id or len(transaction_id) > 64:
+        record(shop.shop_id, envelope, "not_applied:bad_identifiers", now, ids)
+        return
+    try:
+        success_time = parse_rfc3339(str(data.get("success_time")))
+    except ValueError:
+        raise NotifyMalformed("success_time is not an RFC 3339 time") from None
+    payment = PaymentModel(
+        order_key(shop.shop_id, order_id),
+        f"PAY#{transaction_id}",
+        transaction_id=transaction_id,
+        total_fen=_amount(data, "total"),
+        payer_total_fen=_amount(data, "payer_total")
+        if "payer_total" in (data.get("amount") or {})
+        else _amount(data, "total"),
+        success_time=key(success_time),
+        mchid=shop.wx_mchid,
+        appid=shop.wx_appid,
+        received_at=key(now),
+    )
+    try:
+        payment.save(condition=PaymentModel.sk.does_not_exist())
+    except PutError as exc:
+        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+    nudge(c, shop.shop_id, order_id)
+
+
+def on_refund_success(
+    c: Container, shop: ShopModel, data: dict[str, Any], envelope: dict[str, Any], now: datetime
+) -> None:
+    ids = {
+        "refund_id": data.get("refund_id"),
+        "out_refund_no": data.get("out_refund_no"),
+        "out_trade_no": data.get("out_trade_no"),
+    }
+    if not _merchant_matches(shop, data, check_appid=False):
+        record(shop.shop_id, envelope, "not_applied:merchant_mismatch", now, ids)
+        return
+    if data.get("refund_status") != "SUCCESS":
+        record(shop.shop_id, envelope, f"not_applied:refund_status_{data.get('refund_status')}", now, ids)
+        return
+    order_id = str(data.get("out_trade_no", ""))
+    out_refund_no = str(data.get("out_refund_no", ""))
+    refund_id = str(data.get("refund_id", ""))
+    if not _ORDER_ID.match(order_id) or not _ORDER_ID.match(out_refund_no) or not refund_id:
+        record(shop.shop_id, envelope, "not_applied:bad_identifiers", now, ids)
+        return
+    try:
+        success_time = parse_rfc3339(str(data.get("success_time")))
+    except ValueError:
+        raise NotifyMalformed("success_time is not an RFC 3339 time") from None
+    refund = RefundModel(order_key(shop.shop_id, order_id), f"REFUND#{out_refund_no}")
+    try:
+        refund.update(
+            actions=[
+                RefundModel.item_type.set(RefundModel.item_type | RefundModel),
+                RefundModel.out_refund_no.set(out_refund_no),
+                RefundModel.refund_id.set(refund_id),
+                RefundModel.amount_fen.set(_amount(data, "refund")),
+                RefundModel.success_time.set(key(success_time)),
+                RefundModel.received_at.set(RefundModel.received_at | key(now)),
+            ],
+            condition=RefundModel.refund_id.does_not_exist() | (RefundModel.refund_id == refund_id),
+        )
+    except UpdateError as exc:
+        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+        record(shop.shop_id, envelope, "not_applied:out_refund_no_reused", now, ids)
+        return
+    nudge(c, shop.shop_id, order_id)

@@ -1,0 +1,203 @@
+"""The money core end to end at the service level: payment -> commissions -> refunds -> completion."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fenxiao import clock
+from tests.money_support import order_body, pay, refund, run
+from tests.support import ShopCaller
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+
+def setup_chain(shop: ShopCaller, **settings: object) -> None:
+    body = {
+        "rates": {"level1_bp": 1000, "level2_bp": 500, "self_bp": 200},
+        "settlement": {"basis": "payment", "freeze_days": 7},
+    }
+    body.update(settings)
+    clock.set_now(T0 - timedelta(days=1))
+    assert shop.put(shop.path("/settings/distribution"), body).status == 200
+    assert shop.post(shop.path("/members/b/inviter"), {"inviter_id": "a"}).status == 201
+    assert shop.post(shop.path("/members/c/inviter"), {"inviter_id": "b"}).status == 201
+
+
+def commissions(shop: ShopCaller, order_id: str) -> dict[str, tuple[str, int, str]]:
+    view = shop.get(shop.path(f"/orders/{order_id}")).body
+    return {c["tier"]: (c["member_id"], c["amount_fen"], c["status"]) for c in view["commissions"]}
+
+
+def balance(shop: ShopCaller, member: str) -> dict[str, int]:
+    return shop.get(shop.path(f"/members/{member}")).body["balance"]
+
+
+def audit_clean(api: object) -> None:
+    from fenxiao.service.audit import run_page
+
+    cursor = None
+    while True:
+        page = run_page(clock.now(), cursor)
+        assert page.details["differences"] == []
+        cursor = page.cursor
+        if cursor is None:
+            break
+
+
+def test_paid_order_pays_level1_level2_and_self(api, shop: ShopCaller) -> None:
+    setup_chain(shop)
+    # two lines: 10000 and 3333 fen, shipping 500 (never earns)
+    assert (
+        shop.put(
+            shop.path("/orders/o1"), order_body("c", [("l1", "p1", 10000), ("l2", "p2", 3333)], 500)
+        ).status
+        == 201
+    )
+    pay("shop1", "o1", 13833, T0)
+    assert run("shop1", "o1", T0)
+    got = commissions(shop, "o1")
+    # level1 (b): floor(10000*1000/10000)=1000 + floor(3333*1000/10000)=333 -> 1333
+    # level2 (a): 500 + floor(3333*500/10000)=166 -> 666
+    # self (c):   200 + floor(3333*200/10000)=66  -> 266
+    assert got == {
+        "level1": ("b", 1333, "frozen"),
+        "level2": ("a", 666, "frozen"),
+        "self": ("c", 266, "frozen"),
+    }
+    assert balance(shop, "b")["frozen_fen"] == 1333
+    assert balance(shop, "a")["frozen_fen"] == 666
+    assert balance(shop, "c")["frozen_fen"] == 266
+    view = shop.get(shop.path("/orders/o1")).body
+    assert view["status"] == "paid"
+    assert view["paid_fen"] == 13833
+    assert view["commissions"][0]["effective_at"] == "2026-11-27T10:00:00+08:00"  # paid + 7 days, Shanghai
+    # a second run (duplicate nudge) changes nothing
+    assert not run("shop1", "o1", T0)
+    assert balance(shop, "b")["frozen_fen"] == 1333
+    audit_clean(api)
+
+
+def test_payment_before_order_and_refund_before_payment(api, shop: ShopCaller) -> None:
+    setup_chain(shop)
+    refund("shop1", "o2", "r1", 5000, T0 + timedelta(hours=1))
+    pay("shop1", "o2", 10000, T0)
+    assert not run("shop1", "o2", T0 + timedelta(hours=2))  # no order yet: facts wait
+    assert shop.put(shop.path("/orders/o2"), order_body("c", [("l1", "p1", 10000)])).status == 201
+    assert run("shop1", "o2", T0 + timedelta(hours=2))
+    got = commissions(shop, "o2")
+    # the held refund of 5000 counts: floor(5000*1000/10000)=500 for b
+    assert got["level1"] == ("b", 500, "frozen")
+    assert balance(shop, "b")["frozen_fen"] == 500
+    audit_clean(api)
+
+
+def test_partial_refunds_during_freeze_claw_back_and_full_refund_reverses(api, shop: ShopCaller) -> None:
+    setup_chain(shop)
+    shop.put(shop.path("/orders/o3"), order_body("c", [("l1", "p1", 10000), ("l2", "p2", 10000)]))
+    pay("shop1", "o3", 20000, T0)
+    run("shop1", "o3", T0)
+    refund("shop1", "o3", "r1", 3000, T0 + timedelta(days=1))
+    run("shop1", "o3", T0 + timedelta(days=1))
+    # unsplit 3000 spread over 10000/10000 -> 1500 each; b: floor(8500*0.1)*2 = 1700
+    assert commissions(shop, "o3")["level1"] == ("b", 1700, "frozen")
+    refund("shop1", "o3", "r2", 17000, T0 + timedelta(days=2))
+    run("shop1", "o3", T0 + timedelta(days=2))
+    assert commissions(shop, "o3")["level1"] == ("b", 0, "reversed")
+    assert balance(shop, "b")["frozen_fen"] == 0
+    assert shop.get(shop.path("/orders/o3")).body["refunded_fen"] == 20000
+    audit_clean(api)
+
+
+def test_refund_after_effective_time_changes_nothing(api, shop: ShopCaller) -> None:
+    setup_chain(shop)
+    shop.put(shop.path("/orders/o4"), order_body("c", [("l1", "p1", 10000)]))
+    pay("shop1", "o4", 10000, T0)
+    run("shop1", "o4", T0)
+    refund("shop1", "o4", "r1", 10000, T0 + timedelta(days=7))  # exactly at the effective time
+    run("shop1", "o4", T0 + timedelta(days=7, hours=1))
+    assert commissions(shop, "o4")["level1"] == ("b", 1000, "frozen")
+
+
+def test_completion_basis_sets_effective_time_on_completion(api, shop: ShopCaller) -> None:
+    setup_chain(shop, settlement={"basis": "completion", "freeze_days": 3})
+    shop.put(shop.path("/orders/o5"), order_body("c", [("l1", "p1", 10000)]))
+    pay("shop1", "o5", 10000, T0)
+    run("shop1", "o5", T0)
+    view = shop.get(shop.path("/orders/o5")).body
+    assert view["commissions"][0]["effective_at"] is None
+    clock.set_now(T0 + timedelta(days=10))
+    done = shop.post(shop.path("/orders/o5/completion"))
+    assert done.status == 200
+    run("shop1", "o5", clock.now())
+    view = shop.get(shop.path("/orders/o5")).body
+    assert view["status"] == "completed"
+    assert view["commissions"][0]["effective_at"].startswith("2026-12-03T10:00:00")  # completion + 3 days
+    # a refund before completion+3 days still claws back
+    refund("shop1", "o5", "r1", 4000, T0 + timedelta(days=11))
+    run("shop1", "o5", clock.now())
+    assert commissions(shop, "o5")["level1"] == ("b", 600, "frozen")
+
+
+def test_amount_mismatch_flags_and_pays_nothing(api, shop: ShopCaller) -> None:
+    setup_chain(shop)
+    shop.put(shop.path("/orders/o6"), order_body("c", [("l1", "p1", 10000)]))
+    pay("shop1", "o6", 9999, T0)
+    run("shop1", "o6", T0)
+    view = shop.get(shop.path("/orders/o6")).body
+    assert view["flags"] == ["amount_mismatch"]
+    assert view["commissions"] == []
+    assert view["status"] == "paid"
+    assert shop.get(shop.path("/members/c")).status in (200, 404)
+
+
+def test_switch_off_at_payment_pays_nothing(api, shop: ShopCaller) -> None:
+    setup_chain(shop)
+    clock.set_now(T0 - timedelta(hours=1))
+    shop.put(shop.path("/settings/distribution"), {"enabled": False})
+    shop.put(shop.path("/orders/o7"), order_body("c", [("l1", "p1", 10000)]))
+    pay("shop1", "o7", 10000, T0)
+    run("shop1", "o7", T0)
+    assert commissions(shop, "o7") == {}
+
+
+def test_rates_snapshot_at_payment_time(api, shop: ShopCaller) -> None:
+    setup_chain(shop)
+    # a product override written before the payment applies; a change after it does not
+    clock.set_now(T0 - timedelta(minutes=5))
+    assert (
+        shop.put(shop.path("/products/p1/rates"), {"level1_bp": 2000, "level2_bp": 0, "self_bp": 0}).status
+        == 200
+    )
+    clock.set_now(T0 + timedelta(minutes=5))
+    assert (
+        shop.put(shop.path("/products/p1/rates"), {"level1_bp": 3000, "level2_bp": 0, "self_bp": 0}).status
+        == 200
+    )
+    shop.put(shop.path("/orders/o8"), order_body("c", [("l1", "p1", 10000)]))
+    pay("shop1", "o8", 10000, T0)
+    run("shop1", "o8", T0 + timedelta(minutes=10))
+    assert commissions(shop, "o8") == {"level1": ("b", 2000, "frozen")}
+
+
+def test_purchases_eligibility_qualifying_order_earns_no_self(api, shop: ShopCaller) -> None:
+    clock.set_now(T0 - timedelta(days=1))
+    body = {
+        "rates": {"level1_bp": 1000, "level2_bp": 0, "self_bp": 500},
+        "eligibility": {"mode": "purchases", "min_orders": 1, "min_amount_fen": 5000},
+        "settlement": {"basis": "payment", "freeze_days": 1},
+    }
+    assert shop.put(shop.path("/settings/distribution"), body).status == 200
+    shop.put(shop.path("/orders/q1"), order_body("buyer", [("l1", "p1", 6000)]))
+    pay("shop1", "q1", 6000, T0)
+    run("shop1", "q1", T0)
+    assert commissions(shop, "q1") == {}  # not yet a distributor when paid
+    clock.set_now(T0 + timedelta(minutes=1))
+    assert shop.get(shop.path("/members/buyer")).body["is_distributor"] is True
+    shop.put(shop.path("/orders/q2"), order_body("buyer", [("l1", "p1", 1000)]))
+    pay("shop1", "q2", 1000, T0 + timedelta(hours=1))
+    run("shop1", "q2", T0 + timedelta(hours=1))
+    assert commissions(shop, "q2") == {"self": ("buyer", 50, "frozen")}
