@@ -35,9 +35,9 @@ ENV_FROM_OUTPUT = {
 
 def create_stack(region: str = "us-east-1") -> dict[str, str]:
     """Create the stack from template.yaml (inside an active moto mock) and return the handlers' env."""
-    import boto3
+    from fenxiao.adapters.aws import boto3_session
 
-    cf = boto3.client("cloudformation", region_name=region)
+    cf = boto3_session(region).client("cloudformation")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cf.create_stack(

@@ -25,9 +25,9 @@ class Container:
 
     @cached_property
     def boto_session(self) -> Any:
-        import boto3
+        from fenxiao.adapters.aws import boto3_session
 
-        return boto3.session.Session(region_name=self.settings.region)
+        return boto3_session(self.settings.region)
 
     @cached_property
     def sqs(self) -> Any:

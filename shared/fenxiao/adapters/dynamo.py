@@ -456,6 +456,9 @@ _TABLES: dict[type[Model], str] = {
 
 def bind_tables(settings: Settings) -> None:
     """Point every model at the tables named in ``settings`` (called once per container by bootstrap)."""
+    from fenxiao.adapters.aws import share_loader_with_pynamodb
+
+    share_loader_with_pynamodb()
     for model, field in _TABLES.items():
         table_name = getattr(settings, field)
         for cls in [model, *_subclasses(model)]:
