@@ -46,4 +46,4 @@ def share_loader_with_pynamodb() -> None:
     import pynamodb.connection.base as base
 
     if getattr(base.get_session, "__name__", "") != "botocore_session":
-        base.get_session = botocore_session  # type: ignore[assignment]
+        base.get_session = botocore_session
