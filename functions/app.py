@@ -158,6 +158,18 @@ def get_member(call: Call, shop_id: str, member_id: str) -> Any:
     return members.member_view(shop_id, http.checked_id(member_id, "member_id"), call.now)
 
 
+@app.route("/shops/{shop_id}/members/{member_id}/commissions", methods=["GET"])
+@shop_route
+def get_member_commissions(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.api import cursor
+    from fenxiao.service import orders
+
+    member_id = http.checked_id(member_id, "member_id")
+    return orders.member_commissions(
+        shop_id, member_id, call.query("cursor"), cursor.limit(call.query("limit"))
+    )
+
+
 # ---------------------------------------------------------------- orders
 
 

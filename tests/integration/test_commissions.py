@@ -201,3 +201,34 @@ def test_purchases_eligibility_qualifying_order_earns_no_self(api, shop: ShopCal
     pay("shop1", "q2", 1000, T0 + timedelta(hours=1))
     run("shop1", "q2", T0 + timedelta(hours=1))
     assert commissions(shop, "q2") == {"self": ("buyer", 50, "frozen")}
+
+
+def test_member_commissions_newest_first_with_cursor(api, shop: ShopCaller) -> None:
+    setup_chain(shop)
+    for i in range(5):
+        shop.put(shop.path(f"/orders/n{i}"), order_body("c", [("l1", "p1", 1000 * (i + 1))]))
+        pay("shop1", f"n{i}", 1000 * (i + 1), T0 + timedelta(minutes=i))
+        run("shop1", f"n{i}", T0 + timedelta(minutes=i))
+    first = shop.get(shop.path("/members/b/commissions?limit=2"))
+    assert first.status == 200
+    assert [e["order_id"] for e in first.body["entries"]] == ["n4", "n3"]
+    assert first.body["entries"][0] == {
+        "order_id": "n4",
+        "member_id": "b",
+        "tier": "level1",
+        "amount_fen": 500,
+        "status": "frozen",
+        "effective_at": "2026-11-27T10:04:00+08:00",
+    }
+    cursor = first.body["next_cursor"]
+    second = shop.get(shop.path(f"/members/b/commissions?limit=2&cursor={cursor}"))
+    assert [e["order_id"] for e in second.body["entries"]] == ["n2", "n1"]
+    third = shop.get(shop.path(f"/members/b/commissions?limit=2&cursor={second.body['next_cursor']}"))
+    assert [e["order_id"] for e in third.body["entries"]] == ["n0"]
+    assert third.body["next_cursor"] is None
+    # a cursor issued for b does not page a's list
+    other = shop.get(shop.path(f"/members/a/commissions?cursor={cursor}"))
+    assert other.status == 400
+    assert other.error["field"] == "cursor"
+    assert shop.get(shop.path("/members/b/commissions?limit=0")).status == 400
+    assert shop.get(shop.path("/members/b/commissions?limit=101")).status == 400

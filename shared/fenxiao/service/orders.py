@@ -282,3 +282,17 @@ def commission_view(c: CommissionModel) -> dict[str, Any]:
         "status": c.status,
         "effective_at": rfc3339_from_key(c.effective_at),
     }
+
+
+def member_commissions(shop_id: str, member_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
+    """A member's commissions, newest first (by payment time), one page."""
+    from fenxiao.api import cursor as cursors
+    from fenxiao.service.ledger import account
+
+    beneficiary = account(shop_id, member_id)
+    start = cursors.decode(cursor, expect={"beneficiary": beneficiary})
+    result = CommissionModel.commissions_by_member.query(
+        beneficiary, scan_index_forward=False, limit=limit, last_evaluated_key=start
+    )
+    entries = [commission_view(c) for c in result if isinstance(c, CommissionModel)]
+    return {"entries": entries, "next_cursor": cursors.encode(result.last_evaluated_key)}
