@@ -1,0 +1,210 @@
+"""POST /wechatpay/notify/{shop_id}: verification, exactly-once facts, probes, faults (SPEC §7)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fenxiao import clock
+from fenxiao.adapters.dynamo import NotificationModel, OrderItem, PaymentModel
+from tests import wechatpay_support as wx
+from tests.money_support import order_body
+from tests.support import Api, ShopCaller
+
+pytestmark = pytest.mark.api
+
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def paid_shop(api: Api, shop: ShopCaller) -> ShopCaller:
+    clock.set_now(T0 - timedelta(hours=1))  # configured and bound before the payments at T0
+    assert shop.put(shop.path("/settings/wechatpay"), wx.wechatpay_settings()).status == 200
+    settings = {
+        "rates": {"level1_bp": 1000, "level2_bp": 500, "self_bp": 0},
+        "settlement": {"basis": "payment", "freeze_days": 7},
+    }
+    assert shop.put(shop.path("/settings/distribution"), settings).status == 200
+    assert shop.post(shop.path("/members/b/inviter"), {"inviter_id": "a"}).status == 201
+    assert shop.post(shop.path("/members/c/inviter"), {"inviter_id": "b"}).status == 201
+    clock.set_now(T0 + timedelta(minutes=1))
+    return shop
+
+
+def now_ts() -> int:
+    return int(clock.unix_now())
+
+
+def stored_items(shop_id: str, order_id: str) -> list[str]:
+    return sorted(i.sk for i in OrderItem.query(f"{shop_id}#{order_id}"))
+
+
+def test_signed_payment_notification_pays_commissions(api: Api, paid_shop: ShopCaller, aws_env: dict) -> None:
+    assert paid_shop.put(paid_shop.path("/orders/o1"), order_body("c", [("l1", "p1", 10000)])).status == 201
+    headers, body = wx.notification(
+        "TRANSACTION.SUCCESS", wx.transaction("o1", 10000, T0), timestamp=now_ts()
+    )
+    status, answer = wx.post(api, "shop1", headers, body)
+    assert (status, answer) == (204, None)
+    assert wx.drain(aws_env) >= 1
+    view = paid_shop.get(paid_shop.path("/orders/o1")).body
+    assert view["status"] == "paid"
+    assert view["paid_at"] == "2026-11-20T10:00:00+08:00"
+    assert {(c["tier"], c["member_id"], c["amount_fen"]) for c in view["commissions"]} == {
+        ("level1", "b", 1000),
+        ("level2", "a", 500),
+    }
+    # the same notification again: 204, nothing new
+    assert wx.post(api, "shop1", headers, body)[0] == 204
+    wx.drain(aws_env)
+    assert paid_shop.get(paid_shop.path("/members/b")).body["balance"]["frozen_fen"] == 1000
+
+
+def test_certificate_mode_and_lower_case_headers_verify(
+    api: Api, paid_shop: ShopCaller, aws_env: dict
+) -> None:
+    paid_shop.put(paid_shop.path("/orders/o2"), order_body("c", [("l1", "p1", 5000)]))
+    headers, body = wx.notification(
+        "TRANSACTION.SUCCESS", wx.transaction("o2", 5000, T0), timestamp=now_ts(), certificate_mode=True
+    )
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert wx.post(api, "shop1", lowered, body)[0] == 204
+    wx.drain(aws_env)
+    assert paid_shop.get(paid_shop.path("/orders/o2")).body["status"] == "paid"
+
+
+def test_refund_notification_claws_back(api: Api, paid_shop: ShopCaller, aws_env: dict) -> None:
+    paid_shop.put(paid_shop.path("/orders/o3"), order_body("c", [("l1", "p1", 10000)]))
+    # the refund is reported before the payment: it is held, then applied
+    headers, body = wx.notification(
+        "REFUND.SUCCESS", wx.refund("o3", "r1", 4000, 10000, T0 + timedelta(hours=1)), timestamp=now_ts()
+    )
+    assert wx.post(api, "shop1", headers, body)[0] == 204
+    headers, body = wx.notification(
+        "TRANSACTION.SUCCESS", wx.transaction("o3", 10000, T0), timestamp=now_ts()
+    )
+    assert wx.post(api, "shop1", headers, body)[0] == 204
+    wx.drain(aws_env)
+    view = paid_shop.get(paid_shop.path("/orders/o3")).body
+    assert view["refunded_fen"] == 4000
+    assert {c["tier"]: c["amount_fen"] for c in view["commissions"]} == {"level1": 600, "level2": 300}
+
+
+def _corruptions(headers: dict[str, str], body: bytes) -> list[tuple[str, dict[str, str], bytes]]:
+    envelope = json.loads(body)
+    out = []
+    sig = headers["Wechatpay-Signature"]
+    flipped = base64.b64encode(bytes([base64.b64decode(sig)[0] ^ 1]) + base64.b64decode(sig)[1:]).decode()
+    out.append(("signature", {**headers, "Wechatpay-Signature": flipped}, body))
+    out.append(("probe", {**headers, "Wechatpay-Signature": "WECHATPAY/SIGNTEST/" + sig[:20]}, body))
+    out.append(("nonce", {**headers, "Wechatpay-Nonce": headers["Wechatpay-Nonce"] + "x"}, body))
+    out.append(
+        ("timestamp", {**headers, "Wechatpay-Timestamp": str(int(headers["Wechatpay-Timestamp"]) + 1)}, body)
+    )
+    out.append(
+        ("serial", {**headers, "Wechatpay-Serial": "PUB_KEY_ID_0000000000000000000000000000000000"}, body)
+    )
+    out.append(("missing", {k: v for k, v in headers.items() if k != "Wechatpay-Signature"}, body))
+    out.append(("body", headers, body.replace(b'"event_type"', b'"event_type" ', 1)))
+    return out
+
+
+def test_probes_and_corruptions_are_401_and_store_nothing(
+    api: Api, paid_shop: ShopCaller, aws_env: dict
+) -> None:
+    from fenxiao.adapters.wechatpay_crypto import encrypt_resource, notification_headers
+
+    paid_shop.put(paid_shop.path("/orders/o4"), order_body("c", [("l1", "p1", 10000)]))
+    statuses = []
+    for i in range(100):
+        headers, body = wx.notification(
+            "TRANSACTION.SUCCESS",
+            wx.transaction("o4", 10000, T0, transaction_id=f"tx{i}"),
+            timestamp=now_ts(),
+        )
+        kind = i % 10
+        cases = _corruptions(headers, body)
+        if kind < len(cases):
+            _, h, b = cases[kind]
+        else:
+            # validly signed, but the resource is wrong: ciphertext / associated_data / stale timestamp
+            envelope = json.loads(body)
+            resource = envelope["resource"]
+            if kind == len(cases):
+                raw = bytearray(base64.b64decode(resource["ciphertext"]))
+                raw[0] ^= 1
+                resource["ciphertext"] = base64.b64encode(bytes(raw)).decode()
+            elif kind == len(cases) + 1:
+                resource["associated_data"] = "refund"
+            else:
+                envelope["resource"] = encrypt_resource(b"{}", "0" * 32, "abcdefabcdef", "transaction")
+            b = json.dumps(envelope).encode()
+            ts = now_ts() - 301 if kind == 9 else now_ts()
+            h = notification_headers(
+                wx.keys().platform_private_key, wx.keys().platform_public_key_id, b, ts, "n" * 32
+            )
+        status, answer = wx.post(api, "shop1", h, b)
+        statuses.append(status)
+        assert answer["code"] == "FAIL"
+    assert statuses == [401] * 100
+    assert stored_items("shop1", "o4") == ["ORDER"]
+    assert wx.drain(aws_env) == 1  # only the registration's own nudge
+    assert list(NotificationModel.query("shop1")) == []
+
+
+def test_unknown_shop_is_401(api: Api, paid_shop: ShopCaller) -> None:
+    headers, body = wx.notification("TRANSACTION.SUCCESS", wx.transaction("o5", 100, T0), timestamp=now_ts())
+    assert wx.post(api, "nobody", headers, body)[0] == 401
+
+
+def test_merchant_mismatch_and_other_events_are_recorded_without_effect(
+    api: Api, paid_shop: ShopCaller, aws_env: dict
+) -> None:
+    paid_shop.put(paid_shop.path("/orders/o6"), order_body("c", [("l1", "p1", 10000)]))
+    headers, body = wx.notification(
+        "TRANSACTION.SUCCESS", wx.transaction("o6", 10000, T0, mchid="1999999999"), timestamp=now_ts()
+    )
+    assert wx.post(api, "shop1", headers, body)[0] == 204
+    headers, body = wx.notification(
+        "REFUND.ABNORMAL", wx.refund("o6", "r1", 100, 10000, T0, refund_status="ABNORMAL"), timestamp=now_ts()
+    )
+    assert wx.post(api, "shop1", headers, body)[0] == 204
+    records = {n.event_type: n.outcome for n in NotificationModel.query("shop1")}
+    assert records == {"TRANSACTION.SUCCESS": "not_applied:merchant_mismatch", "REFUND.ABNORMAL": "recorded"}
+    assert stored_items("shop1", "o6") == ["ORDER"]
+    wx.drain(aws_env)
+    assert paid_shop.get(paid_shop.path("/orders/o6")).body["status"] == "registered"
+
+
+def test_storage_failure_answers_500_and_the_retry_applies_once(
+    api: Api, paid_shop: ShopCaller, aws_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pynamodb.exceptions import PutError
+
+    paid_shop.put(paid_shop.path("/orders/o7"), order_body("c", [("l1", "p1", 10000)]))
+    headers, body = wx.notification(
+        "TRANSACTION.SUCCESS", wx.transaction("o7", 10000, T0), timestamp=now_ts()
+    )
+    original = PaymentModel.save
+    calls = {"n": 0}
+
+    def failing_once(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise PutError("injected: DynamoDB unavailable")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PaymentModel, "save", failing_once)
+    status, answer = wx.post(api, "shop1", headers, body)
+    assert status == 500
+    assert answer["code"] == "FAIL"
+    assert "PAY#" not in " ".join(stored_items("shop1", "o7"))
+    assert wx.post(api, "shop1", headers, body)[0] == 204
+    assert wx.post(api, "shop1", headers, body)[0] == 204
+    wx.drain(aws_env)
+    view = paid_shop.get(paid_shop.path("/orders/o7")).body
+    assert view["status"] == "paid"
+    assert paid_shop.get(paid_shop.path("/members/b")).body["balance"]["frozen_fen"] == 1000
