@@ -94,7 +94,6 @@ def test_refund_notification_claws_back(api: Api, paid_shop: ShopCaller, aws_env
 
 
 def _corruptions(headers: dict[str, str], body: bytes) -> list[tuple[str, dict[str, str], bytes]]:
-    envelope = json.loads(body)
     out = []
     sig = headers["Wechatpay-Signature"]
     flipped = base64.b64encode(bytes([base64.b64decode(sig)[0] ^ 1]) + base64.b64decode(sig)[1:]).decode()
