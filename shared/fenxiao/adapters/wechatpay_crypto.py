@@ -172,11 +172,11 @@ def _serial_key(serial: str) -> str:
 
 
 def _platform_key_index(keys: Mapping[str, PlatformKey] | Sequence[PlatformKey]) -> dict[str, RSAPublicKey]:
-    values: Iterable[PlatformKey] = keys.values() if isinstance(keys, Mapping) else keys
     if isinstance(keys, Mapping):
         for name, key in keys.items():
             if _serial_key(name) != _serial_key(key.serial):
                 raise ValueError(f"key set entry {name!r} holds the key of serial {key.serial!r}")
+    values: Iterable[PlatformKey] = keys.values() if isinstance(keys, Mapping) else keys
     return {_serial_key(key.serial): key.public_key for key in values}
 
 
@@ -320,6 +320,7 @@ def _verify_platform_signed(
     max_skew_s: int,
 ) -> None:
     raw = _require_bytes(body)
+    index = _platform_key_index(keys)  # a misconfigured key set fails whatever the message
     found = _lower_headers(headers)
     timestamp_text = _required(found, HEADER_TIMESTAMP)
     nonce = _required(found, HEADER_NONCE)
@@ -332,7 +333,7 @@ def _verify_platform_signed(
         raise BadSignature("signature probe (WECHATPAY/SIGNTEST/) rejected")
     timestamp = _parse_timestamp(timestamp_text)
     _check_fresh(timestamp, now_unix, max_skew_s)
-    public_key = _platform_key_index(keys).get(_serial_key(serial))
+    public_key = index.get(_serial_key(serial))
     if public_key is None:
         raise UnknownSerial(f"no platform key with serial {serial[:64]!r}", serial=serial)
     _verify(public_key, _signed_string(timestamp_text.encode("ascii"), nonce.encode("utf-8"), raw), signature)
