@@ -12,7 +12,8 @@ OrdersTable       order_key, sk                    one partition per order: ORDE
                                                    CommissionsByMember(beneficiary, paid_sort) newest first;
                                                    DueCommissions(due_shard, due_at) sparse, for settlement
 LedgerTable       account, entry_key               append-only money and growth entries, unique business key
-WithdrawalsTable  withdrawal_key                   ReviewQueue(review_queue, created_at) sparse;
+WithdrawalsTable  withdrawal_key                   "{shop}#{withdrawal}" withdrawals, "{shop}#BILL#{out_bill_no}" bill pointers;
+                                                   ReviewQueue(review_queue, created_at) sparse;
                                                    PayoutChecks(check_shard, check_at) sparse, for the reconciler
 LeaderboardTable  board_key, sk                    score counters per shard; BoardRanking(board_key, score)
 NotificationsTable shop_id, sk                     notifications recorded without effect
@@ -100,6 +101,7 @@ class ConfigVersionModel(Model):
     config_key = UnicodeAttribute(hash_key=True)
     effective_at = UnicodeAttribute(range_key=True)
     doc = JSONAttribute(null=True)  # None: deleted (product rates back to the shop defaults)
+    head_at = UnicodeAttribute(null=True)  # on the HEAD item only: the effective_at of the newest version
 
 
 # ---------------------------------------------------------------- members
@@ -372,9 +374,24 @@ class WithdrawalModel(Model):
     review_queue = UnicodeAttribute(null=True)
     check_shard = UnicodeAttribute(null=True)
     check_at = UnicodeAttribute(null=True)
+    reviewed_at = UnicodeAttribute(null=True)
+    submitted_at = UnicodeAttribute(null=True)  # first transfer request sent to WeChat Pay
+    checks = NumberAttribute(default=0)  # bill queries made while no final state was known
 
     review_queue_index = ReviewQueueIndex()
     payout_checks = PayoutChecksIndex()
+
+
+class PayoutBillModel(Model):
+    """withdrawal_key = "{shop}#BILL#{out_bill_no}": which withdrawal a WeChat Pay bill pays (a transfer
+    notification names only the bill). Written with the withdrawal, in the same transaction; never changes.
+    ``#`` is not allowed in withdrawal ids, so these keys never meet a withdrawal's own key."""
+
+    class Meta(_Meta):
+        pass
+
+    withdrawal_key = UnicodeAttribute(hash_key=True)
+    withdrawal_id = UnicodeAttribute()
 
 
 # ---------------------------------------------------------------- leaderboards
@@ -449,6 +466,7 @@ _TABLES: dict[type[Model], str] = {
     OrderItem: "orders_table",
     LedgerEntryModel: "ledger_table",
     WithdrawalModel: "withdrawals_table",
+    PayoutBillModel: "withdrawals_table",
     BoardItem: "leaderboard_table",
     NotificationModel: "notifications_table",
 }

@@ -144,10 +144,11 @@ def _apply_payment(
         metrics["OrdersAmountMismatch"] = 1
         return
 
-    dist = settings.distribution_at(shop_id, paid_at)
-    membership = settings.membership_at(shop_id, paid_at)
-    mode = dist.eligibility.mode
     lines = state.lines
+    dist, membership, overrides = settings.rules_at(
+        shop_id, sorted({line.product_id for line in lines}), paid_at
+    )
+    mode = dist.eligibility.mode
     buyer_id = str(order.buyer_id)
     buyer = load_member(shop_id, buyer_id)
     buyer_is_distributor = buyer.is_distributor_at(paid_at, mode)
@@ -158,11 +159,7 @@ def _apply_payment(
         record1 = load_member(shop_id, parent1) if parent1 else None
         parent2 = record1.inviter_at(paid_at) if record1 else None
         record2 = load_member(shop_id, parent2) if parent2 else None
-        product_rates = {}
-        for product_id in sorted({line.product_id for line in lines}):
-            override = settings.product_rates_at(shop_id, product_id, paid_at)
-            if override is not None:
-                product_rates[product_id] = Rates(override.level1_bp, override.level2_bp, override.self_bp)
+        product_rates = {p: Rates(r.level1_bp, r.level2_bp, r.self_bp) for p, r in overrides.items()}
         defaults = Rates(dist.rates.level1_bp, dist.rates.level2_bp, dist.rates.self_bp)
         plans = plan_commissions(
             lines,

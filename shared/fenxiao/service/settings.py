@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from fenxiao.adapters.dynamo import ConfigVersionModel, PlatformKeyMap, ShopModel
 from fenxiao.api.errors import from_validation_error
@@ -47,9 +48,32 @@ def version_at(ckey: str, at: datetime) -> tuple[str, Any] | None:
     return None
 
 
+HEAD = "HEAD"  # sorts after every "20..." version key, so version queries never see it
+
+
+def docs_at(ckeys: list[str], at: datetime) -> dict[str, Any]:
+    """The documents of several keys as they stood at ``at``, in one BatchGetItem in the common case.
+
+    Each key has a HEAD item holding its newest version. When that version is at or before ``at`` it is
+    the answer; only when a change came after ``at`` (a payment processed late) is the history queried.
+    """
+    at_key = key(at)
+    heads = {item.config_key: item for item in ConfigVersionModel.batch_get([(k, HEAD) for k in set(ckeys)])}
+    out: dict[str, Any] = {}
+    for ckey in ckeys:
+        head = heads.get(ckey)
+        if head is None:
+            out[ckey] = None
+        elif head.head_at is not None and head.head_at <= at_key:
+            out[ckey] = head.doc
+        else:
+            found = version_at(ckey, at)
+            out[ckey] = None if found is None else found[1]
+    return out
+
+
 def doc_at(ckey: str, at: datetime) -> Any:
-    found = version_at(ckey, at)
-    return None if found is None else found[1]
+    return docs_at([ckey], at)[ckey]
 
 
 # ---------------------------------------------------------------- writing versions
@@ -61,12 +85,19 @@ def _store(ckey: str, doc: Any, now: datetime) -> str:
     for _ in range(20):
         effective_at = key(moment)
         try:
-            ConfigVersionModel(ckey, effective_at, doc=doc).save(
-                condition=ConfigVersionModel.effective_at.does_not_exist()
-            )
+            with TransactWrite(connection=ConfigVersionModel._get_connection().connection) as tx:
+                tx.save(
+                    ConfigVersionModel(ckey, effective_at, doc=doc),
+                    condition=ConfigVersionModel.effective_at.does_not_exist(),
+                )
+                tx.save(
+                    ConfigVersionModel(ckey, HEAD, doc=doc, head_at=effective_at),
+                    condition=ConfigVersionModel.head_at.does_not_exist()
+                    | (ConfigVersionModel.head_at < effective_at),
+                )
             return effective_at
-        except PutError as exc:
-            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+        except TransactWriteError as exc:
+            if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
                 raise
             moment = moment + timedelta(microseconds=1)
     raise RuntimeError("could not store a configuration version")  # pragma: no cover
@@ -96,6 +127,21 @@ def _require_object(body: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- distribution
+
+
+def rules_at(
+    shop_id: str, product_ids: list[str], at: datetime
+) -> tuple[DistributionSettings, MembershipSettings, dict[str, ProductRates]]:
+    """Everything a payment at ``at`` is computed with, read together (one BatchGetItem usually)."""
+    dist_key, member_key = config_key(shop_id, DISTRIBUTION), config_key(shop_id, MEMBERSHIP)
+    rate_keys = {p: config_key(shop_id, "rates", p) for p in product_ids}
+    docs = docs_at([dist_key, member_key, *rate_keys.values()], at)
+    rates = {p: ProductRates.model_validate(docs[k]) for p, k in rate_keys.items() if docs[k] is not None}
+    return (
+        DistributionSettings.model_validate(docs[dist_key] or {}),
+        MembershipSettings.model_validate(docs[member_key] or {}),
+        rates,
+    )
 
 
 def distribution_at(shop_id: str, at: datetime) -> DistributionSettings:
