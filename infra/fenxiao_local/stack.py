@@ -1,0 +1,487 @@
+"""The whole stack in one process, driven by template.yaml.
+
+1. moto in server mode on a free loopback port stands in for DynamoDB, SQS, KMS and CloudFormation;
+2. CloudFormation ``create_stack`` on moto with template.yaml as it is creates every table, index, queue
+   (with its redrive policy) and key (moto skips the ``AWS::Serverless::*`` resources: this module plays
+   their part);
+3. the handlers' environment is the template's ``Globals.Function.Environment``, resolved against the
+   created stack; the process gets it plus ``AWS_ENDPOINT_URL`` and fake credentials, so the handlers
+   reach moto through the standard endpoint variables, the same code path as in AWS;
+4. the handler module (``CodeUri`` + ``Handler``, i.e. functions/app.py) is imported once and serves the
+   HTTP API, one poller per ``Type: SQS`` event and the timers of the ``Type: Schedule`` events;
+5. the WeChat Pay stand-in answers on its own loopback port.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from fenxiao_local.template import Function, Intrinsics, Template, TemplateError
+
+log = logging.getLogger("fenxiao_local.stack")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+STACK_NAME = "fenxiao-local"
+DEFAULT_RETRY_SECONDS = 2
+RETRY_SECONDS_ENV = "FENXIAO_LOCAL_RETRY_SECONDS"
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+# Variables that would send a client elsewhere than AWS_ENDPOINT_URL or to another account's settings.
+_CLEARED_ENV_PREFIXES = ("AWS_ENDPOINT_URL_",)
+_CLEARED_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+
+
+class _SkipServerless(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "AWS::Serverless::" not in record.getMessage()
+
+
+def quiet_moto() -> None:
+    """moto warns once per AWS::Serverless::* resource it skips, and werkzeug logs every request."""
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::Serverless", category=UserWarning)
+    moto_log = logging.getLogger("moto")
+    if not any(isinstance(f, _SkipServerless) for f in moto_log.filters):
+        moto_log.addFilter(_SkipServerless())
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+# ---------------------------------------------------------------- moto
+
+
+class Moto:
+    """moto's ThreadedMotoServer on a free loopback port."""
+
+    def __init__(self, port: int = 0) -> None:
+        from moto.server import ThreadedMotoServer
+
+        quiet_moto()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+    def start(self) -> str:
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        return self.endpoint
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def aws_environment(endpoint: str, region: str = REGION) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        **FAKE_CREDENTIALS,
+    }
+
+
+def point_process_at(endpoint: str, region: str = REGION, environ: Any = None) -> None:
+    """Make every AWS client of this process (boto3, PynamoDB) talk to ``endpoint`` with fake credentials."""
+    env = os.environ if environ is None else environ
+    for name in list(env):
+        if name.startswith(_CLEARED_ENV_PREFIXES) or name in _CLEARED_ENV:
+            del env[name]
+    env.update(aws_environment(endpoint, region))
+    env["AWS_CONFIG_FILE"] = os.devnull  # a developer's ~/.aws/config must not redirect anything
+    env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+
+def boto_client(service: str, region: str = REGION) -> Any:
+    from fenxiao.adapters.aws import boto3_session
+
+    return boto3_session(region).client(service)
+
+
+# ---------------------------------------------------------------- CloudFormation
+
+
+@dataclass
+class CreatedStack:
+    """A stack created on moto from the template: physical ids and attributes of its resources."""
+
+    template: Template
+    name: str
+    parameters: dict[str, str]
+    physical_ids: dict[str, str]
+    resource_types: dict[str, str]
+    region: str = REGION
+    _attributes: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls, template: Template, parameters: dict[str, str], name: str = STACK_NAME, region: str = REGION
+    ) -> CreatedStack:
+        values = template.parameter_values(parameters)
+        cf = boto_client("cloudformation", region)
+        cf.create_stack(
+            StackName=name,
+            TemplateBody=template.path.read_text(encoding="utf-8"),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        status = cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        if status != "CREATE_COMPLETE":
+            raise TemplateError(f"stack {name}: {status}")
+        physical, types = {}, {}
+        for resource in cf.describe_stack_resources(StackName=name)["StackResources"]:
+            logical_id = resource.get("LogicalResourceId")  # moto lists skipped resources without one
+            if logical_id and resource.get("PhysicalResourceId"):
+                physical[logical_id] = resource["PhysicalResourceId"]
+                types[logical_id] = resource["ResourceType"]
+        return cls(template, name, values, physical, types, region)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for kind in self.resource_types.values():
+            out[kind] = out.get(kind, 0) + 1
+        return out
+
+    # ------------------------------------------------------------ intrinsic functions
+
+    def ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.name,
+            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{ACCOUNT_ID}:stack/{self.name}/local",
+            "AWS::NoValue": "",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.physical_ids:
+            return self.physical_ids[name]
+        raise TemplateError(f"!Ref {name}: no such parameter or created resource")
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        key = (logical_id, attribute)
+        if key not in self._attributes:
+            self._attributes[key] = self._fetch_attribute(logical_id, attribute)
+        return self._attributes[key]
+
+    def _fetch_attribute(self, logical_id: str, attribute: str) -> str:
+        kind = self.resource_types.get(logical_id)
+        physical = self.physical_ids.get(logical_id)
+        if kind is None or physical is None:
+            raise TemplateError(f"!GetAtt {logical_id}.{attribute}: not a created resource")
+        if kind == "AWS::SQS::Queue":
+            if attribute == "QueueUrl":
+                return physical
+            if attribute == "QueueName":
+                return physical.rstrip("/").rsplit("/", 1)[-1]
+            if attribute == "Arn":
+                attrs = boto_client("sqs", self.region).get_queue_attributes(
+                    QueueUrl=physical, AttributeNames=["QueueArn"]
+                )
+                return str(attrs["Attributes"]["QueueArn"])
+        if kind == "AWS::DynamoDB::Table" and attribute in {"Arn", "StreamArn"}:
+            table = boto_client("dynamodb", self.region).describe_table(TableName=physical)["Table"]
+            return str(table["TableArn" if attribute == "Arn" else "LatestStreamArn"])
+        if kind == "AWS::KMS::Key" and attribute in {"Arn", "KeyId"}:
+            metadata = boto_client("kms", self.region).describe_key(KeyId=physical)["KeyMetadata"]
+            return str(metadata["Arn"] if attribute == "Arn" else metadata["KeyId"])
+        raise TemplateError(f"!GetAtt {logical_id}.{attribute}: the local stack does not know this attribute")
+
+    def intrinsics(self) -> Intrinsics:
+        return Intrinsics(ref=self.ref, get_att=self.get_att)
+
+    def handler_environment(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        """``Globals.Function.Environment.Variables`` (and each function's own), resolved, then overrides.
+
+        The functions share one process here, so a variable two functions set differently is an error.
+        """
+        resolve = self.intrinsics().resolve
+        env = {name: str(resolve(value)) for name, value in self.template.global_environment().items()}
+        own: dict[str, tuple[str, str]] = {}
+        for function in self.template.functions():
+            for name, value in function.environment.items():
+                resolved = str(resolve(value))
+                if name in own and own[name][1] != resolved:
+                    raise TemplateError(
+                        f"{name} differs between {own[name][0]} and {function.logical_id}: "
+                        "the local stack runs every function in one process"
+                    )
+                own[name] = (function.logical_id, resolved)
+                env[name] = resolved
+        env.update(overrides or {})
+        return env
+
+
+# ---------------------------------------------------------------- the whole stack
+
+
+@dataclass
+class StackOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    standin_port: int | None = None  # None: port + 1 (0 when port is 0)
+    operator_token: str = ""
+    allow_clock_override: bool = False
+    retry_seconds: int | None = DEFAULT_RETRY_SECONDS
+    log_level: str = "INFO"
+    template: Path = DEFAULT_TEMPLATE
+    standin_keys_file: Path | None = None
+
+
+def default_retry_seconds() -> int | None:
+    value = os.environ.get(RETRY_SECONDS_ENV)
+    if value is None or value == "":
+        return DEFAULT_RETRY_SECONDS
+    return None if value.lower() in {"none", "off"} else int(value)
+
+
+def display_host(host: str) -> str:
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
+
+
+def _load_standin_keys(path: Path | None) -> Any:
+    from fenxiao_local.wechatpay_keys import StandinKeys
+
+    if path is not None and path.exists():
+        return StandinKeys.from_json(path.read_text(encoding="utf-8"))
+    keys = StandinKeys.generate()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(keys.to_json(), encoding="utf-8")
+        path.chmod(0o600)
+    return keys
+
+
+class LocalStack:
+    """Start with ``start()``; ``stop()`` stops every thread and server it started, in reverse order."""
+
+    def __init__(self, options: StackOptions, progress: Callable[[str], None] | None = None) -> None:
+        self.options = options
+        self.progress = progress or (lambda line: log.info("%s", line))
+        self.template = Template.load(options.template)
+        self.moto: Moto | None = None
+        self.stack: CreatedStack | None = None
+        self.modules: dict[str, ModuleType] = {}
+        self.standin: Any = None
+        self.api: Any = None
+        self.pollers: list[Any] = []
+        self.timers: Any = None
+        self.environment: dict[str, str] = {}
+        self._keys: Future[Any] | None = None
+        self._started = time.monotonic()
+
+    # ------------------------------------------------------------ phases
+
+    def _phase(self, text: str) -> None:
+        self.progress(f"[local] {text} ({time.monotonic() - self._started:.1f} s)")
+
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        from fenxiao_local.standin import Standin
+
+        opts = self.options
+        keys_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="standin-keys")
+        self._keys = keys_pool.submit(_load_standin_keys, opts.standin_keys_file)
+        keys_pool.shutdown(wait=False)
+
+        self.moto = Moto()
+        endpoint = self.moto.start()
+        point_process_at(endpoint, REGION)
+        self._phase(f"moto (DynamoDB, SQS, KMS, CloudFormation) on {endpoint}")
+
+        standin_port = (
+            opts.standin_port if opts.standin_port is not None else (opts.port + 1 if opts.port else 0)
+        )
+        keys = self._keys
+        self.standin = Standin(lambda: keys.result(), "127.0.0.1", standin_port)
+        self.standin.start()
+
+        self.stack = CreatedStack.create(
+            self.template,
+            {
+                "OperatorToken": opts.operator_token,
+                "WechatPayBaseUrl": self.standin.url,
+                "LogLevel": opts.log_level,
+            },
+        )
+        counts = self.stack.counts()
+        self._phase(
+            f"stack {self.stack.name} created from {opts.template.name}: "
+            f"{counts.get('AWS::DynamoDB::Table', 0)} tables, {counts.get('AWS::SQS::Queue', 0)} queues, "
+            f"{counts.get('AWS::KMS::Key', 0)} KMS key"
+        )
+
+        self.environment = self.stack.handler_environment(
+            {
+                "FENXIAO_ALLOW_CLOCK_OVERRIDE": "true" if opts.allow_clock_override else "false",
+                "FENXIAO_WECHATPAY_BASE_URL": self.standin.url,
+            }
+        )
+        os.environ.update(self.environment)
+        from fenxiao import bootstrap, config
+
+        config.get_settings.cache_clear()
+        bootstrap.reset()
+        bootstrap.container()  # validate the environment now, as a cold start would
+        self.modules = self._load_modules()
+        self._phase(
+            f"handlers: {', '.join(sorted({f.handler for f in self.template.functions()}))} "
+            f"({len(self.environment)} environment variables from Globals)"
+        )
+
+        self._start_pollers()
+        self._start_timers()
+        self._start_api()
+        self._keys.result()
+        self.standin.api_url = self.api_url
+
+    def _load_modules(self) -> dict[str, ModuleType]:
+        from fenxiao_local.runtime import load_module
+
+        modules: dict[str, ModuleType] = {}
+        for function in self.template.functions():
+            if function.module_name not in modules:
+                modules[function.module_name] = load_module(
+                    self.template.handler_file(function), function.module_name
+                )
+        return modules
+
+    def handler(self, function: Function) -> Any:
+        from fenxiao_local.runtime import module_lookup
+
+        return module_lookup(self.modules)(function)
+
+    def _start_pollers(self) -> None:
+        from fenxiao_local.pollers import SqsPoller
+
+        assert self.stack is not None
+        sqs = boto_client("sqs", REGION)
+        lines = []
+        for source in self.template.sqs_sources():
+            if not source.enabled:
+                continue
+            poller = SqsPoller(
+                source,
+                self.handler(source.function),
+                sqs,
+                self.stack.ref(source.queue_logical_id),
+                self.stack.get_att(source.queue_logical_id, "Arn"),
+                region=REGION,
+                stack_name=self.stack.name,
+                retry_seconds=self.options.retry_seconds,
+            )
+            poller.start()
+            self.pollers.append(poller)
+            lines.append(f"{source.queue_logical_id}→{source.function.handler}")
+        retry = self.options.retry_seconds
+        self._phase(
+            f"pollers: {', '.join(lines)}; failed messages retry after "
+            f"{f'{retry} s' if retry is not None else 'the queue visibility timeout'}"
+        )
+
+    def _start_timers(self) -> None:
+        from fenxiao_local.timers import Timers
+
+        assert self.stack is not None
+        sources = [(s, self.handler(s.function)) for s in self.template.schedule_sources() if s.enabled]
+        self.timers = Timers(sources, region=REGION, stack_name=self.stack.name)
+        self.timers.start()
+        described = ", ".join(
+            f"{t.source.event_name} {t.source.expression} next {t.next_due:%Y-%m-%d %H:%M}Z"
+            for t in self.timers.timers
+        )
+        self._phase(f"timers: {described}")
+
+    def _start_api(self) -> None:
+        from fenxiao_local.http_api import DEFAULT_NOT_FOUND, GatewaySettings, HttpApi
+
+        assert self.stack is not None
+        routes = self.template.api_routes()
+        if not routes:
+            raise TemplateError("no function has Type: Api events")
+        function = routes[0].function
+        body = self.template.gateway_response_body("MISSING_AUTHENTICATION_TOKEN", 403)
+        settings = GatewaySettings(
+            function=function,
+            routes=frozenset((r.path, r.method) for r in routes),
+            not_found_body=body.encode() if body else DEFAULT_NOT_FOUND,
+            stack_name=self.stack.name,
+            region=REGION,
+        )
+        app = getattr(self.modules[function.module_name], function.attribute)
+        self.api = HttpApi(app, settings, self.options.host, self.options.port)
+        self.api.start()
+        self._phase(f"HTTP API: {len(routes)} routes of {function.logical_id}")
+
+    # ------------------------------------------------------------ addresses
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{display_host(self.options.host)}:{self.api.port}"
+
+    @property
+    def standin_url(self) -> str:
+        return str(self.standin.url)
+
+    # ------------------------------------------------------------ stopping
+
+    def stop(self) -> None:
+        """Stop in reverse order; each part is stopped even if another one fails."""
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if self.api is not None:
+            steps.append(("HTTP API", self.api.stop))
+        if self.timers is not None:
+            steps.append(("timers", self._stop_timers))
+        if self.pollers:
+            steps.append(("pollers", self._stop_pollers))
+        if self.standin is not None:
+            steps.append(("stand-in", self.standin.stop))
+        if self.moto is not None:
+            steps.append(("moto", self.moto.stop))
+        for name, stop in steps:
+            try:
+                stop()
+            except Exception:
+                log.exception("stopping %s failed", name)
+        self.api = self.timers = self.standin = self.moto = None
+        self.pollers = []
+
+    def _stop_timers(self) -> None:
+        self.timers.stop()
+        self.timers.join(timeout=10)
+
+    def _stop_pollers(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        for poller in self.pollers:
+            poller.join(timeout=10)
+            if poller.is_alive():
+                log.warning("poller %s did not stop within 10 s", poller.name)
+
+
+def wait_forever(stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        pass
