@@ -24,7 +24,8 @@ HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s]{1,500}$", m
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # defer_build: each model builds its validator on first use, not at cold start for every model.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 # ---------------------------------------------------------------- operator
@@ -202,7 +203,9 @@ class PlatformPublicKey(Strict):
 
 
 class WechatPaySettings(Strict):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, hide_input_in_errors=True, defer_build=True
+    )
 
     mchid: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,32}$")]
     appid: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{6,32}$")]
