@@ -43,6 +43,16 @@ def admin_run_job(call: Call, job: str) -> Any:
     return jobs_entry.run_now(job, body.now)
 
 
+@app.route("/admin/notifications", methods=["GET"])
+@operator_route
+def admin_notifications(call: Call) -> Any:
+    from fenxiao.api import cursor
+    from fenxiao.service.notifications import recorded
+
+    shop_id = http.checked_id(call.query("shop_id") or "", "shop_id")
+    return recorded(shop_id, call.query("cursor"), cursor.limit(call.query("limit")))
+
+
 # ---------------------------------------------------------------- shop settings
 
 

@@ -207,3 +207,18 @@ def test_storage_failure_answers_500_and_the_retry_applies_once(
     view = paid_shop.get(paid_shop.path("/orders/o7")).body
     assert view["status"] == "paid"
     assert paid_shop.get(paid_shop.path("/members/b")).body["balance"]["frozen_fen"] == 1000
+
+
+def test_operator_sees_notifications_without_effect(api: Api, paid_shop: ShopCaller) -> None:
+    headers, body = wx.notification(
+        "TRANSACTION.SUCCESS", wx.transaction("o8", 100, T0, appid="wx0000000000"), timestamp=now_ts()
+    )
+    assert wx.post(api, "shop1", headers, body)[0] == 204
+    answer = api.operator("GET", "/admin/notifications?shop_id=shop1")
+    assert answer.status == 200
+    [entry] = answer.body["entries"]
+    assert entry["event_type"] == "TRANSACTION.SUCCESS"
+    assert entry["outcome"] == "not_applied:merchant_mismatch"
+    assert entry["summary"]["out_trade_no"] == "o8"
+    assert api.operator("GET", "/admin/notifications?shop_id=shop1", token="wrong").status == 401
+    assert api.operator("GET", "/admin/notifications").status == 400

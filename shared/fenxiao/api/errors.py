@@ -33,6 +33,9 @@ def from_validation_error(exc: ValidationError, prefix: str = "") -> InvalidInpu
     """The first error of a pydantic validation, naming its field (model-level checks name the model)."""
     first = exc.errors(include_url=False, include_input=False)[0]
     loc = tuple(p for p in first["loc"] if p not in ("function-after", "function-before"))
+    blamed = getattr((first.get("ctx") or {}).get("error"), "field", None)
+    if blamed:
+        loc = (*loc, *blamed.split("."))
     field = dotted(loc)
     if prefix:
         field = f"{prefix}.{field}" if field != "body" else prefix

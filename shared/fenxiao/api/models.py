@@ -23,6 +23,14 @@ LongText = Annotated[str, StringConstraints(max_length=2000)]
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s]{1,500}$", max_length=508)]
 
 
+class FieldError(ValueError):
+    """A model-level check that blames one field (the error names it instead of the whole body)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class Strict(BaseModel):
     # defer_build: each model builds its validator on first use, not at cold start for every model.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
@@ -235,9 +243,9 @@ class OrderIn(Strict):
     def _consistent(self) -> OrderIn:
         ids = [line.line_id for line in self.lines]
         if len(set(ids)) != len(ids):
-            raise ValueError("lines: line_id values must be unique")
+            raise FieldError("lines", "line_id values must be unique")
         if sum(line.paid_fen for line in self.lines) + self.shipping_fen != self.total_fen:
-            raise ValueError("total_fen must equal the sum of lines' paid_fen plus shipping_fen")
+            raise FieldError("total_fen", "must equal the sum of lines' paid_fen plus shipping_fen")
         return self
 
 
@@ -253,7 +261,7 @@ class RefundSplitIn(Strict):
     def _unique(self) -> RefundSplitIn:
         ids = [line.line_id for line in self.lines]
         if len(set(ids)) != len(ids):
-            raise ValueError("lines: line_id values must be unique")
+            raise FieldError("lines", "line_id values must be unique")
         return self
 
 

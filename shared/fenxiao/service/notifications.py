@@ -26,7 +26,7 @@ from fenxiao.observability import count, logger
 from fenxiao.service.orders import nudge, order_key
 from fenxiao.service.settings import wechatpay_secrets
 from fenxiao.service.shops import find_shop
-from fenxiao.timefmt import key, parse_rfc3339
+from fenxiao.timefmt import key, parse_rfc3339, rfc3339_from_key
 
 _ORDER_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 RECORD_DAYS = 90
@@ -246,3 +246,22 @@ def on_refund_success(
         record(shop.shop_id, envelope, "not_applied:out_refund_no_reused", now, ids)
         return
     nudge(c, shop.shop_id, order_id)
+
+
+def recorded(shop_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
+    """The operator's view of a shop's notifications that had no effect (newest id order, one page)."""
+    from fenxiao.api import cursor as cursors
+
+    start = cursors.decode(cursor, expect={"shop_id": shop_id})
+    result = NotificationModel.query(shop_id, limit=limit, last_evaluated_key=start, scan_index_forward=False)
+    entries = [
+        {
+            "id": n.sk.removeprefix("NOTIF#"),
+            "event_type": n.event_type,
+            "outcome": n.outcome,
+            "summary": n.summary,
+            "received_at": rfc3339_from_key(n.received_at),
+        }
+        for n in result
+    ]
+    return {"shop_id": shop_id, "entries": entries, "next_cursor": cursors.encode(result.last_evaluated_key)}
