@@ -43,6 +43,16 @@ def logger() -> Any:
     return Logger(logger_formatter=MaskingFormatter(), utc=True)
 
 
+_pending = {"metrics": False}
+
+
+def flush_metrics() -> None:
+    """Write the invocation's metrics (EMF on stdout), if it recorded any."""
+    if _pending["metrics"]:
+        _pending["metrics"] = False
+        metrics().flush_metrics()
+
+
 @lru_cache(maxsize=1)
 def metrics() -> Any:
     from aws_lambda_powertools import Metrics
@@ -55,6 +65,7 @@ def count(name: str, value: int = 1, **metadata: str) -> None:
     from aws_lambda_powertools.metrics import MetricUnit
 
     m = metrics()
+    _pending["metrics"] = True
     m.add_metric(name=name, unit=MetricUnit.Count, value=value)
     for k, v in metadata.items():
         m.add_metadata(key=k, value=v)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fenxiao.observability import logger, metrics
+from fenxiao.observability import flush_metrics, logger
 
 
 def lambda_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
@@ -26,7 +26,7 @@ def lambda_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
         return get_response(event)
     finally:
         try:
-            metrics().flush_metrics()
+            flush_metrics()
         except Exception:  # a metrics problem must never fail the invocation
             log.warning("metrics flush failed")
 
