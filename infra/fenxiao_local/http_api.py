@@ -22,7 +22,6 @@ from chalice.local import (
     ChaliceRequestHandler,
     CustomLocalChalice,
     LocalChalice,
-    LocalDevServer,
     LocalGateway,
     LocalGatewayException,
     ThreadedHTTPServer,
@@ -100,27 +99,14 @@ class _Server(ThreadedHTTPServer):
 
 
 class HttpApi:
-    """The API server on ``host:port`` (0: any free port), served from its own thread."""
+    """The API server on ``host:port`` (0: any free port), served from its own thread.
 
-    def __init__(self, app: Any, settings: GatewaySettings, host: str, port: int) -> None:
-        if not isinstance(app, LocalChalice):
-            # What chalice.local.create_local_server does: current_request becomes thread-local.
-            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
-            app.__class__ = CustomLocalChalice
-        config = Config.create(
-            app_name=getattr(app, "app_name", "app"),
-            lambda_timeout=settings.function.timeout_seconds,
-            lambda_memory_size=settings.function.memory_mb,
-        )
-        self._dev = LocalDevServer(
-            app,
-            config,
-            host,
-            port,
-            handler_cls=functools.partial(_RequestHandler, settings=settings),
-            server_cls=_Server,
-        )
-        self.server = self._dev.server
+    The socket is bound at construction (so the address is known before the handlers' environment is
+    built); requests wait in the listen backlog until ``start`` hands the server its app.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.server = _Server((host, port), BaseHTTPRequestHandler)
         self._thread = threading.Thread(target=self._serve, name="http-api", daemon=True)
 
     @property
@@ -130,7 +116,19 @@ class HttpApi:
     def _serve(self) -> None:
         self.server.serve_forever(poll_interval=0.2)
 
-    def start(self) -> None:
+    def start(self, app: Any, settings: GatewaySettings) -> None:
+        if not isinstance(app, LocalChalice):
+            # What chalice.local.create_local_server does: current_request becomes thread-local.
+            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+            app.__class__ = CustomLocalChalice
+        config = Config.create(
+            app_name=getattr(app, "app_name", "app"),
+            lambda_timeout=settings.function.timeout_seconds,
+            lambda_memory_size=settings.function.memory_mb,
+        )
+        self.server.RequestHandlerClass = functools.partial(
+            _RequestHandler, app_object=app, config=config, settings=settings
+        )
         self._thread.start()
 
     def stop(self) -> None:

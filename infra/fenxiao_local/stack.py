@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 import warnings
@@ -26,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from fenxiao_local.template import Function, Intrinsics, Template, TemplateError
+from fenxiao_local.template import SERVERLESS_API, Function, Intrinsics, Template, TemplateError
 
 log = logging.getLogger("fenxiao_local.stack")
 
@@ -124,6 +125,8 @@ class CreatedStack:
     resource_types: dict[str, str]
     region: str = REGION
     _attributes: dict[tuple[str, str], str] = field(default_factory=dict)
+    # AWS::Serverless::Api logical id -> the local URL that plays it (set once the local API is bound)
+    local_api_urls: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -172,7 +175,31 @@ class CreatedStack:
             return self.parameters[name]
         if name in self.physical_ids:
             return self.physical_ids[name]
+        if name in self._serverless_apis():
+            return self.rest_api_id(name)
         raise TemplateError(f"!Ref {name}: no such parameter or created resource")
+
+    def _serverless_apis(self) -> dict[str, str]:
+        """AWS::Serverless::Api logical id -> its StageName (moto skips these; the local API plays them)."""
+        return {
+            logical_id: str((resource.get("Properties") or {}).get("StageName", "Prod"))
+            for logical_id, resource in self.template.resources.items()
+            if resource.get("Type") == SERVERLESS_API
+        }
+
+    @staticmethod
+    def rest_api_id(logical_id: str) -> str:
+        return f"local{logical_id.lower()}"
+
+    def localize(self, value: str) -> str:
+        """The execute-api URL of a Serverless::Api (with or without its stage) -> the local API's URL."""
+        for logical_id, stage in self._serverless_apis().items():
+            local = self.local_api_urls.get(logical_id)
+            if local is None:
+                continue
+            base = f"https://{self.rest_api_id(logical_id)}.execute-api.{self.region}.amazonaws.com"
+            value = re.sub(re.escape(base) + f"(/{re.escape(stage)})?(?=/|$)", local, value)
+        return value
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         key = (logical_id, attribute)
@@ -211,12 +238,16 @@ class CreatedStack:
 
         The functions share one process here, so a variable two functions set differently is an error.
         """
-        resolve = self.intrinsics().resolve
-        env = {name: str(resolve(value)) for name, value in self.template.global_environment().items()}
+        intrinsics = self.intrinsics()
+
+        def resolve(value: Any) -> str:
+            return self.localize(str(intrinsics.resolve(value)))
+
+        env = {name: resolve(value) for name, value in self.template.global_environment().items()}
         own: dict[str, tuple[str, str]] = {}
         for function in self.template.functions():
             for name, value in function.environment.items():
-                resolved = str(resolve(value))
+                resolved = resolve(value)
                 if name in own and own[name][1] != resolved:
                     raise TemplateError(
                         f"{name} differs between {own[name][0]} and {function.logical_id}: "
@@ -300,6 +331,7 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
+        from fenxiao_local.http_api import HttpApi
         from fenxiao_local.standin import Standin
 
         opts = self.options
@@ -334,6 +366,10 @@ class LocalStack:
             f"{counts.get('AWS::KMS::Key', 0)} KMS key"
         )
 
+        self.api = HttpApi(opts.host, opts.port)  # bound now, served once everything else runs
+        api_function = self.template.api_function()
+        for route in self.template.api_routes():
+            self.stack.local_api_urls[route.api_logical_id] = self.api_url
         self.environment = self.stack.handler_environment(
             {
                 "FENXIAO_ALLOW_CLOCK_OVERRIDE": "true" if opts.allow_clock_override else "false",
@@ -349,12 +385,12 @@ class LocalStack:
         self.modules = self._load_modules()
         self._phase(
             f"handlers: {', '.join(sorted({f.handler for f in self.template.functions()}))} "
-            f"({len(self.environment)} environment variables from Globals)"
+            f"({len(self.environment)} environment variables from the template)"
         )
 
         self._start_pollers()
         self._start_timers()
-        self._start_api()
+        self._start_api(api_function)
         self._keys.result()
         self.standin.api_url = self.api_url
 
@@ -415,14 +451,13 @@ class LocalStack:
         )
         self._phase(f"timers: {described}")
 
-    def _start_api(self) -> None:
-        from fenxiao_local.http_api import DEFAULT_NOT_FOUND, GatewaySettings, HttpApi
+    def _start_api(self, function: Function | None) -> None:
+        from fenxiao_local.http_api import DEFAULT_NOT_FOUND, GatewaySettings
 
         assert self.stack is not None
         routes = self.template.api_routes()
-        if not routes:
+        if function is None or not routes:
             raise TemplateError("no function has Type: Api events")
-        function = routes[0].function
         body = self.template.gateway_response_body("MISSING_AUTHENTICATION_TOKEN", 403)
         settings = GatewaySettings(
             function=function,
@@ -431,9 +466,7 @@ class LocalStack:
             stack_name=self.stack.name,
             region=REGION,
         )
-        app = getattr(self.modules[function.module_name], function.attribute)
-        self.api = HttpApi(app, settings, self.options.host, self.options.port)
-        self.api.start()
+        self.api.start(getattr(self.modules[function.module_name], function.attribute), settings)
         self._phase(f"HTTP API: {len(routes)} routes of {function.logical_id}")
 
     # ------------------------------------------------------------ addresses

@@ -152,6 +152,7 @@ class ApiRoute:
     event_name: str
     path: str
     method: str
+    api_logical_id: str  # the RestApiId's resource, or SAM's implicit ServerlessRestApi
 
 
 @dataclass(frozen=True)
@@ -299,7 +300,16 @@ class Template:
                 if event.get("Type") != "Api":
                     continue
                 props = event.get("Properties") or {}
-                out.append(ApiRoute(function, name, str(props["Path"]), str(props["Method"]).upper()))
+                api = props.get("RestApiId")
+                out.append(
+                    ApiRoute(
+                        function,
+                        name,
+                        str(props["Path"]),
+                        str(props["Method"]).upper(),
+                        _logical_id_of(api, f"{function.logical_id}.{name}") if api else "ServerlessRestApi",
+                    )
+                )
         return out
 
     def api_function(self) -> Function | None:
