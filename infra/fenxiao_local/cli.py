@@ -104,6 +104,7 @@ def _configure_logging(level: str) -> None:
 
 
 def local_up(args: argparse.Namespace) -> int:
+    from fenxiao.config import ConfigurationError
     from fenxiao_local.stack import LocalStack, StackOptions
     from fenxiao_local.template import TemplateError
 
@@ -131,14 +132,13 @@ def local_up(args: argparse.Namespace) -> int:
     try:
         try:
             stack.start()
-        except (TemplateError, OSError) as exc:
+        except (TemplateError, ConfigurationError, OSError) as exc:
             _print(f"[local] cannot start: {exc}")
             return 1
         _print(f"WeChat Pay stand-in: {stack.standin_url} (local only; GET /standin/keys)")
         if args.allow_clock_override:
             _print('Clock override: allowed (POST /admin/jobs/{job} {"now": "<RFC 3339>"})')
-        _print(f"API: {stack.api_url}")
-        _print(f"Operator token: {token}")
+        _print(f"API: {stack.api_url}\nOperator token: {token}")
         _print("[local] ready; Ctrl-C stops")
         failed = threading.Event()
         if args.demo:

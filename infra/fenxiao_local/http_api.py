@@ -74,6 +74,8 @@ class _Gateway(LocalGateway):
 
 
 class _RequestHandler(ChaliceRequestHandler):
+    timeout = 30  # an idle keep-alive connection ends, and its thread with it
+
     def __init__(
         self,
         request: Any,
@@ -106,7 +108,12 @@ class HttpApi:
     """
 
     def __init__(self, host: str, port: int) -> None:
-        self.server = _Server((host, port), BaseHTTPRequestHandler)
+        try:
+            self.server = _Server((host, port), BaseHTTPRequestHandler)
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"the HTTP API cannot listen on {host}:{port} ({exc.strerror}); see --port"
+            ) from None
         self._thread = threading.Thread(target=self._serve, name="http-api", daemon=True)
 
     @property

@@ -348,7 +348,14 @@ class LocalStack:
             opts.standin_port if opts.standin_port is not None else (opts.port + 1 if opts.port else 0)
         )
         keys = self._keys
-        self.standin = Standin(lambda: keys.result(), "127.0.0.1", standin_port)
+        try:
+            self.standin = Standin(lambda: keys.result(), "127.0.0.1", standin_port)
+        except OSError as exc:
+            raise OSError(
+                exc.errno,
+                f"the WeChat Pay stand-in cannot listen on 127.0.0.1:{standin_port} ({exc.strerror}); "
+                "see --standin-port",
+            ) from None
         self.standin.start()
 
         self.stack = CreatedStack.create(

@@ -72,19 +72,18 @@ def start_stack(*extra: str) -> Running:
     for stream, sink in ((process.stdout, running.stdout), (process.stderr, running.stderr)):
         threading.Thread(target=lambda s=stream, k=sink: k.extend(iter(s.readline, "")), daemon=True).start()
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not running.api:
+    while not (running.api and running.token):
         for line in list(running.stdout):
             if line.startswith("API: "):
                 running.api = line.removeprefix("API: ").strip()
+            if line.startswith("Operator token: "):
+                running.token = line.removeprefix("Operator token: ").strip()
         if process.poll() is not None or time.monotonic() > deadline:
             stop(running, signal.SIGKILL)
             pytest.fail(
                 f"no API line within {STARTUP_TIMEOUT} s (exit {process.returncode}):\n{running.output()}"
             )
         time.sleep(0.05)
-    for line in list(running.stdout):
-        if line.startswith("Operator token: "):
-            running.token = line.removeprefix("Operator token: ").strip()
     assert running.api == f"http://127.0.0.1:{port}"
     return running
 
@@ -211,13 +210,28 @@ def test_local_up_serves_the_api_plays_the_demo_and_stops_on_sigint(stack: Runni
     assert "[local] stopped" in "".join(stack.stdout), stack.output()
 
 
-def test_sigterm_stops_it_cleanly_and_a_token_is_generated() -> None:
-    running = start_stack()
+def wait_for_line(running: Running, text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in list(running.stdout):
+            if text in line:
+                return line
+        if running.process.poll() is not None:
+            break
+        time.sleep(0.1)
+    pytest.fail(f"no line with {text!r} within {timeout} s:\n{running.output()}")
+
+
+def test_up_with_demo_generates_a_token_keeps_running_and_stops_on_sigterm() -> None:
+    running = start_stack("--demo")
     try:
         assert len(running.token) >= 32
+        wait_for_line(running, "[demo] done", timeout=45)
+        assert "FAILED" not in "".join(running.stdout)
+        assert running.process.poll() is None  # the stack keeps running after the demo
         status, body = OperatorClient(running.api, running.token).create_shop("e2e-term", "SIGTERM shop")
         assert status == 201, body
-        standin = next(line.split()[3] for line in running.stdout if line.startswith("WeChat Pay stand-in: "))
+        standin = wait_for_line(running, "WeChat Pay stand-in: ", timeout=1).split()[3]
         status, keys = http_request("GET", standin + "/standin/keys")
         assert status == 200 and keys["wechatpay_settings"]["platform_public_keys"], keys
         assert "-----BEGIN PUBLIC KEY-----" in json.dumps(keys)
