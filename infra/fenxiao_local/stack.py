@@ -490,6 +490,10 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop in reverse order; each part is stopped even if another one fails."""
+        for poller in self.pollers:  # let their long polls end while the servers shut down
+            poller.stop()
+        if self.timers is not None:
+            self.timers.stop()
         steps: list[tuple[str, Callable[[], None]]] = []
         if self.api is not None:
             steps.append(("HTTP API", self.api.stop))
