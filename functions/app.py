@@ -180,6 +180,17 @@ def get_member_commissions(call: Call, shop_id: str, member_id: str) -> Any:
     )
 
 
+@app.route("/shops/{shop_id}/members/{member_id}/growth-events", methods=["POST"])
+@shop_route
+def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.api.models import GrowthEventIn
+    from fenxiao.service import membership
+
+    body = call.parse(GrowthEventIn)
+    member_id = http.checked_id(member_id, "member_id")
+    return membership.record_growth_event(shop_id, member_id, body.type, body.ref, call.now)
+
+
 # ---------------------------------------------------------------- orders
 
 

@@ -160,6 +160,32 @@ def pay_order(demo: Demo) -> str:
         time.sleep(0.3)
 
 
+def member_growth(demo: Demo) -> str:
+    shop = demo.signed
+    member = "member-fan"
+    events = shop.path(f"/members/{member}/growth-events")
+    answers: dict[str, Any] = {}
+    for body in ({"type": "signin"}, {"type": "profile"}, {"type": "review", "ref": "review-1"}):
+        answers[body["type"]] = got = expect(shop.request("POST", events, body), 200, f"growth-events {body}")
+        expect_equal(got.get("applied"), True, f"{body['type']} growth applied")
+    again = expect(shop.request("POST", events, {"type": "signin"}), 200, "growth-events signin again")
+    if again.get("ref") == answers["signin"].get("ref"):  # unless Shanghai midnight passed in between
+        expect_equal(again.get("applied"), False, "a second sign-in the same day")
+    view = expect(shop.request("GET", shop.path(f"/members/{member}")), 200, f"GET members/{member}")
+    growth = view["growth"]
+    expect_equal(view.get("level_name"), "银卡", "level before the level table changes")
+    # The shop moves 金卡 down to the member's growth: levels are derived on read, no member is rewritten.
+    levels = [MEMBERSHIP["levels"][0], {**MEMBERSHIP["levels"][1], "growth_required": growth}]
+    expect(shop.request("PUT", shop.path("/settings/membership"), {"levels": levels}), 200, "PUT levels")
+    view = expect(shop.request("GET", shop.path(f"/members/{member}")), 200, f"GET members/{member}")
+    expect_equal((view.get("level_name"), view.get("discount_bp")), ("金卡", 9500), "level after the change")
+    added = "+".join(str(answers[t]["added"]) for t in ("signin", "profile", "review"))
+    return (
+        f"{member}: sign-in, profile, review {added} growth (a second sign-in today: +0), growth {growth} 银卡;"
+        f" 金卡 moved to {growth} growth -> 金卡 95 % on the next read"
+    )
+
+
 Step = Callable[[Demo], str]
 STEPS: list[tuple[str, Step]] = [
     ("create a shop (operator)", create_shop),
@@ -167,6 +193,7 @@ STEPS: list[tuple[str, Step]] = [
     ("membership settings", put_membership),
     ("WeChat Pay settings from the stand-in", configure_wechatpay),
     ("register and pay an order", pay_order),
+    ("member signs in / completes profile / levels up", member_growth),
 ]
 
 

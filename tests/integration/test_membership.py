@@ -1,0 +1,150 @@
+"""The membership service against moto: levels from the table in force, the growth history, the audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from fenxiao import clock
+from fenxiao.service.audit import run_page
+from fenxiao.service.membership import growth_history, level_view, record_growth_event
+from tests.money_support import order_body, pay, refund, run
+from tests.support import ShopCaller
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+NAMES = ["青铜", "白银", "黄金", "铂金", "钻石"]
+REQUIRED = [0, 100, 500, 2000, 10000]
+DISCOUNTS = [10000, 9800, 9500, 9000, 8500]
+
+
+def levels(n: int) -> list[dict[str, Any]]:
+    return [
+        {"level": i + 1, "name": NAMES[i], "growth_required": REQUIRED[i], "discount_bp": DISCOUNTS[i]}
+        for i in range(n)
+    ]
+
+
+def put_membership(shop: ShopCaller, **body: Any) -> None:
+    answer = shop.put(shop.path("/settings/membership"), body)
+    assert answer.status == 200, answer
+
+
+def audit_differences() -> list[Any]:
+    differences: list[Any] = []
+    cursor = None
+    checked = 0
+    while True:
+        page = run_page(clock.now(), cursor)
+        differences.extend(page.details["differences"])
+        checked += page.details["members_checked"]
+        cursor = page.cursor
+        if cursor is None:
+            break
+    assert checked > 0
+    return differences
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 5])
+def test_level_view_with_0_to_5_levels(shop: ShopCaller, count: int) -> None:
+    clock.set_now(T0)
+    put_membership(shop, levels=levels(count))
+    at = T0 + timedelta(seconds=1)
+    for growth in [0, 1, 99, 100, 101, 499, 500, 1999, 2000, 9999, 10000, 10**9]:
+        reached = [i for i in range(count) if REQUIRED[i] <= growth]
+        expected = (
+            {"level": None, "level_name": None, "discount_bp": 10000}
+            if not reached
+            else {
+                "level": reached[-1] + 1,
+                "level_name": NAMES[reached[-1]],
+                "discount_bp": DISCOUNTS[reached[-1]],
+            }
+        )
+        assert level_view(shop.shop_id, growth, at) == expected, growth
+
+
+def test_level_view_below_the_first_level_is_full_price(shop: ShopCaller) -> None:
+    clock.set_now(T0)
+    put_membership(shop, levels=[{"level": 1, "name": "会员", "growth_required": 50, "discount_bp": 9900}])
+    at = T0 + timedelta(seconds=1)
+    assert level_view(shop.shop_id, 49, at) == {"level": None, "level_name": None, "discount_bp": 10000}
+    assert level_view(shop.shop_id, 50, at) == {"level": 1, "level_name": "会员", "discount_bp": 9900}
+
+
+def test_level_view_uses_the_table_in_force_at_the_time_asked(shop: ShopCaller) -> None:
+    clock.set_now(T0)
+    put_membership(shop, levels=levels(3))
+    clock.set_now(T0 + timedelta(hours=1))
+    put_membership(shop, levels=[{"level": 1, "name": "唯一", "growth_required": 600, "discount_bp": 9700}])
+    before, after = T0 + timedelta(minutes=30), T0 + timedelta(hours=2)
+    assert level_view(shop.shop_id, 550, before) == {"level": 3, "level_name": "黄金", "discount_bp": 9500}
+    assert level_view(shop.shop_id, 550, after) == {"level": None, "level_name": None, "discount_bp": 10000}
+    assert level_view(shop.shop_id, 600, after) == {"level": 1, "level_name": "唯一", "discount_bp": 9700}
+    # a shop that never set membership has no levels
+    assert level_view("no-such-shop", 10**6, after)["level"] is None
+
+
+def test_changing_the_level_table_relevels_members_on_next_read(shop: ShopCaller) -> None:
+    clock.set_now(T0)
+    put_membership(shop, profile_growth=120, review_growth=400, levels=levels(2))
+    record_growth_event(shop.shop_id, "m1", "profile", None, clock.now())
+    record_growth_event(shop.shop_id, "m2", "profile", None, clock.now())
+    record_growth_event(shop.shop_id, "m2", "review", "r1", clock.now())
+    view = {m: shop.get(shop.path(f"/members/{m}")).body for m in ("m1", "m2")}
+    assert (view["m1"]["level"], view["m2"]["level"]) == (2, 2)
+    clock.set_now(T0 + timedelta(minutes=1))
+    put_membership(shop, levels=levels(5))
+    view = {m: shop.get(shop.path(f"/members/{m}")).body for m in ("m1", "m2")}
+    assert (view["m1"]["growth"], view["m1"]["level"], view["m1"]["level_name"]) == (120, 2, "白银")
+    assert (view["m2"]["growth"], view["m2"]["level"], view["m2"]["discount_bp"]) == (520, 3, 9500)
+
+
+def test_growth_history_explains_growth_from_events_and_orders(shop: ShopCaller) -> None:
+    clock.set_now(T0)
+    put_membership(shop, growth_coefficient="1.5", review_growth=5, signin_growth=2, profile_growth=10)
+    now = clock.now()
+    record_growth_event(shop.shop_id, "buyer", "signin", None, now)
+    record_growth_event(shop.shop_id, "buyer", "review", "rev-9", now + timedelta(seconds=1))
+    record_growth_event(shop.shop_id, "buyer", "profile", None, now + timedelta(seconds=2))
+    assert shop.put(shop.path("/orders/o1"), order_body("buyer", [("l1", "p1", 10050)])).status == 201
+    pay(shop.shop_id, "o1", 10050, T0 + timedelta(minutes=1))
+    run(shop.shop_id, "o1", T0 + timedelta(minutes=2))
+    refund(shop.shop_id, "o1", "rf1", 5000, T0 + timedelta(minutes=3))
+    run(shop.shop_id, "o1", T0 + timedelta(minutes=4))
+
+    history = growth_history(shop.shop_id, "buyer")
+    assert [(e["cause"], e["ref"], e["amount"]) for e in history] == [
+        ("growth_signin", "2026-11-20", 2),
+        ("growth_review", "rev-9", 5),
+        ("growth_profile", None, 10),
+        ("growth_order", "o1", 150),  # floor(10050 * 1.5 / 100)
+        ("growth_refund", "o1", -75),  # floor(5050 * 1.5 / 100) = 75
+    ]
+    assert all(e["at"].endswith("+08:00") for e in history)
+    growth = shop.get(shop.path("/members/buyer")).body["growth"]
+    assert growth == sum(e["amount"] for e in history) == 92
+    assert audit_differences() == []
+
+
+def test_growth_history_of_an_unknown_member_is_empty(shop: ShopCaller) -> None:
+    assert growth_history(shop.shop_id, "nobody") == []
+
+
+def test_audit_is_clean_after_a_mix_of_events(shop: ShopCaller) -> None:
+    clock.set_now(T0 - timedelta(minutes=1))  # the settings are in force before the first event
+    put_membership(shop, review_growth=3, signin_growth=1, profile_growth=0, levels=levels(2))
+    for day in range(3):
+        for member in ("a", "b"):
+            now = T0 + timedelta(days=day)
+            record_growth_event(shop.shop_id, member, "signin", None, now)
+            record_growth_event(shop.shop_id, member, "signin", None, now + timedelta(hours=1))
+            record_growth_event(shop.shop_id, member, "review", f"{member}-{day % 2}", now)
+            record_growth_event(shop.shop_id, member, "profile", None, now)
+    assert audit_differences() == []
+    history = growth_history(shop.shop_id, "a")
+    assert sum(e["amount"] for e in history) == 3 + 2 * 3
+    assert sum(1 for e in history if e["cause"] == "growth_profile") == 1
