@@ -4,123 +4,16 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, http_request
+from tests.e2e.support import STOP_TIMEOUT, TOKEN, Running, run_demo, start_stack, stop
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "e2e-operator-token-0123456789abcdefghij"
-STARTUP_TIMEOUT = 60
-STOP_TIMEOUT = 10
-
-
-def fenxiao_command() -> list[str]:
-    script = Path(sys.executable).parent / "fenxiao"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "fenxiao_local.cli"]
-
-
-def free_port_pair() -> int:
-    """A port P with P and P + 1 free (the API and, by default, the WeChat Pay stand-in)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port >= 65535:
-            continue
-        with socket.socket() as neighbour:
-            try:
-                neighbour.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return int(port)
-    raise RuntimeError("no two adjacent free ports")
-
-
-@dataclass
-class Running:
-    process: subprocess.Popen[str]
-    stdout: list[str] = field(default_factory=list)
-    stderr: list[str] = field(default_factory=list)
-    api: str = ""
-    token: str = ""
-
-    def output(self) -> str:
-        return "".join(self.stdout) + "\n--- stderr ---\n" + "".join(self.stderr[-60:])
-
-
-def start_stack(*extra: str) -> Running:
-    port = free_port_pair()
-    command = [*fenxiao_command(), "local", "up", "--port", str(port), *extra]
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8"
-    )
-    running = Running(process)
-    assert process.stdout is not None and process.stderr is not None
-    for stream, sink in ((process.stdout, running.stdout), (process.stderr, running.stderr)):
-        threading.Thread(target=lambda s=stream, k=sink: k.extend(iter(s.readline, "")), daemon=True).start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not (running.api and running.token):
-        for line in list(running.stdout):
-            if line.startswith("API: "):
-                running.api = line.removeprefix("API: ").strip()
-            if line.startswith("Operator token: "):
-                running.token = line.removeprefix("Operator token: ").strip()
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(running, signal.SIGKILL)
-            pytest.fail(
-                f"no API line within {STARTUP_TIMEOUT} s (exit {process.returncode}):\n{running.output()}"
-            )
-        time.sleep(0.05)
-    assert running.api == f"http://127.0.0.1:{port}"
-    return running
-
-
-def stop(running: Running, sig: signal.Signals = signal.SIGINT) -> float:
-    """Send ``sig``; returns the seconds until the process exited."""
-    started = time.monotonic()
-    if running.process.poll() is None:
-        running.process.send_signal(sig)
-    try:
-        running.process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        running.process.kill()
-        running.process.wait()
-        pytest.fail(f"still running {STOP_TIMEOUT} s after {sig.name}:\n{running.output()}")
-    return time.monotonic() - started
-
-
-@pytest.fixture
-def stack() -> Iterator[Running]:
-    running = start_stack("--allow-clock-override", "--operator-token", TOKEN)
-    try:
-        yield running
-    finally:
-        if running.process.poll() is None:
-            stop(running, signal.SIGKILL)
-
-
-def run_demo(api: str, token: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*fenxiao_command(), "local", "demo", "--api", api, "--operator-token", token],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_local_up_serves_the_api_plays_the_demo_and_stops_on_sigint(stack: Running) -> None:
