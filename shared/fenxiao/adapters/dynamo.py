@@ -6,7 +6,7 @@ services is named below and backed by a key or an index declared in ``template.y
 ShopsTable        shop_id                          get shop; AllShops(kind, shop_id) lists shops for jobs
 ConfigTable       config_key, effective_at         newest version <= t ("configuration as it stood at t")
 MembersTable      member_key, sk                   META (state and balances), BIND#t (binding history),
-                                                   DIST#t (distributor grants/revocations), GROWTH#... markers;
+                                                   DIST#t (distributor grants/revocations);
                                                    MembersByShop(shop_id, member_id) pages a shop's members
 OrdersTable       order_key, sk                    one partition per order: ORDER, PAY#, REFUND#, COMM#;
                                                    CommissionsByMember(beneficiary, paid_sort) newest first;
@@ -377,6 +377,7 @@ class WithdrawalModel(Model):
     reviewed_at = UnicodeAttribute(null=True)
     submitted_at = UnicodeAttribute(null=True)  # first transfer request sent to WeChat Pay
     checks = NumberAttribute(default=0)  # bill queries made while no final state was known
+    failures = NumberAttribute(default=0)  # payout steps in a row that got no usable answer (backoff)
 
     review_queue_index = ReviewQueueIndex()
     payout_checks = PayoutChecksIndex()
@@ -418,7 +419,11 @@ class BoardItem(Model):
 
 
 class BoardScoreModel(BoardItem, discriminator="score"):
-    """board_key = {shop}#{board}#{period}#{shard}, sk = member_id."""
+    """board_key = {shop}#{board}#{period}#{shard}, sk = member_id: one member's fans on one board period.
+
+    Written only by UpdateItem (service.leaderboard): ``fans`` +1, ``fans_scaled`` = fans * 10^13 and
+    ``score`` = fans * 10^13 - reached_ms, where ``reached_at`` (UTC key) is the latest binding counted.
+    """
 
     member_id = UnicodeAttribute()
     fans = NumberAttribute(default=0)
@@ -428,7 +433,8 @@ class BoardScoreModel(BoardItem, discriminator="score"):
 
 
 class BoardArchiveModel(BoardItem, discriminator="archive"):
-    """board_key = {shop}#{board}#{period}, sk = ARCHIVE: the final standings of an ended period."""
+    """board_key = {shop}#{board}#{period}, sk = ARCHIVE: the final top 20 of an ended period, best first,
+    as ``[{"member_id", "fans", "reached_ms"}]``. ``version`` grows by one per rewrite (optimistic lock)."""
 
     entries = JSONAttribute()
     archived_at = UnicodeAttribute()
@@ -436,9 +442,17 @@ class BoardArchiveModel(BoardItem, discriminator="archive"):
 
 
 class BoardScoredModel(BoardItem, discriminator="scored"):
-    """board_key = {shop}#SCORED, sk = {member}#{bound_at}: a binding already scored (idempotency)."""
+    """board_key = {shop}#SCORED#{member}, sk = {bound_at}: that binding of the member is scored (written once,
+    in the transaction that moves its scores). Keyed by the fan, so a busy shop's markers spread out."""
 
     at = UnicodeAttribute()
+
+
+class BoardRolloverModel(BoardItem, discriminator="rollover"):
+    """board_key = {shop}#{board}, sk = ROLLED: the newest period of that board the rollover has archived."""
+
+    last_period = UnicodeAttribute(null=True)
+    rolled_at = UnicodeAttribute(null=True)
 
 
 # ---------------------------------------------------------------- notifications

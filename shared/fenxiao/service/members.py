@@ -277,10 +277,8 @@ def member_view(shop_id: str, member_id: str, now: datetime) -> dict[str, Any]:
 
 
 def _level_view(shop_id: str, growth: int, now: datetime) -> dict[str, Any]:
-    try:
-        from fenxiao.service.membership import level_view
-    except ImportError:  # the membership service is being added; until then no levels
-        return {"level": None, "level_name": None, "discount_bp": 10000}
+    from fenxiao.service.membership import level_view
+
     result: dict[str, Any] = level_view(shop_id, growth, now)
     return result
 
