@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -125,6 +125,20 @@ def configure_wechatpay(demo: Demo) -> str:
     return f"WeChat Pay: mchid {settings['mchid']} with the stand-in's keys (local only)"
 
 
+def bind_chain(demo: Demo) -> str:
+    """member-a invites member-b, who invites member-fan: the fan's orders pay both (level 1 and 2)."""
+    shop = demo.signed
+    for member, inviter in (("member-b", "member-a"), ("member-fan", "member-b")):
+        expect(
+            shop.request("POST", shop.path(f"/members/{member}/inviter"), {"inviter_id": inviter}),
+            201,
+            f"bind {member} to {inviter}",
+        )
+    view = expect(shop.request("GET", shop.path("/members/member-a")), 200, "GET members/member-a")
+    fans = view["fans"]
+    return f"member-a <- member-b <- member-fan; member-a has {fans['level1']} level-1 and {fans['level2']} level-2 fan"
+
+
 def pay_order(demo: Demo) -> str:
     shop = demo.signed
     order_id = f"order-{secrets.token_hex(3)}"
@@ -144,7 +158,8 @@ def pay_order(demo: Demo) -> str:
         "trade_state": "SUCCESS",
         "trade_state_desc": "支付成功",
         "bank_type": "OTHERS",
-        "success_time": datetime.now(UTC).isoformat(timespec="seconds"),
+        # WeChat Pay's times have whole seconds: round up, so the payment follows the bindings just made
+        "success_time": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(timespec="seconds"),
         "payer": {"openid": "oDemoFan"},
         "amount": {"total": 9900, "payer_total": 9900, "currency": "CNY", "payer_currency": "CNY"},
     }
@@ -154,7 +169,14 @@ def pay_order(demo: Demo) -> str:
     while True:
         got = expect(shop.request("GET", shop.path(f"/orders/{order_id}")), 200, f"GET orders/{order_id}")
         if got.get("status") == "paid":
-            return f"order {order_id}: 99.00 yuan paid through a WeChat Pay notification, now {got['status']}"
+            earned = ", ".join(
+                f"{c['member_id']} {c['tier']} {c['amount_fen'] / 100:.2f} ({c['status']})"
+                for c in got["commissions"]
+            )
+            return (
+                f"order {order_id}: 99.00 yuan paid through a signed WeChat Pay notification, now paid;"
+                f" commissions: {earned or 'none'}"
+            )
         if time.monotonic() > deadline:
             raise DemoFailed(f"order {order_id} is still {got.get('status')!r} 15 s after its payment: {got}")
         time.sleep(0.3)
@@ -192,6 +214,7 @@ STEPS: list[tuple[str, Step]] = [
     ("distribution settings", put_distribution),
     ("membership settings", put_membership),
     ("WeChat Pay settings from the stand-in", configure_wechatpay),
+    ("bind a distributor chain", bind_chain),
     ("register and pay an order", pay_order),
     ("member signs in / completes profile / levels up", member_growth),
 ]
