@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--api", required=True, help="the API base URL printed by `fenxiao local up`")
     demo.add_argument("--operator-token", required=True)
     demo.add_argument("--standin", default=None, help="the WeChat Pay stand-in URL (default: API port + 1)")
+    from fenxiao_local import dlq
+
+    dlq.add_parser(commands)
     return parser
 
 
@@ -178,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         return local_up(args)
     if args.command == "local" and args.local_command == "demo":
         return local_demo(args)
+    if args.command == "dlq":
+        from fenxiao_local import dlq
+
+        return dlq.command(args, out=_print)
     raise AssertionError("unreachable: argparse requires a command")
 
 
