@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fenxiao_local import dlq
 
     dlq.add_parser(commands)
+    from fenxiao_local import bench
+
+    bench.add_parser(commands)
     return parser
 
 
@@ -181,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         return local_up(args)
     if args.command == "local" and args.local_command == "demo":
         return local_demo(args)
+    if args.command == "bench":
+        from fenxiao_local import bench
+
+        return bench.command(args, out=_print)
     if args.command == "dlq":
         from fenxiao_local import dlq
 

@@ -54,12 +54,42 @@ def test_notify_accept_path(api: Api, shop: ShopCaller, aws_env: dict, report) -
         status, _ = wx.post(api, "shop1", *notes[1])
     assert status == 204
 
+    from tests.support import app_module
+    from tests.wechatpay_support import _Context
+
+    handler = app_module().app
+
+    def proxy_event(headers: dict[str, str], body: bytes) -> dict:
+        # What API Gateway (REST, proxy integration) hands the Lambda function.
+        return {
+            "resource": "/wechatpay/notify/{shop_id}",
+            "path": "/wechatpay/notify/shop1",
+            "httpMethod": "POST",
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": None,
+            "multiValueQueryStringParameters": None,
+            "pathParameters": {"shop_id": "shop1"},
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": "/wechatpay/notify/{shop_id}",
+                "httpMethod": "POST",
+                "path": "/Prod/wechatpay/notify/shop1",
+                "stage": "Prod",
+                "requestId": "bench",
+            },
+            "body": body.decode(),
+            "isBase64Encoded": False,
+        }
+
     def handler_cpu() -> list[float]:
         samples = []
-        for headers, body in notes[2:]:
+        events = [proxy_event(h, b) for h, b in notes[2:]]
+        for event in events:
             start = time.process_time()
-            assert wx.post(api, "shop1", headers, body)[0] == 204
+            answer = handler(event, _Context())
             samples.append(time.process_time() - start)
+            assert answer["statusCode"] == 204, answer
         return samples
 
     # The floor: the same verify + decrypt and the same conditional put and send with bare boto3 clients.
