@@ -112,3 +112,23 @@ def test_oversized_body_400(shop: ShopCaller) -> None:
     )
     assert answer.status == 400
     assert answer.error["code"] == "body_too_large"
+
+
+def test_secret_rotation_keeps_the_old_secret_for_the_overlap_only(api: Api, shop: ShopCaller) -> None:
+    from datetime import timedelta
+
+    from fenxiao import clock
+
+    old = shop.secret
+    rotated = api.operator("POST", "/admin/shops/shop1/secret", {"overlap_seconds": 600})
+    assert rotated.status == 201
+    new = rotated.body["api_secret"]
+    assert new != old
+    assert shop.get(shop.path("/settings/distribution"), secret=new).status == 200
+    assert shop.get(shop.path("/settings/distribution"), secret=old).status == 200  # within the overlap
+    clock.set_now(clock.now() + timedelta(seconds=601))
+    assert shop.get(shop.path("/settings/distribution"), secret=old).status == 401
+    assert shop.get(shop.path("/settings/distribution"), secret=new).status == 200
+    assert api.operator("POST", "/admin/shops/nobody/secret").status == 404
+    assert api.operator("POST", "/admin/shops/shop1/secret", token="x").status == 401
+    assert api.operator("POST", "/admin/shops/shop1/secret", {"overlap_seconds": -1}).status == 400

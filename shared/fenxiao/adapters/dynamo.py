@@ -78,6 +78,9 @@ class ShopModel(Model):
     kind = UnicodeAttribute(default="shop")
     name = UnicodeAttribute()
     api_secret_ct = BinaryAttribute(legacy_encoding=False)
+    # After a rotation the previous secret stays valid until ``api_secret_prev_until`` (UTC key).
+    api_secret_prev_ct = BinaryAttribute(legacy_encoding=False, null=True)
+    api_secret_prev_until = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     # WeChat Pay: non-secret fields in clear, secrets KMS-encrypted (``*_ct``).
     wx_mchid = UnicodeAttribute(null=True)

@@ -131,7 +131,7 @@ def _query_string(request: Any) -> str:
 
 def authenticate_shop(request: Any, path_shop_id: str) -> str:
     """Verify the shop's signature and that the path is the shop's own; returns the shop id."""
-    from fenxiao.service.shops import api_secret_of, find_shop
+    from fenxiao.service.shops import accepted_secrets, find_shop
 
     headers = _headers(request)
     shop_id = headers.get("x-shop-id")
@@ -140,16 +140,22 @@ def authenticate_shop(request: Any, path_shop_id: str) -> str:
     shop = find_shop(shop_id) if len(shop_id) <= 64 else None
     if shop is None:
         raise Unauthorized("unknown X-Shop-Id or bad signature", code="bad_signature")
-    secret = api_secret_of(container(), shop)
-    verify_shop_signature(
-        secret,
-        headers,
-        request.method,
-        candidate_paths(request),
-        _query_string(request),
-        _raw_body(request),
-        clock.unix_now(),
-    )
+    candidates = accepted_secrets(container(), shop, clock.now())
+    for i, secret in enumerate(candidates):
+        try:
+            verify_shop_signature(
+                secret,
+                headers,
+                request.method,
+                candidate_paths(request),
+                _query_string(request),
+                _raw_body(request),
+                clock.unix_now(),
+            )
+            break
+        except Unauthorized:
+            if i == len(candidates) - 1:
+                raise
     if shop_id != path_shop_id:
         raise Forbidden("a shop can reach only paths under its own /shops/{shop_id}", code="not_your_shop")
     return shop_id

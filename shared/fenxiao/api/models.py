@@ -44,6 +44,10 @@ class CreateShop(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
+class RotateSecret(Strict):
+    overlap_seconds: Annotated[int, Field(ge=0, le=7 * 86400)] = 3600
+
+
 class RunJob(Strict):
     now: str | None = None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pynamodb.exceptions import PutError
 
@@ -27,6 +27,38 @@ def create_shop(c: Container, shop_id: str, name: str, now: datetime) -> str:
             raise Conflict(f"shop {shop_id} already exists", code="shop_exists", field="shop_id") from None
         raise
     return api_secret
+
+
+def rotate_secret(c: Container, shop_id: str, overlap_seconds: int, now: datetime) -> tuple[str, datetime]:
+    """Issue a new api_secret; the previous one keeps working for ``overlap_seconds`` so the mall can
+    switch without downtime. Returns (new secret, until when the previous one is accepted)."""
+    shop = load_shop(shop_id)
+    api_secret = secrets.token_urlsafe(32)
+    ciphertext = c.secrets.encrypt(api_secret.encode(), shop_id=shop_id, purpose=SECRET_PURPOSE)
+    until = now + timedelta(seconds=overlap_seconds)
+    shop.update(
+        actions=[
+            ShopModel.api_secret_ct.set(ciphertext),
+            ShopModel.api_secret_prev_ct.set(shop.api_secret_ct),
+            ShopModel.api_secret_prev_until.set(key(until)),
+        ],
+        condition=ShopModel.api_secret_ct == shop.api_secret_ct,
+    )
+    return api_secret, until
+
+
+def accepted_secrets(c: Container, shop: ShopModel, now: datetime) -> list[str]:
+    """The secrets a request may be signed with now: the current one, and the previous one during overlap."""
+    out = [api_secret_of(c, shop)]
+    if (
+        shop.api_secret_prev_ct is not None
+        and shop.api_secret_prev_until
+        and key(now) < shop.api_secret_prev_until
+    ):
+        out.append(
+            c.secrets.decrypt(shop.api_secret_prev_ct, shop_id=shop.shop_id, purpose=SECRET_PURPOSE).decode()
+        )
+    return out
 
 
 def load_shop(shop_id: str) -> ShopModel:
