@@ -250,6 +250,52 @@ def put_refund_split(call: Call, shop_id: str, order_id: str, out_refund_no: str
     return response(status, view)
 
 
+# ---------------------------------------------------------------- withdrawals
+
+
+@app.route("/shops/{shop_id}/members/{member_id}/withdrawals", methods=["POST"])
+@shop_route
+def request_withdrawal(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.api.models import WithdrawalIn
+    from fenxiao.service import withdrawals
+
+    member_id = http.checked_id(member_id, "member_id")
+    body = call.parse(WithdrawalIn)
+    return response(202, withdrawals.request_withdrawal(container(), shop_id, member_id, body, call.now))
+
+
+@app.route("/shops/{shop_id}/members/{member_id}/withdrawals/{withdrawal_id}", methods=["GET"])
+@shop_route
+def get_withdrawal(call: Call, shop_id: str, member_id: str, withdrawal_id: str) -> Any:
+    from fenxiao.service import withdrawals
+
+    return withdrawals.get_withdrawal(
+        shop_id, http.checked_id(member_id, "member_id"), http.checked_id(withdrawal_id, "withdrawal_id")
+    )
+
+
+@app.route("/shops/{shop_id}/withdrawals", methods=["GET"])
+@shop_route
+def list_withdrawals_for_review(call: Call, shop_id: str) -> Any:
+    from fenxiao.api import cursor
+    from fenxiao.service import withdrawals
+
+    return withdrawals.list_for_review(
+        shop_id, call.query("status"), call.query("cursor"), cursor.limit(call.query("limit"))
+    )
+
+
+@app.route("/shops/{shop_id}/withdrawals/{withdrawal_id}/approval", methods=["POST"])
+@shop_route
+def decide_withdrawal(call: Call, shop_id: str, withdrawal_id: str) -> Any:
+    from fenxiao.api.models import ApprovalIn
+    from fenxiao.service import withdrawals
+
+    withdrawal_id = http.checked_id(withdrawal_id, "withdrawal_id")
+    body = call.parse(ApprovalIn)
+    return withdrawals.decide(container(), shop_id, withdrawal_id, body, call.now)
+
+
 # ---------------------------------------------------------------- WeChat Pay notifications
 
 

@@ -149,7 +149,15 @@ class StandinError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-Answer = tuple[int, Any]  # (status, JSON document or None)
+@dataclass(frozen=True)
+class RawAnswer:
+    """A route's answer as exact bytes with its own headers (WeChat Pay's signed answers)."""
+
+    body: bytes
+    headers: dict[str, str]
+
+
+Answer = tuple[int, Any]  # (status, JSON document, RawAnswer or None)
 RouteHandler = Callable[[StandinRequest], Answer]
 
 
@@ -168,6 +176,9 @@ class Standin:
         self.routes: list[_Route] = []
         self.add_route("GET", "/standin/keys", self._get_keys)
         self.add_route("POST", "/standin/notify", self._post_notify)
+        from fenxiao_local.standin_payouts import PayoutDesk  # merchant transfers (payouts)
+
+        self.payouts = PayoutDesk(self)
         self.server = ThreadingHTTPServer((host, port), self._handler_class())
         self.server.daemon_threads = True
         self._thread = threading.Thread(
@@ -283,9 +294,15 @@ class Standin:
                 except Exception as exc:
                     log.exception("stand-in route failed")
                     status, document = 500, {"code": "SYSTEM_ERROR", "message": type(exc).__name__}
-                payload = b"" if document is None else json.dumps(document, ensure_ascii=False).encode()
+                extra: dict[str, str] = {}
+                if isinstance(document, RawAnswer):
+                    payload, extra = document.body, document.headers
+                else:
+                    payload = b"" if document is None else json.dumps(document, ensure_ascii=False).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

@@ -32,6 +32,8 @@ class Settings(BaseModel):
     kms_key_id: str = Field(min_length=1)
     operator_token: SecretStr = Field(min_length=16)
     wechatpay_base_url: str = "https://api.mch.weixin.qq.com"
+    # Public base URL of this API, for the notify_url of merchant transfers ("" = rely on bill queries).
+    notify_base_url: str = ""
     api_base_path: str = ""
     allow_clock_override: bool = False
     region: str = "us-east-1"

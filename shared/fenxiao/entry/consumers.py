@@ -13,3 +13,10 @@ def handle_order_message(message: dict[str, Any]) -> None:
     from fenxiao.service.reconcile import reconcile_order
 
     reconcile_order(container(), str(message["shop_id"]), str(message["order_id"]), clock.now())
+
+
+def handle_payout_message(message: dict[str, Any]) -> None:
+    """{"shop_id", "withdrawal_id"}: bring the withdrawal's payout closer to its final state (service.payouts)."""
+    from fenxiao.service.payouts import advance
+
+    advance(container(), str(message["shop_id"]), str(message["withdrawal_id"]), clock.now())

@@ -1,0 +1,421 @@
+"""Payouts: a withdrawal paid to the member's WeChat balance through WeChat Pay's merchant transfer (商家转账).
+
+The payout worker (``advance``, run for each PayoutQueue nudge) converges a ``pending`` withdrawal with its
+transfer bill at WeChat Pay, whose number (``out_bill_no``) is fixed by the withdrawal id — so whatever is
+retried, at most one bill exists and it pays at most once:
+
+1. no bill known yet: record the attempt (so a crash after sending is noticed), then create the bill; a
+   later attempt first queries the bill number and creates only if WeChat Pay has none;
+2. a verified answer's state is applied: ACCEPTED / PROCESSING / WAIT_USER_CONFIRM / TRANSFERING keep the
+   withdrawal ``pending`` (with ``package_info`` while the member must confirm); SUCCESS moves the amount
+   withdrawing -> withdrawn; FAIL / CANCELLED return it withdrawing -> available, with the reason;
+3. a verified 4xx rejection fails the withdrawal (money returned) only once a query confirms that WeChat Pay
+   has no such bill; no answer (network, timeout, 5xx, an answer that does not verify) is retried with
+   backoff on the same bill number: a delayed nudge, and the PayoutChecks index as the safety net.
+
+The final state normally arrives with the ``MCHTRANSFER.BILL.FINISHED`` notification (``on_bill_finished``);
+bills with no news by their ``check_at`` are queried by the scheduled ``payout-check`` job (``check_page``),
+which only nudges the worker. Every change of a withdrawal is conditional on its ``version`` and on it still
+being ``pending``, and the money moves with ledger keys ``WD#{id}#PAID`` / ``WD#{id}#RETURN``, so a duplicate
+notification, a notification that overtakes the API answer, or a stale answer applies nothing twice and
+never moves a bill back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from fenxiao import clock
+from fenxiao.adapters.dynamo import CHECK_SHARDS, PayoutBillModel, ShopModel, WithdrawalModel
+from fenxiao.adapters.wechatpay_transfer import TransferClient, TransferRejected, TransferUnavailable
+from fenxiao.bootstrap import Container
+from fenxiao.domain.withdrawals import (
+    OUT_BILL_NO,
+    PACING,
+    is_final_state,
+    is_known_state,
+    moves_forward,
+    status_of_state,
+)
+from fenxiao.entry.jobs_entry import Page
+from fenxiao.observability import count, logger
+from fenxiao.service import settings
+from fenxiao.service.ledger import Movement, UnitOfWork, WriteConflict, version_is
+from fenxiao.service.notifications import record, register_handler
+from fenxiao.service.shops import load_shop
+from fenxiao.service.withdrawals import bill_key, check_shard, entry_key, load, nudge_payout
+from fenxiao.timefmt import from_key, key
+
+EVENT_BILL_FINISHED = "MCHTRANSFER.BILL.FINISHED"
+MAX_APPLY_ATTEMPTS = 5
+CHECK_PAGE_SIZE = 100
+MAX_SQS_DELAY_SECONDS = 900
+
+
+class BillMismatch(Exception):
+    """WeChat Pay's bill does not match the withdrawal (number or amount): nothing is applied, ops look."""
+
+
+# ---------------------------------------------------------------- the worker
+
+
+def advance(c: Container, shop_id: str, withdrawal_id: str, now: datetime) -> None:
+    """One nudge: bring a ``pending`` withdrawal closer to its final state. Anything else is left alone."""
+    w = load(shop_id, withdrawal_id)
+    if w is None or w.status != "pending":
+        return
+    shop = load_shop(shop_id)
+    try:
+        client = _client(c, shop)
+        if w.wx_state is None:
+            _submit(c, shop, client, w, now)
+        else:
+            bill = client.query_bill(w.out_bill_no)
+            if bill is None:
+                raise TransferUnavailable("WeChat Pay no longer finds a bill it reported; will look again")
+            apply_bill(shop_id, withdrawal_id, bill, now, queried=True)
+    except (TransferUnavailable, TransferRejected) as exc:
+        _retry_later(c, shop_id, withdrawal_id, now, exc)
+    except BillMismatch as exc:
+        logger().error("transfer bill does not match its withdrawal", extra={"reason": str(exc)})
+        count("PayoutBillMismatch")
+        _retry_later(c, shop_id, withdrawal_id, now, exc, nudge=False)
+
+
+def _submit(c: Container, shop: ShopModel, client: TransferClient, w: WithdrawalModel, now: datetime) -> None:
+    if int(w.attempts or 0) > 0:
+        # An earlier attempt may have reached WeChat Pay without us hearing back: ask before sending again.
+        bill = client.query_bill(w.out_bill_no)
+        if bill is not None:
+            apply_bill(w.shop_id, w.withdrawal_id, bill, now, queried=True)
+            return
+    marked = _mark_attempt(w, now)
+    if marked is None:
+        return  # changed meanwhile (a notification, another worker): that one carries on
+    try:
+        bill = client.create_bill(transfer_request(c, shop, marked))
+    except TransferRejected as exc:
+        found = client.query_bill(marked.out_bill_no)
+        if found is not None:
+            apply_bill(w.shop_id, w.withdrawal_id, found, now, queried=True)
+            return
+        logger().warning(
+            "transfer refused by WeChat Pay", extra={"withdrawal_id": w.withdrawal_id, "code": exc.code}
+        )
+        count("PayoutsRefused", code=exc.code)
+        apply_bill(
+            w.shop_id,
+            w.withdrawal_id,
+            {"out_bill_no": marked.out_bill_no, "state": "FAIL", "fail_reason": f"{exc.code}: {exc.message}"},
+            now,
+        )
+        return
+    count("PayoutsSubmitted")
+    apply_bill(w.shop_id, w.withdrawal_id, bill, now)
+
+
+def _mark_attempt(w: WithdrawalModel, now: datetime) -> WithdrawalModel | None:
+    """Count the attempt before sending: a crash after the request leaves ``attempts > 0`` (query first next
+    time) and a ``check_at`` for the reconciler. None when the withdrawal changed since it was read."""
+    attempts = int(w.attempts or 0) + 1
+    version = int(w.version or 0)
+    actions = [
+        WithdrawalModel.attempts.set(attempts),
+        WithdrawalModel.version.set(version + 1),
+        WithdrawalModel.check_shard.set(check_shard(w.withdrawal_id)),
+        WithdrawalModel.check_at.set(key(now + PACING.retry_after(attempts))),
+    ]
+    if not w.submitted_at:
+        actions.append(WithdrawalModel.submitted_at.set(key(now)))
+    uow = UnitOfWork(now)
+    uow.update(
+        "withdrawal",
+        WithdrawalModel(w.withdrawal_key),
+        actions=actions,
+        condition=(WithdrawalModel.status == "pending")
+        & version_is(WithdrawalModel.version, version)
+        & WithdrawalModel.wx_state.does_not_exist(),
+    )
+    try:
+        uow.commit()
+    except WriteConflict:
+        return None
+    return load(w.shop_id, w.withdrawal_id)
+
+
+def transfer_request(c: Container, shop: ShopModel, w: WithdrawalModel) -> dict[str, Any]:
+    """The bill's parameters. Settings are read as they stood when the withdrawal was requested, so every
+    retry sends the very same request (WeChat Pay wants a repeated bill number with its original fields)."""
+    rules = settings.distribution_at(shop.shop_id, from_key(w.created_at)).settlement
+    request: dict[str, Any] = {
+        "appid": shop.wx_appid,
+        "out_bill_no": w.out_bill_no,
+        "transfer_scene_id": rules.transfer_scene_id,
+        "openid": w.openid,
+        "transfer_amount": int(w.amount_fen),
+        "transfer_remark": rules.transfer_remark,
+    }
+    base = c.settings.notify_base_url.rstrip("/")
+    if base:
+        request["notify_url"] = f"{base}/wechatpay/notify/{shop.shop_id}"
+    request["transfer_scene_report_infos"] = [
+        {"info_type": info.info_type, "info_content": info.info_content}
+        for info in rules.transfer_scene_report_infos
+    ]
+    return request
+
+
+def _retry_later(
+    c: Container, shop_id: str, withdrawal_id: str, now: datetime, exc: Exception, nudge: bool = True
+) -> None:
+    """No usable answer: look again after a backoff, on the same bill number (delayed nudge + check_at)."""
+    w = load(shop_id, withdrawal_id)
+    if w is None or w.status != "pending":
+        return
+    failures = int(w.failures or 0) + 1
+    delay = PACING.retry_after(failures)
+    logger().warning(
+        "payout step failed; retrying later",
+        extra={"withdrawal_id": withdrawal_id, "error": str(exc), "retry_in_s": delay.total_seconds()},
+    )
+    count("PayoutRetries")
+    version = int(w.version or 0)
+    try:
+        WithdrawalModel(w.withdrawal_key).update(
+            actions=[
+                WithdrawalModel.failures.set(failures),
+                WithdrawalModel.version.set(version + 1),
+                WithdrawalModel.check_shard.set(check_shard(withdrawal_id)),
+                WithdrawalModel.check_at.set(key(now + delay)),
+            ],
+            condition=(WithdrawalModel.status == "pending") & version_is(WithdrawalModel.version, version),
+        )
+    except UpdateError as update_error:  # changed meanwhile: whoever changed it carries on
+        if getattr(update_error, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+        return
+    if nudge and delay.total_seconds() <= MAX_SQS_DELAY_SECONDS:
+        nudge_payout(c, shop_id, withdrawal_id, delay_seconds=int(delay.total_seconds()))
+
+
+# ---------------------------------------------------------------- applying a bill's state
+
+
+def apply_bill(
+    shop_id: str, withdrawal_id: str, bill: Mapping[str, Any], now: datetime, queried: bool = False
+) -> WithdrawalModel | None:
+    """Converge the withdrawal with the bill as WeChat Pay reports it (answer, query or notification).
+
+    Final states move the money exactly once (conditional on ``pending`` and the version, unique ledger key);
+    pending states only record what the member must do and when to look again. ``queried`` counts a query
+    towards the check backoff. Returns the withdrawal as it stands afterwards."""
+    state = str(bill.get("state") or "")
+    for _ in range(MAX_APPLY_ATTEMPTS):
+        w = load(shop_id, withdrawal_id)
+        if w is None or w.status != "pending":
+            return w
+        _check_matches(w, bill)
+        if not is_known_state(state):
+            raise BillMismatch(f"unknown transfer state {state[:32]!r}")
+        version = int(w.version or 0)
+        uow = UnitOfWork(now)
+        now_key = key(now)
+        actions: list[Any] = [WithdrawalModel.version.set(version + 1)]
+        if w.failures:
+            actions.append(WithdrawalModel.failures.set(0))  # an answer came: the retry backoff starts over
+        transfer_bill_no = bill.get("transfer_bill_no")
+        if isinstance(transfer_bill_no, str) and transfer_bill_no and not w.transfer_bill_no:
+            actions.append(WithdrawalModel.transfer_bill_no.set(transfer_bill_no[:64]))
+        checks = int(w.checks or 0) + (1 if queried else 0)
+        if queried:
+            actions.append(WithdrawalModel.checks.set(checks))
+        if is_final_state(state):
+            _finish(uow, w, state, bill, actions)
+        else:
+            if moves_forward(w.wx_state, state):
+                actions += [WithdrawalModel.wx_state.set(state), WithdrawalModel.updated_at.set(now_key)]
+                package = bill.get("package_info")
+                if state == "WAIT_USER_CONFIRM" and isinstance(package, str) and package:
+                    actions.append(WithdrawalModel.package_info.set(package[:2048]))
+                elif state != "WAIT_USER_CONFIRM" and w.package_info:
+                    actions.append(WithdrawalModel.package_info.remove())
+            actions += [
+                WithdrawalModel.check_shard.set(check_shard(withdrawal_id)),
+                WithdrawalModel.check_at.set(key(now + PACING.check_after(checks))),
+            ]
+        if is_final_state(state):
+            actions.append(WithdrawalModel.updated_at.set(now_key))
+        uow.update(
+            "withdrawal",
+            WithdrawalModel(w.withdrawal_key),
+            actions=actions,
+            condition=(WithdrawalModel.status == "pending") & version_is(WithdrawalModel.version, version),
+        )
+        try:
+            uow.commit()
+        except WriteConflict:
+            continue  # changed meanwhile (a notification overtaking the answer...): re-read and converge
+        if is_final_state(state):
+            count("PayoutsSucceeded" if state == "SUCCESS" else "PayoutsFailed")
+        return load(shop_id, withdrawal_id)
+    raise RuntimeError(f"withdrawal {withdrawal_id} kept changing; the message will be retried")
+
+
+def _finish(
+    uow: UnitOfWork, w: WithdrawalModel, state: str, bill: Mapping[str, Any], actions: list[Any]
+) -> None:
+    amount = int(w.amount_fen)
+    status = status_of_state(state)
+    actions += [
+        WithdrawalModel.status.set(status),
+        WithdrawalModel.wx_state.set(state),
+        WithdrawalModel.package_info.remove(),
+        WithdrawalModel.check_shard.remove(),
+        WithdrawalModel.check_at.remove(),
+    ]
+    if status == "succeeded":
+        movement = Movement(
+            w.shop_id,
+            w.member_id,
+            entry_key(w.withdrawal_id, "PAID"),
+            "withdrawal_paid",
+            ref=w.withdrawal_id,
+            withdrawing_fen=-amount,
+            withdrawn_fen=amount,
+        )
+    else:
+        reason = str(bill.get("fail_reason") or state)[:200]
+        actions.append(WithdrawalModel.reason.set(reason))
+        movement = Movement(
+            w.shop_id,
+            w.member_id,
+            entry_key(w.withdrawal_id, "RETURN"),
+            "withdrawal_return",
+            ref=w.withdrawal_id,
+            withdrawing_fen=-amount,
+            available_fen=amount,
+        )
+    uow.move(movement)
+
+
+def _check_matches(w: WithdrawalModel, bill: Mapping[str, Any]) -> None:
+    number = bill.get("out_bill_no")
+    if number is not None and number != w.out_bill_no:
+        raise BillMismatch(f"bill {str(number)[:32]!r} is not the withdrawal's {w.out_bill_no}")
+    amount = bill.get("transfer_amount")
+    if amount is not None and amount != int(w.amount_fen):
+        raise BillMismatch(f"bill amount {amount!r} differs from the withdrawal's {int(w.amount_fen)}")
+
+
+# ---------------------------------------------------------------- the notification
+
+
+def on_bill_finished(
+    c: Container, shop: ShopModel, data: dict[str, Any], envelope: dict[str, Any], now: datetime
+) -> None:
+    """``MCHTRANSFER.BILL.FINISHED`` (verified and decrypted by service.notifications)."""
+    number = str(data.get("out_bill_no") or "")
+    ids = {
+        "out_bill_no": number,
+        "transfer_bill_no": data.get("transfer_bill_no"),
+        "state": data.get("state"),
+    }
+    if str(data.get("mchid", data.get("mch_id", ""))) != shop.wx_mchid:
+        record(shop.shop_id, envelope, "not_applied:merchant_mismatch", now, ids)
+        return
+    if not OUT_BILL_NO.match(number):
+        record(shop.shop_id, envelope, "not_applied:bad_identifiers", now, ids)
+        return
+    try:
+        pointer = PayoutBillModel.get(bill_key(shop.shop_id, number), consistent_read=True)
+    except PayoutBillModel.DoesNotExist:
+        record(shop.shop_id, envelope, "not_applied:unknown_bill", now, ids)
+        return
+    try:
+        apply_bill(shop.shop_id, pointer.withdrawal_id, data, now)
+    except BillMismatch as exc:
+        logger().error("transfer notification does not match its withdrawal", extra={"reason": str(exc)})
+        count("PayoutBillMismatch")
+        record(shop.shop_id, envelope, "not_applied:bill_mismatch", now, {**ids, "reason": str(exc)})
+
+
+register_handler(EVENT_BILL_FINISHED, on_bill_finished)
+
+
+# ---------------------------------------------------------------- the reconciler job
+
+
+def check_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
+    """``payout-check``: nudge the worker for every pending payout whose ``check_at`` has passed (sparse,
+    sharded PayoutChecks index; cost follows what is due). The worker does the WeChat Pay calls."""
+    from fenxiao.bootstrap import container
+
+    now_key = key(now)
+    shard = int((cursor or {}).get("shard", 0))
+    start: dict[str, Any] | None = (cursor or {}).get("start")
+    messages: list[dict[str, Any]] = []
+    while shard < CHECK_SHARDS and len(messages) < CHECK_PAGE_SIZE:
+        result = WithdrawalModel.payout_checks.query(
+            f"CHECK#{shard}",
+            WithdrawalModel.check_at <= now_key,
+            limit=CHECK_PAGE_SIZE - len(messages),
+            last_evaluated_key=start,
+        )
+        for item in result:
+            shop_id, _, withdrawal_id = item.withdrawal_key.partition("#")
+            messages.append({"shop_id": shop_id, "withdrawal_id": withdrawal_id})
+        start = result.last_evaluated_key
+        if start is None:
+            shard += 1
+    if messages:
+        container().queues.send_many("payout", messages)
+    next_cursor = {"shard": shard, "start": start} if shard < CHECK_SHARDS else None
+    return Page(processed=len(messages), details={"payouts_nudged": len(messages)}, cursor=next_cursor)
+
+
+# ---------------------------------------------------------------- the shop's transfer client, cached briefly
+
+_CLIENT_TTL_SECONDS = 60.0
+_clients: dict[str, tuple[float, str, TransferClient]] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(c: Container, shop: ShopModel) -> TransferClient:
+    """The shop's client (merchant key decrypted with KMS once a minute at most, per container)."""
+    from fenxiao.adapters.wechatpay_crypto import load_platform_key, load_private_key
+
+    stamp = shop.wx_updated_at or ""
+    now = time.monotonic()
+    with _clients_lock:
+        hit = _clients.get(shop.shop_id)
+    if hit and hit[1] == stamp and now - hit[0] < _CLIENT_TTL_SECONDS and hit[2].base_url == _base_url(c):
+        return hit[2]
+    _, merchant_pem = settings.wechatpay_secrets(c, shop)
+    if not merchant_pem or not shop.wx_mchid or not shop.wx_merchant_serial:
+        raise TransferRejected(0, "NOT_CONFIGURED", "the shop has no merchant key to sign transfers with")
+    client = TransferClient(
+        _base_url(c),
+        shop.wx_mchid,
+        shop.wx_merchant_serial,
+        load_private_key(merchant_pem),
+        [load_platform_key(k.serial, k.pem) for k in shop.wx_platform_keys or []],
+        now_unix=clock.unix_now,
+    )
+    with _clients_lock:
+        _clients[shop.shop_id] = (now, stamp, client)
+    return client
+
+
+def _base_url(c: Container) -> str:
+    return c.settings.wechatpay_base_url
+
+
+def forget_clients() -> None:
+    with _clients_lock:
+        _clients.clear()

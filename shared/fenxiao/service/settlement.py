@@ -1,0 +1,127 @@
+"""Settlement: frozen commissions whose effective time has passed become available, each exactly once.
+
+Cost follows what is due, never what is stored: the due commissions are found through the sparse, sharded
+``DueCommissions`` index (``due_shard``, ``due_at``), which holds only frozen commissions with a known
+effective time — a commission of a ``completion`` basis enters it only when its order completes, and leaves
+it when it is released or reversed. A page walks the shards in order, reads at most ``PAGE_SIZE`` index
+entries with ``due_at <= now``, fetches those commissions with one BatchGetItem and releases each one in its
+own transaction (commission + ledger entry + balances). The cursor names the shard and DynamoDB's position
+in it; the jobs entry enqueues the next page, so a run stays within Lambda limits whatever the backlog.
+
+A page that crashes half way loses and doubles nothing: each release is conditional on the commission still
+being frozen, at the version read, and due (and its ledger entry key is unique), so a redelivered page skips
+what it already did. A refund racing settlement bumps the commission's version: the release is cancelled and
+the commission is skipped; if it is still due, the next run sees it again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fenxiao.adapters.dynamo import DUE_SHARDS, CommissionModel, OrderItem
+from fenxiao.entry.jobs_entry import Page
+from fenxiao.observability import count, logger
+from fenxiao.service.ledger import Movement, UnitOfWork, WriteConflict, version_is
+from fenxiao.timefmt import key
+
+PAGE_SIZE = 50  # commissions per page: at most DUE_SHARDS index reads, one batch read, PAGE_SIZE transactions
+BATCH_GET_MAX = 100
+
+
+def shard_name(index: int) -> str:
+    return f"DUE#{index}"
+
+
+def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
+    """One page of settlement as of ``now``: up to PAGE_SIZE due commissions, continuing where ``cursor`` says."""
+    now_key = key(now)
+    shard = int((cursor or {}).get("shard", 0))
+    start: dict[str, Any] | None = (cursor or {}).get("start")
+    keys: list[tuple[str, str]] = []
+    while shard < DUE_SHARDS and len(keys) < PAGE_SIZE:
+        result = CommissionModel.due_commissions.query(
+            shard_name(shard),
+            CommissionModel.due_at <= now_key,
+            limit=PAGE_SIZE - len(keys),
+            last_evaluated_key=start,
+        )
+        keys.extend((item.order_key, item.sk) for item in result)
+        start = result.last_evaluated_key
+        if start is None:
+            shard += 1
+    released = skipped = 0
+    for commission in _fetch(keys):
+        if release(commission, now):
+            released += 1
+        else:
+            skipped += 1
+    next_cursor = {"shard": shard, "start": start} if shard < DUE_SHARDS else None
+    if released:
+        count("CommissionsReleased", released)
+    if skipped:
+        logger().info("settlement skipped commissions that changed", extra={"skipped": skipped})
+    return Page(
+        processed=released + skipped,
+        details={"released": released, "skipped": skipped},
+        cursor=next_cursor,
+    )
+
+
+def _fetch(keys: list[tuple[str, str]]) -> list[CommissionModel]:
+    """The full commissions behind index entries (the index projects keys only), read strongly consistent."""
+    out: list[CommissionModel] = []
+    for begin in range(0, len(keys), BATCH_GET_MAX):
+        chunk = keys[begin : begin + BATCH_GET_MAX]
+        out.extend(
+            item
+            for item in OrderItem.batch_get(chunk, consistent_read=True)
+            if isinstance(item, CommissionModel)
+        )
+    out.sort(key=lambda c: (c.due_at or "", c.order_key, c.sk))
+    return out
+
+
+def release(commission: CommissionModel, now: datetime) -> bool:
+    """Make one due commission available, in one transaction. False when it is not (or no longer) due."""
+    now_key = key(now)
+    if commission.status != "frozen" or not commission.due_at or commission.due_at > now_key:
+        return False  # the index lags the item: it changed since, nothing to do
+    amount = int(commission.amount_fen)
+    version = int(commission.version or 0)
+    uow = UnitOfWork(now)
+    uow.update(
+        "commission",
+        CommissionModel(commission.order_key, commission.sk),
+        actions=[
+            CommissionModel.status.set("available"),
+            CommissionModel.version.set(version + 1),
+            CommissionModel.due_shard.remove(),
+            CommissionModel.due_at.remove(),
+            CommissionModel.released_at.set(now_key),
+        ],
+        condition=(CommissionModel.status == "frozen")
+        & version_is(CommissionModel.version, version)
+        & (CommissionModel.due_at <= now_key),
+    )
+    if amount > 0:
+        uow.move(
+            Movement(
+                commission.shop_id,
+                commission.member_id,
+                f"COMM#{commission.order_id}#{commission.tier}#{commission.member_id}#RELEASE",
+                "commission_available",
+                ref=commission.order_id,
+                frozen_fen=-amount,
+                available_fen=amount,
+            )
+        )
+    try:
+        uow.commit()
+    except WriteConflict as exc:
+        logger().info(
+            "commission changed before its release; skipped",
+            extra={"order_id": commission.order_id, "tier": commission.tier, "failed": exc.failed()},
+        )
+        return False
+    return True

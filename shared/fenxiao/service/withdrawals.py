@@ -1,0 +1,319 @@
+"""Withdrawals (佣金提现, SPEC §4): request, review, and the views the mall reads.
+
+A request reserves the amount (available -> withdrawing) in ONE transaction with the withdrawal itself: the
+withdrawal item is written only if its key is new, and the member's ``available_fen`` is lowered only if it
+holds the amount, so no concurrency can overdraw and the same id can never reserve twice. The payout itself
+happens later, in the payout worker (service.payouts), never in the HTTP request.
+
+Same withdrawal id and same body again: the same answer (202 and the withdrawal as it stands now). Same id,
+different body (another member, amount or openid): 409. A rejected request stores nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from datetime import datetime
+from typing import Any
+
+from fenxiao.adapters.dynamo import CHECK_SHARDS, PayoutBillModel, ShopModel, WithdrawalModel
+from fenxiao.api import cursor as cursors
+from fenxiao.api.models import ApprovalIn, WithdrawalIn
+from fenxiao.bootstrap import Container
+from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from fenxiao.domain.withdrawals import (
+    PACING,
+    USER_NAME_REQUIRED_FROM_FEN,
+    needs_review,
+    out_bill_no,
+)
+from fenxiao.observability import count
+from fenxiao.service import settings
+from fenxiao.service.ledger import Movement, UnitOfWork, WriteConflict, version_is
+from fenxiao.service.shops import load_shop
+from fenxiao.timefmt import key, rfc3339_from_key
+
+PENDING_REVIEW = "pending_review"
+
+
+def withdrawal_key(shop_id: str, withdrawal_id: str) -> str:
+    return f"{shop_id}#{withdrawal_id}"
+
+
+def bill_key(shop_id: str, bill_no: str) -> str:
+    return f"{shop_id}#BILL#{bill_no}"
+
+
+def review_queue(shop_id: str) -> str:
+    return f"{shop_id}#{PENDING_REVIEW}"
+
+
+def check_shard(withdrawal_id: str) -> str:
+    digest = hashlib.sha256(withdrawal_id.encode()).digest()
+    return f"CHECK#{digest[0] % CHECK_SHARDS}"
+
+
+def entry_key(withdrawal_id: str, step: str) -> str:
+    """Ledger entry keys: RESERVE (available -> withdrawing), PAID (-> withdrawn), RETURN (-> available)."""
+    return f"WD#{withdrawal_id}#{step}"
+
+
+def _body_hash(member_id: str, body: WithdrawalIn) -> str:
+    canonical = json.dumps(
+        {"member_id": member_id, **body.model_dump(mode="json")}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def commit_retrying(uow: UnitOfWork, attempts: int = 5) -> None:
+    """Commit; a cancellation caused only by another transaction in flight on the same items (DynamoDB's
+    ``TransactionConflict``, e.g. many withdrawals of one member at once) is retried after a short jittered
+    pause. A failed condition is never retried here: it is the caller's answer."""
+    for attempt in range(attempts):
+        try:
+            uow.commit()
+            return
+        except WriteConflict as exc:
+            busy = "TransactionConflict" in exc.reasons and not exc.failed()
+            if not busy or attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+
+
+def load(shop_id: str, withdrawal_id: str) -> WithdrawalModel | None:
+    try:
+        return WithdrawalModel.get(withdrawal_key(shop_id, withdrawal_id), consistent_read=True)
+    except WithdrawalModel.DoesNotExist:
+        return None
+
+
+# ---------------------------------------------------------------- the request
+
+
+def request_withdrawal(
+    c: Container, shop_id: str, member_id: str, body: WithdrawalIn, now: datetime
+) -> dict[str, Any]:
+    """Reserve the amount and start the payout (or queue the withdrawal for review). Returns its view."""
+    digest = _body_hash(member_id, body)
+    existing = load(shop_id, body.withdrawal_id)
+    if existing is not None:
+        return _replay(existing, digest)
+    rules = settings.distribution_at(shop_id, now).settlement  # the switch is not read: withdrawals stay open
+    if body.amount_fen < rules.withdraw_min_fen:
+        raise RuleViolation(
+            f"amount_fen: the shop's minimum withdrawal is {rules.withdraw_min_fen} fen",
+            code="below_withdraw_min",
+            field="amount_fen",
+        )
+    if body.amount_fen >= USER_NAME_REQUIRED_FROM_FEN:
+        raise RuleViolation(
+            f"amount_fen: WeChat Pay needs the payee's real name from {USER_NAME_REQUIRED_FROM_FEN} fen on, "
+            "which this service does not collect; withdraw less at a time",
+            code="amount_needs_user_name",
+            field="amount_fen",
+        )
+    _require_payout_configured(load_shop(shop_id))
+    review = needs_review(body.amount_fen, rules.review_above_fen)
+    now_key = key(now)
+    item = WithdrawalModel(
+        withdrawal_key(shop_id, body.withdrawal_id),
+        shop_id=shop_id,
+        withdrawal_id=body.withdrawal_id,
+        member_id=member_id,
+        amount_fen=body.amount_fen,
+        openid=body.openid,
+        body_hash=digest,
+        status=PENDING_REVIEW if review else "pending",
+        created_at=now_key,
+        updated_at=now_key,
+        out_bill_no=out_bill_no(shop_id, body.withdrawal_id),
+        attempts=0,
+        checks=0,
+        version=0,
+    )
+    if review:
+        item.review_queue = review_queue(shop_id)
+    else:
+        # The payout nudge below may be lost (a crash before it is sent): the reconciler finds it here.
+        item.check_shard = check_shard(body.withdrawal_id)
+        item.check_at = key(now + PACING.retry_after(1))
+    uow = UnitOfWork(now)
+    uow.save("withdrawal", item, condition=WithdrawalModel.withdrawal_key.does_not_exist())
+    uow.save(
+        "bill",
+        PayoutBillModel(bill_key(shop_id, item.out_bill_no), withdrawal_id=body.withdrawal_id),
+        condition=PayoutBillModel.withdrawal_key.does_not_exist(),
+    )
+    uow.move(
+        Movement(
+            shop_id,
+            member_id,
+            entry_key(body.withdrawal_id, "RESERVE"),
+            "withdrawal_reserve",
+            ref=body.withdrawal_id,
+            available_fen=-body.amount_fen,
+            withdrawing_fen=body.amount_fen,
+        )
+    )
+    try:
+        commit_retrying(uow)
+    except WriteConflict as exc:
+        failed = exc.failed()
+        if "withdrawal" in failed:  # the same id, at the same moment
+            raced = load(shop_id, body.withdrawal_id)
+            if raced is not None:
+                return _replay(raced, digest)
+        if f"member:{member_id}" in failed:
+            raise Conflict(
+                "amount_fen: more than the member's available balance",
+                code="insufficient_balance",
+                field="amount_fen",
+            ) from None
+        raise
+    count("WithdrawalsRequested")
+    if not review:
+        nudge_payout(c, shop_id, body.withdrawal_id)
+    return view(item)
+
+
+def _replay(existing: WithdrawalModel, digest: str) -> dict[str, Any]:
+    if existing.body_hash != digest:
+        raise Conflict(
+            f"withdrawal {existing.withdrawal_id} already exists with a different body",
+            code="withdrawal_conflict",
+            field="withdrawal_id",
+        )
+    return view(existing)
+
+
+def _require_payout_configured(shop: ShopModel) -> None:
+    if not shop.wx_mchid or not shop.wx_appid or shop.wx_merchant_key_ct is None:
+        raise RuleViolation(
+            "the shop has no WeChat Pay merchant configuration (mchid, appid, merchant key) to pay out with",
+            code="wechatpay_not_configured",
+        )
+
+
+def nudge_payout(c: Container, shop_id: str, withdrawal_id: str, delay_seconds: int = 0) -> None:
+    c.queues.send("payout", {"shop_id": shop_id, "withdrawal_id": withdrawal_id}, delay_seconds=delay_seconds)
+
+
+# ---------------------------------------------------------------- views
+
+
+def view(w: WithdrawalModel) -> dict[str, Any]:
+    waiting_for_user = w.status == "pending" and w.wx_state == "WAIT_USER_CONFIRM"
+    return {
+        "withdrawal_id": w.withdrawal_id,
+        "member_id": w.member_id,
+        "amount_fen": int(w.amount_fen),
+        "status": w.status,
+        "package_info": w.package_info if waiting_for_user else None,
+        "reason": w.reason,
+        "created_at": rfc3339_from_key(w.created_at),
+        "updated_at": rfc3339_from_key(w.updated_at),
+    }
+
+
+def get_withdrawal(shop_id: str, member_id: str, withdrawal_id: str) -> dict[str, Any]:
+    w = load(shop_id, withdrawal_id)
+    if w is None or w.member_id != member_id:
+        raise NotFound(f"member {member_id} has no withdrawal {withdrawal_id}", code="withdrawal_not_found")
+    return view(w)
+
+
+def list_for_review(shop_id: str, status: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
+    """The shop's review queue, oldest first (sparse ReviewQueue index), one page."""
+    if status is not None and status != PENDING_REVIEW:
+        raise InvalidInput(
+            f"status: only {PENDING_REVIEW} can be listed", code="invalid_field", field="status"
+        )
+    queue = review_queue(shop_id)
+    start = cursors.decode(cursor, expect={"review_queue": queue})
+    result = WithdrawalModel.review_queue_index.query(queue, limit=limit, last_evaluated_key=start)
+    entries = [view(w) for w in result]
+    return {"entries": entries, "next_cursor": cursors.encode(result.last_evaluated_key)}
+
+
+# ---------------------------------------------------------------- review
+
+
+def decide(c: Container, shop_id: str, withdrawal_id: str, body: ApprovalIn, now: datetime) -> dict[str, Any]:
+    """The shop approves (the payout starts) or rejects (the money returns) a withdrawal waiting for review.
+
+    Approving again, or rejecting again, is a no-op that answers the withdrawal as it stands; approving a
+    rejected one or rejecting an approved one is 409. Never a second payout: approval is one conditional
+    write from ``pending_review``, and the payout's bill number is fixed by the withdrawal id."""
+    reason = (body.reason or "").strip()
+    if not body.approve and not reason:
+        raise InvalidInput("reason: a rejection needs a reason", code="missing_field", field="reason")
+    for _ in range(3):
+        w = load(shop_id, withdrawal_id)
+        if w is None:
+            raise NotFound(f"no withdrawal {withdrawal_id}", code="withdrawal_not_found")
+        if w.status != PENDING_REVIEW:
+            return _decided_already(w, body.approve)
+        version = int(w.version or 0)
+        now_key = key(now)
+        uow = UnitOfWork(now)
+        common = [
+            WithdrawalModel.review_queue.remove(),
+            WithdrawalModel.reviewed_at.set(now_key),
+            WithdrawalModel.updated_at.set(now_key),
+            WithdrawalModel.version.set(version + 1),
+        ]
+        condition = (WithdrawalModel.status == PENDING_REVIEW) & version_is(WithdrawalModel.version, version)
+        target = WithdrawalModel(withdrawal_key(shop_id, withdrawal_id))
+        if body.approve:
+            uow.update(
+                "withdrawal",
+                target,
+                actions=[
+                    *common,
+                    WithdrawalModel.status.set("pending"),
+                    WithdrawalModel.check_shard.set(check_shard(withdrawal_id)),
+                    WithdrawalModel.check_at.set(key(now + PACING.retry_after(1))),
+                ],
+                condition=condition,
+            )
+        else:
+            uow.update(
+                "withdrawal",
+                target,
+                actions=[*common, WithdrawalModel.status.set("rejected"), WithdrawalModel.reason.set(reason)],
+                condition=condition,
+            )
+            uow.move(
+                Movement(
+                    shop_id,
+                    w.member_id,
+                    entry_key(withdrawal_id, "RETURN"),
+                    "withdrawal_return",
+                    ref=withdrawal_id,
+                    withdrawing_fen=-int(w.amount_fen),
+                    available_fen=int(w.amount_fen),
+                )
+            )
+        try:
+            commit_retrying(uow)
+        except WriteConflict:
+            continue  # decided concurrently: re-read and answer as it stands
+        count("WithdrawalsApproved" if body.approve else "WithdrawalsRejected")
+        if body.approve:
+            nudge_payout(c, shop_id, withdrawal_id)
+        fresh = load(shop_id, withdrawal_id)
+        assert fresh is not None
+        return view(fresh)
+    raise Conflict(f"withdrawal {withdrawal_id} kept changing; retry", code="withdrawal_busy")
+
+
+def _decided_already(w: WithdrawalModel, approve: bool) -> dict[str, Any]:
+    if approve and w.status == "rejected":
+        raise Conflict(f"withdrawal {w.withdrawal_id} was rejected", code="withdrawal_rejected")
+    if not approve and w.status != "rejected":
+        raise Conflict(
+            f"withdrawal {w.withdrawal_id} was approved and is {w.status}", code="withdrawal_approved"
+        )
+    return view(w)

@@ -1,0 +1,262 @@
+"""Settlement: frozen -> available exactly once at the effective time, through the sparse due index, in pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from fenxiao import clock
+from fenxiao.adapters.dynamo import CommissionModel
+from fenxiao.service import settlement
+from fenxiao.service.ledger import Movement, UnitOfWork
+from fenxiao.timefmt import from_key, key, rfc3339
+from tests import wechatpay_support as wx
+from tests.bench.counting import measuring
+from tests.money_support import order_body, pay, refund, run
+from tests.support import Api, ShopCaller
+from tests.support_money import assert_audit_clean, balance, entries, frozen_commission
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+US = timedelta(microseconds=1)
+
+
+def settle(now: datetime) -> dict[str, int]:
+    """Run settlement as of ``now`` page after page, as the job's continuations would."""
+    cursor: dict[str, Any] | None = None
+    totals = {"released": 0, "skipped": 0, "pages": 0}
+    while True:
+        page = settlement.run_page(now, cursor)
+        totals["released"] += page.details["released"]
+        totals["skipped"] += page.details["skipped"]
+        totals["pages"] += 1
+        cursor = page.cursor
+        if cursor is None:
+            return totals
+
+
+def stored(shop_id: str, order_id: str, member_id: str, tier: str = "level1") -> CommissionModel:
+    return CommissionModel.get(f"{shop_id}#{order_id}", f"COMM#{tier}#{member_id}", consistent_read=True)
+
+
+def test_releases_exactly_at_the_effective_time_and_only_once(shop: ShopCaller) -> None:
+    clock.set_now(T0)
+    frozen_commission("shop1", "o1", "m1", 1200, T0 + timedelta(hours=1))
+    frozen_commission("shop1", "o2", "m1", 800, T0 + timedelta(hours=2))
+
+    assert settle(T0 + timedelta(hours=1) - US)["released"] == 0
+    assert balance("shop1", "m1")["frozen_fen"] == 2000
+
+    assert settle(T0 + timedelta(hours=1))["released"] == 1
+    assert balance("shop1", "m1") == {
+        "frozen_fen": 800,
+        "available_fen": 1200,
+        "withdrawing_fen": 0,
+        "withdrawn_fen": 0,
+    }
+    released = stored("shop1", "o1", "m1")
+    assert (released.status, released.version, released.due_shard, released.due_at) == (
+        "available",
+        1,
+        None,
+        None,
+    )
+    assert released.released_at == key(T0 + timedelta(hours=1))
+
+    assert settle(T0 + timedelta(hours=1))["released"] == 0  # a second run finds nothing
+    assert settle(T0 + timedelta(days=1))["released"] == 1
+    assert balance("shop1", "m1")["available_fen"] == 2000
+    assert [e.entry_key for e in entries("shop1", "m1", "COMM#")] == [
+        "COMM#o1#level1#m1#FROZEN",
+        "COMM#o1#level1#m1#RELEASE",
+        "COMM#o2#level1#m1#FROZEN",
+        "COMM#o2#level1#m1#RELEASE",
+    ]
+    assert_audit_clean()
+
+
+def _distribution(shop: ShopCaller, basis: str, freeze_days: int) -> None:
+    clock.set_now(T0 - timedelta(days=1))
+    body = {
+        "rates": {"level1_bp": 1000, "level2_bp": 500, "self_bp": 0},
+        "settlement": {"basis": basis, "freeze_days": freeze_days},
+    }
+    assert shop.put(shop.path("/settings/distribution"), body).status == 200
+    assert shop.post(shop.path("/members/b/inviter"), {"inviter_id": "a"}).status == 201
+    assert shop.post(shop.path("/members/c/inviter"), {"inviter_id": "b"}).status == 201
+
+
+def test_freeze_days_zero_settles_at_payment(shop: ShopCaller) -> None:
+    _distribution(shop, "payment", 0)
+    assert shop.put(shop.path("/orders/o1"), order_body("c", [("l1", "p1", 10000)])).status == 201
+    pay("shop1", "o1", 10000, T0)
+    assert run("shop1", "o1", T0 + timedelta(seconds=5))
+    assert balance("shop1", "b")["frozen_fen"] == 1000
+
+    clock.set_now(T0 + timedelta(seconds=10))
+    assert settle(T0 + timedelta(seconds=10))["released"] == 2
+    assert shop.get(shop.path("/members/b")).body["balance"]["available_fen"] == 1000
+    assert shop.get(shop.path("/members/a")).body["balance"]["available_fen"] == 500
+    view = shop.get(shop.path("/orders/o1")).body
+    assert {c["status"] for c in view["commissions"]} == {"available"}
+    assert_audit_clean()
+
+
+def test_completion_basis_is_due_only_once_the_order_completes(shop: ShopCaller) -> None:
+    _distribution(shop, "completion", 2)
+    assert shop.put(shop.path("/orders/o1"), order_body("c", [("l1", "p1", 10000)])).status == 201
+    pay("shop1", "o1", 10000, T0)
+    assert run("shop1", "o1", T0 + timedelta(seconds=5))
+    assert stored("shop1", "o1", "b").due_at is None
+    assert settle(T0 + timedelta(days=400))["released"] == 0  # not due, however late: not in the index
+
+    completed = T0 + timedelta(days=3)
+    clock.set_now(completed)
+    assert shop.post(shop.path("/orders/o1/completion")).status == 200
+    assert run("shop1", "o1", completed)
+    due = from_key(stored("shop1", "o1", "b").due_at)
+    assert timedelta(days=2) <= due - completed < timedelta(days=2, seconds=5)  # completed_at + 2 days
+
+    assert settle(due - US)["released"] == 0
+    assert settle(due)["released"] == 2
+    assert balance("shop1", "b")["available_fen"] == 1000
+    assert_audit_clean()
+
+
+def test_refund_during_the_freeze_reduces_what_is_released(shop: ShopCaller) -> None:
+    _distribution(shop, "payment", 7)
+    assert shop.put(shop.path("/orders/o1"), order_body("c", [("l1", "p1", 10000)])).status == 201
+    pay("shop1", "o1", 10000, T0)
+    assert run("shop1", "o1", T0)
+    refund("shop1", "o1", "r1", 4000, T0 + timedelta(days=1))
+    assert run("shop1", "o1", T0 + timedelta(days=1))
+    assert settle(T0 + timedelta(days=7))["released"] == 2
+    assert balance("shop1", "b") == {
+        "frozen_fen": 0,
+        "available_fen": 600,
+        "withdrawing_fen": 0,
+        "withdrawn_fen": 0,
+    }
+    assert_audit_clean()
+
+
+def test_a_refund_racing_settlement_wins_and_the_next_run_releases_the_new_amount(
+    shop: ShopCaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.set_now(T0)
+    frozen_commission("shop1", "o1", "m1", 1000, T0)
+    fetch = settlement._fetch
+
+    def fetch_then_clawback(keys: list[tuple[str, str]]) -> list[CommissionModel]:
+        read = fetch(keys)
+        # Between settlement's read and its write, the order consumer claws back 300 (version 0 -> 1).
+        uow = UnitOfWork(T0)
+        uow.update(
+            "commission",
+            CommissionModel("shop1#o1", "COMM#level1#m1"),
+            actions=[CommissionModel.amount_fen.set(700), CommissionModel.version.set(1)],
+            condition=CommissionModel.version == 0,
+        )
+        uow.move(Movement("shop1", "m1", "COMM#o1#level1#m1#ADJ#1", "commission_clawback", frozen_fen=-300))
+        uow.commit()
+        return read
+
+    monkeypatch.setattr(settlement, "_fetch", fetch_then_clawback)
+    assert settle(T0 + timedelta(minutes=5)) == {"released": 0, "skipped": 1, "pages": 1}
+    assert balance("shop1", "m1")["frozen_fen"] == 700
+    assert balance("shop1", "m1")["available_fen"] == 0
+
+    monkeypatch.setattr(settlement, "_fetch", fetch)
+    assert settle(T0 + timedelta(minutes=10))["released"] == 1
+    assert balance("shop1", "m1") == {
+        "frozen_fen": 0,
+        "available_fen": 700,
+        "withdrawing_fen": 0,
+        "withdrawn_fen": 0,
+    }
+    after = stored("shop1", "o1", "m1")
+    assert (after.status, after.amount_fen, after.version) == ("available", 700, 2)
+    assert_audit_clean()
+
+
+def test_a_crash_mid_page_loses_and_doubles_nothing(
+    shop: ShopCaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.set_now(T0)
+    for i in range(12):
+        frozen_commission("shop1", f"o{i}", f"m{i % 3}", 100 + i, T0 - timedelta(minutes=i))
+    release = settlement.release
+    done: list[str] = []
+
+    def release_then_crash(commission: CommissionModel, now: datetime) -> bool:
+        if len(done) == 5:
+            raise RuntimeError("the Lambda died here")
+        done.append(commission.order_id)
+        return release(commission, now)
+
+    monkeypatch.setattr(settlement, "release", release_then_crash)
+    with pytest.raises(RuntimeError):
+        settlement.run_page(T0, None)
+    monkeypatch.setattr(settlement, "release", release)
+    # The page is delivered again (same cursor): what was done is not in the index any more.
+    assert settle(T0)["released"] == 7
+    assert settle(T0)["released"] == 0
+    total = sum(balance("shop1", f"m{k}")["available_fen"] for k in range(3))
+    assert total == sum(100 + i for i in range(12))
+    for k in range(3):
+        releases = entries("shop1", f"m{k}", "COMM#")
+        assert len([e for e in releases if e.entry_key.endswith("#RELEASE")]) == 4
+    assert_audit_clean()
+
+
+def test_bounded_pages_continue_through_the_jobs_queue(
+    api: Api, shop: ShopCaller, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.entry import jobs_entry
+
+    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
+    clock.set_now(T0)
+    for i in range(10):
+        frozen_commission("shop1", f"o{i}", "m1", 100, T0 - timedelta(hours=1))
+    first = jobs_entry.on_timer({"job": "settlement"})
+    assert first == {"job": "settlement", "processed": 4, "more": True}
+    assert wx.drain(aws_env, "FENXIAO_JOBS_QUEUE_URL", "on_job_event") == 2  # two continuation pages
+    assert balance("shop1", "m1")["available_fen"] == 1000
+    assert_audit_clean()
+
+
+def test_operator_runs_settlement_as_of_a_given_time(api: Api, shop: ShopCaller) -> None:
+    clock.set_now(T0)
+    frozen_commission("shop1", "o1", "m1", 500, T0 + timedelta(days=7))
+    early = api.operator("POST", "/admin/jobs/settlement", {"now": rfc3339(T0 + timedelta(days=6))})
+    assert early.status == 200, early.body
+    assert (early.body["released"], early.body["done"]) == (0, True)
+    answer = api.operator("POST", "/admin/jobs/settlement", {"now": rfc3339(T0 + timedelta(days=7))})
+    assert (answer.body["released"], answer.body["processed"]) == (1, 1)
+    assert shop.get(shop.path("/members/m1")).body["balance"]["available_fen"] == 500
+    audit = api.operator("POST", "/admin/jobs/audit")
+    assert audit.body["differences"] == []
+
+
+def test_cost_follows_what_is_due_not_what_is_stored(shop: ShopCaller) -> None:
+    clock.set_now(T0)
+    for i in range(10):
+        frozen_commission("shop1", f"due{i}", f"m{i}", 100, T0 - timedelta(minutes=1))
+    for i in range(150):  # not due: later effective times, unknown effective time (completion), settled
+        effective = T0 + timedelta(days=1 + i) if i % 3 else None
+        frozen_commission("shop1", f"later{i}", f"m{i % 10}", 100, effective, basis="completion")
+    for i in range(40):
+        frozen_commission("shop1", f"old{i}", f"m{i % 10}", 100, T0 - timedelta(days=30))
+    assert settle(T0 - timedelta(days=29))["released"] == 40
+
+    with measuring() as measure:
+        assert settle(T0)["released"] == 10
+    # 10 index entries + the same 10 commissions by BatchGetItem: nothing else is read.
+    assert measure.read_items == 20
+    assert measure.calls["dynamodb.Query"] == 8  # one per due shard
+    assert measure.calls["dynamodb.BatchGetItem"] == 1
+    assert measure.calls["dynamodb.TransactWriteItems"] == 10
+    assert measure.calls.get("dynamodb.Scan", 0) == 0
