@@ -202,6 +202,17 @@ def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
     return membership.record_growth_event(shop_id, member_id, body.type, body.ref, call.now)
 
 
+# ---------------------------------------------------------------- leaderboards
+
+
+@app.route("/shops/{shop_id}/leaderboards/{board}", methods=["GET"])
+@shop_route
+def get_leaderboard(call: Call, shop_id: str, board: str) -> Any:
+    from fenxiao.service import leaderboard
+
+    return leaderboard.board_view(shop_id, board, call.query("period"), call.now)
+
+
 # ---------------------------------------------------------------- orders
 
 

@@ -208,6 +208,29 @@ def member_growth(demo: Demo) -> str:
     )
 
 
+def fan_leaderboard(demo: Demo) -> str:
+    """Two more fans for member-a; the binding worker scores them and the weekly board shows it."""
+    shop = demo.signed
+    for member in ("member-c", "member-d"):
+        expect(
+            shop.request("POST", shop.path(f"/members/{member}/inviter"), {"inviter_id": "member-a"}),
+            201,
+            f"bind {member} to member-a",
+        )
+    # member-a: member-b, member-c, member-d (level 1) and member-fan (level 2); member-b: member-fan
+    wanted = [("member-a", 4), ("member-b", 1)]
+    deadline = time.monotonic() + 15
+    while True:
+        got = expect(shop.request("GET", shop.path("/leaderboards/weekly")), 200, "GET leaderboards/weekly")
+        entries = [(e["member_id"], e["fans"]) for e in got.get("entries", [])]
+        if entries == wanted:
+            shown = ", ".join(f"{e['rank']}. {e['member_id']} ({e['fans']})" for e in got["entries"])
+            return f"weekly board {got['period']} (from {got['starts_at']}), fans: {shown}; reward: {got['reward_text']}"
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"the weekly board shows {entries} 15 s after the bindings, not {wanted}")
+        time.sleep(0.3)
+
+
 Step = Callable[[Demo], str]
 STEPS: list[tuple[str, Step]] = [
     ("create a shop (operator)", create_shop),
@@ -217,6 +240,7 @@ STEPS: list[tuple[str, Step]] = [
     ("bind a distributor chain", bind_chain),
     ("register and pay an order", pay_order),
     ("member signs in / completes profile / levels up", member_growth),
+    ("fan leaderboard (weekly)", fan_leaderboard),
 ]
 
 

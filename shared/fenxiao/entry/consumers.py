@@ -15,6 +15,14 @@ def handle_order_message(message: dict[str, Any]) -> None:
     reconcile_order(container(), str(message["shop_id"]), str(message["order_id"]), clock.now())
 
 
+def handle_binding_message(message: dict[str, Any]) -> None:
+    """{"shop_id", "member_id", "bound_at"}: score that binding on the fan leaderboards, once (service.leaderboard)."""
+    from fenxiao.service.leaderboard import score_binding
+
+    container()  # tables bound to their names (cold start)
+    score_binding(str(message["shop_id"]), str(message["member_id"]), str(message["bound_at"]), clock.now())
+
+
 def handle_payout_message(message: dict[str, Any]) -> None:
     """{"shop_id", "withdrawal_id"}: bring the withdrawal's payout closer to its final state (service.payouts)."""
     from fenxiao.service.payouts import advance

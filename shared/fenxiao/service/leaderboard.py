@@ -1,0 +1,430 @@
+"""Fan leaderboards (SPEC §5, 分销粉丝榜): scoring bindings, reading boards, archiving ended periods.
+
+LeaderboardTable items (see docs/leaderboards.md):
+
+- counters   ``{shop}#{board}#{period}#{shard}`` / ``{member}``: one member's fans in one period of one
+  board; ``shard`` is a stable hash of the member, so a shop's writes spread over ``BOARD_SHARDS``
+  partitions and the top N is ``BOARD_SHARDS`` queries of the BoardRanking index, merged.
+- archives   ``{shop}#{board}#{period}`` / ``ARCHIVE``: the final top 20 of an ended period (one GetItem).
+- markers    ``{shop}#SCORED#{member}`` / ``{bound_at}``: that binding is scored (exactly once).
+- rollover   ``{shop}#{board}`` / ``ROLLED``: the newest period the rollover archived for the shop.
+
+Scores live under their period's key, so a new period starts empty and a reset writes nothing per
+distributor. Scores only ever grow: a replaced binding does not take the old inviter's point back.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from fenxiao.adapters.dynamo import (
+    BOARD_SHARDS,
+    BindingModel,
+    BoardArchiveModel,
+    BoardRolloverModel,
+    BoardScoredModel,
+    BoardScoreModel,
+    ShopModel,
+)
+from fenxiao.bootstrap import container
+from fenxiao.domain.errors import InvalidInput, NotFound
+from fenxiao.domain.leaderboard import (
+    SCORE_SCALE,
+    ScoreTarget,
+    Standing,
+    binding_scores,
+    decode_score,
+    rank,
+    unix_ms,
+)
+from fenxiao.domain.periods import Board, ended_periods, parse_board, parse_period, period_bounds, period_key
+from fenxiao.entry.jobs_entry import Page
+from fenxiao.observability import logger
+from fenxiao.service import settings
+from fenxiao.service.ledger import UnitOfWork, WriteConflict, account
+from fenxiao.service.members import load_member
+from fenxiao.timefmt import from_key, key, rfc3339
+
+ARCHIVE_SIZE = 20  # the largest display_count: an archive can answer any board setting
+ARCHIVE_SK = "ARCHIVE"
+ROLLED_SK = "ROLLED"
+ROLLING_BOARDS: tuple[Board, ...] = ("weekly", "monthly")  # the total board never ends
+MAX_ATTEMPTS = 8  # optimistic retries (transaction conflicts, concurrent archive rewrites)
+SHOPS_PER_PAGE = 25  # rollover: shops per job page
+PERIODS_PER_PAGE = 12  # rollover: ended periods per board and shop per page (catch-up continues next page)
+
+
+# Cancellation reasons a scoring transaction retries on (any other reason is an error).
+_RETRYABLE = {None, "None", "ConditionalCheckFailed", "TransactionConflict"}
+
+
+class BoardContention(Exception):
+    """Too many concurrent writers on one board item; the message is retried by the queue."""
+
+
+# ---------------------------------------------------------------- keys
+
+
+def shard_of(member_id: str) -> int:
+    """A stable shard for the member (crc32: the same in every process, unlike ``hash``)."""
+    return zlib.crc32(member_id.encode()) % BOARD_SHARDS
+
+
+def shard_key(shop_id: str, board: str, period: str, shard: int) -> str:
+    return f"{shop_id}#{board}#{period}#{shard}"
+
+
+def counter_key(shop_id: str, board: str, period: str, member_id: str) -> str:
+    return shard_key(shop_id, board, period, shard_of(member_id))
+
+
+def archive_key(shop_id: str, board: str, period: str) -> str:
+    return f"{shop_id}#{board}#{period}"
+
+
+def scored_key(shop_id: str, member_id: str) -> str:
+    return f"{shop_id}#SCORED#{member_id}"
+
+
+def rollover_key(shop_id: str, board: str) -> str:
+    return f"{shop_id}#{board}"
+
+
+# ---------------------------------------------------------------- scoring a binding
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What one binding message did: ``scored`` False for a repeat (or an unknown binding)."""
+
+    scored: bool
+    targets: list[ScoreTarget]
+    archives_refreshed: list[str]
+
+
+def score_binding(shop_id: str, member_id: str, bound_at: str, now: datetime) -> ScoreResult:
+    """Score the binding ``BIND#{bound_at}`` of ``member_id`` on every board, exactly once.
+
+    The binding scores 1 for its inviter and 1 for the inviter's own inviter if a distributor at the
+    binding's time, on the period of each board that holds it. The marker put and the ≤ 6 counter updates
+    are one transaction, so a repeated message finds the marker and moves nothing. Everything the targets
+    depend on is history as of the binding's time, so a repeat computes the same targets.
+
+    A binding whose period has already ended (a late message) is counted in that period too, and the
+    period's archive is rewritten at once (also on a repeat, in case the first run stopped before).
+    """
+    binding = _binding(shop_id, member_id, bound_at)
+    if binding is None:
+        logger().warning(
+            "binding message for an unknown binding", extra={"shop_id": shop_id, "bound_at": bound_at}
+        )
+        return ScoreResult(False, [], [])
+    at = from_key(binding.bound_at)
+    targets = binding_targets(shop_id, binding.inviter_id, at)
+    scored = _apply(shop_id, member_id, binding.bound_at, at, targets, now)
+    refreshed: list[str] = []
+    for (board, period), members in _by_period(targets).items():
+        _, ends_at = period_bounds(board, period)
+        if ends_at is not None and ends_at <= now:
+            refresh_archive(shop_id, board, period, now, changed=members)
+            refreshed.append(f"{board}:{period}")
+    if refreshed:
+        logger().info("late binding: archives rewritten", extra={"shop_id": shop_id, "periods": refreshed})
+    return ScoreResult(scored, targets, refreshed)
+
+
+def binding_targets(shop_id: str, inviter_id: str, at: datetime) -> list[ScoreTarget]:
+    """The ≤ 6 scores a binding to ``inviter_id`` at ``at`` moves (domain ``binding_scores``)."""
+    grand_inviter = load_member(shop_id, inviter_id).inviter_at(at)
+    grand_is_distributor = False
+    if grand_inviter is not None:
+        mode = settings.distribution_at(shop_id, at).eligibility.mode
+        grand_is_distributor = load_member(shop_id, grand_inviter).is_distributor_at(at, mode)
+    return binding_scores(inviter_id, grand_inviter, grand_is_distributor, at)
+
+
+def _binding(shop_id: str, member_id: str, bound_at: str) -> BindingModel | None:
+    try:
+        item = BindingModel.get(account(shop_id, member_id), f"BIND#{bound_at}", consistent_read=True)
+    except BindingModel.DoesNotExist:
+        return None
+    return item if isinstance(item, BindingModel) else None
+
+
+def _apply(
+    shop_id: str, member_id: str, bound_at: str, at: datetime, targets: list[ScoreTarget], now: datetime
+) -> bool:
+    """One transaction: the marker (``attribute_not_exists``) and one UpdateItem per target counter.
+
+    A counter's ``reached_at`` is the latest binding it counts (domain ``score_with_new_fan``), which an
+    update expression cannot compute as a max: each counter is written either as "reached now" (condition
+    ``reached_at <= t``) or "reached earlier, keep it" (condition ``reached_at > t``). The first guess is
+    right unless messages arrive out of order; a failed guess is flipped and the transaction retried.
+    """
+    keep_reached: set[ScoreTarget] = set()
+    for attempt in range(MAX_ATTEMPTS):
+        uow = UnitOfWork(now)
+        uow.save(
+            "scored",
+            BoardScoredModel(scored_key(shop_id, member_id), bound_at, at=key(now)),
+            condition=BoardScoredModel.board_key.does_not_exist(),
+        )
+        labels: dict[str, ScoreTarget] = {}
+        for target in targets:
+            label = f"score:{target.board}:{target.member_id}"
+            labels[label] = target
+            actions, condition = _counter_update(target.member_id, at, keep=target in keep_reached)
+            uow.update(
+                label,
+                BoardScoreModel(counter_key(shop_id, *target), target.member_id),
+                actions=actions,
+                condition=condition,
+            )
+        try:
+            uow.commit()
+            return True
+        except WriteConflict as conflict:
+            failed = conflict.failed()
+            if "scored" in failed:
+                return False
+            if set(conflict.reasons) - _RETRYABLE:
+                raise
+            flipped = [labels[label] for label in failed if label in labels]
+            keep_reached.symmetric_difference_update(flipped)
+            if not flipped:  # a concurrent transaction on the same items: back off and retry
+                time.sleep(0.02 * 2**attempt)
+    raise BoardContention(
+        f"could not score {member_id}'s binding at {bound_at} after {MAX_ATTEMPTS} attempts"
+    )
+
+
+def _counter_update(member_id: str, at: datetime, keep: bool) -> tuple[list[Any], Any]:
+    """The SET actions (operands read the old values) and the condition for one more fan bound at ``at``."""
+    m = BoardScoreModel
+    at_key = key(at)
+    if keep:
+        # Reached later than ``at`` already: one more fan, same reached time.
+        actions = [
+            m.fans.set(m.fans + 1),
+            m.fans_scaled.set(m.fans_scaled + SCORE_SCALE),
+            m.score.set(m.score + SCORE_SCALE),
+        ]
+        return actions, m.reached_at > at_key
+    actions = [
+        m.item_type.set(m.item_type | m),
+        m.member_id.set(member_id),
+        m.fans.set((m.fans | 0) + 1),
+        m.fans_scaled.set((m.fans_scaled | 0) + SCORE_SCALE),
+        # (fans + 1) * SCALE - reached_ms, with one operator as DynamoDB allows: old fans_scaled + constant.
+        m.score.set((m.fans_scaled | 0) + (SCORE_SCALE - unix_ms(at))),
+        m.reached_at.set(at_key),
+    ]
+    return actions, m.reached_at.does_not_exist() | (m.reached_at <= at_key)
+
+
+def _by_period(targets: Iterable[ScoreTarget]) -> dict[tuple[Board, str], list[str]]:
+    out: dict[tuple[Board, str], list[str]] = {}
+    for target in targets:
+        out.setdefault((target.board, target.period), []).append(target.member_id)
+    return out
+
+
+# ---------------------------------------------------------------- reading standings
+
+
+def shard_standings(shop_id: str, board: str, period: str, per_shard: int) -> list[Standing]:
+    """The top ``per_shard`` of each shard (BOARD_SHARDS queries of BoardRanking, best first)."""
+    standings: list[Standing] = []
+    for shard in range(BOARD_SHARDS):
+        for item in BoardScoreModel.ranking.query(
+            shard_key(shop_id, board, period, shard), scan_index_forward=False, limit=per_shard
+        ):
+            if isinstance(item, BoardScoreModel) and item.score is not None:
+                standings.append(_standing(item))
+    return standings
+
+
+def _standing(item: BoardScoreModel) -> Standing:
+    fans, reached_ms = decode_score(int(item.score))
+    return Standing(item.member_id, fans, reached_ms)
+
+
+def _fresh_standings(shop_id: str, board: str, period: str, members: Iterable[str]) -> list[Standing]:
+    """The members' counters read from the table itself (strongly consistent, unlike the index)."""
+    out: list[Standing] = []
+    for member_id in dict.fromkeys(members):
+        try:
+            item = BoardScoreModel.get(
+                counter_key(shop_id, board, period, member_id), member_id, consistent_read=True
+            )
+        except BoardScoreModel.DoesNotExist:
+            continue
+        if isinstance(item, BoardScoreModel) and item.score is not None:
+            out.append(_standing(item))
+    return out
+
+
+def _archive(shop_id: str, board: str, period: str, consistent: bool) -> BoardArchiveModel | None:
+    try:
+        item = BoardArchiveModel.get(
+            archive_key(shop_id, board, period), ARCHIVE_SK, consistent_read=consistent
+        )
+    except BoardArchiveModel.DoesNotExist:
+        return None
+    return item if isinstance(item, BoardArchiveModel) else None
+
+
+def _archived_standings(archive: BoardArchiveModel) -> list[Standing]:
+    return [
+        Standing(str(e["member_id"]), int(e["fans"]), int(e["reached_ms"])) for e in archive.entries or []
+    ]
+
+
+# ---------------------------------------------------------------- the board view
+
+
+def board_view(shop_id: str, board_name: str, period_text: str | None, now: datetime) -> dict[str, Any]:
+    """``GET /shops/{s}/leaderboards/{board}?period=``: the top ``display_count`` of one period.
+
+    An ended period that is archived is one GetItem; the current period (and an ended one the rollover has
+    not reached yet) is read from the shards. A period that has not started is 404.
+    """
+    try:
+        board = parse_board(board_name)
+    except InvalidInput:
+        raise NotFound(
+            f"no leaderboard {board_name!r}: boards are weekly, monthly and total", code="board_not_found"
+        ) from None
+    period = period_key(board, now) if period_text is None else parse_period(board, period_text)
+    starts_at, ends_at = period_bounds(board, period)
+    if starts_at is not None and starts_at > now:
+        raise NotFound(f"the {board} period {period} has not started yet", code="period_not_started")
+    shown = settings.distribution_at(shop_id, now).leaderboard
+    archive = (
+        _archive(shop_id, board, period, consistent=False) if ends_at is not None and ends_at <= now else None
+    )
+    if archive is not None:
+        standings = _archived_standings(archive)
+    else:
+        standings = shard_standings(shop_id, board, period, shown.display_count)
+    return {
+        "board": board,
+        "period": period,
+        "starts_at": rfc3339(starts_at),
+        "ends_at": rfc3339(ends_at),
+        "reward_text": getattr(shown.reward_text, board),
+        "entries": [
+            {"rank": place, "member_id": s.member_id, "fans": s.fans}
+            for place, s in rank(standings, shown.display_count)
+        ],
+    }
+
+
+# ---------------------------------------------------------------- archives and the rollover job
+
+
+def refresh_archive(
+    shop_id: str, board: Board, period: str, now: datetime, changed: Iterable[str] = ()
+) -> list[Standing]:
+    """(Re)write the period's archive: its top ``ARCHIVE_SIZE`` from the shards, merged with the archive
+    already there and with the ``changed`` members' counters read consistently (the index may lag a write
+    just made). Scores only grow, so the best standing seen of each member is the newest. Conditional on
+    the archive's ``version``: of two concurrent rewrites, the loser reads again and merges."""
+    changed = list(changed)
+    for _ in range(MAX_ATTEMPTS):
+        current = _archive(shop_id, board, period, consistent=True)
+        standings = shard_standings(shop_id, board, period, ARCHIVE_SIZE)
+        if current is not None:
+            standings += _archived_standings(current)
+        standings += _fresh_standings(shop_id, board, period, changed)
+        top = [s for _, s in rank(standings, ARCHIVE_SIZE)]
+        version = int(current.version) if current is not None else 0
+        item = BoardArchiveModel(
+            archive_key(shop_id, board, period),
+            ARCHIVE_SK,
+            entries=[{"member_id": s.member_id, "fans": s.fans, "reached_ms": s.reached_ms} for s in top],
+            archived_at=key(now),
+            version=version + 1,
+        )
+        condition = (
+            BoardArchiveModel.board_key.does_not_exist()
+            if current is None
+            else BoardArchiveModel.version == version
+        )
+        try:
+            item.save(condition=condition)
+            return top
+        except PutError as exc:
+            if not _conditional(exc):
+                raise
+    raise BoardContention(f"archive {shop_id} {board} {period}: too many concurrent rewrites")
+
+
+def roll_over_shop(shop_id: str, now: datetime, limit: int = PERIODS_PER_PAGE) -> tuple[int, bool]:
+    """Archive every ended period of the shop's weekly and monthly boards not archived yet (at most
+    ``limit`` per board). Returns (periods archived, whether more remain). Cost per shop and period, never
+    per distributor: BOARD_SHARDS queries of ``ARCHIVE_SIZE`` items, one put, one marker update."""
+    archived, more = 0, False
+    for board in ROLLING_BOARDS:
+        mark = _rollover_mark(shop_id, board)
+        periods = ended_periods(board, mark.last_period if mark else None, now, limit=limit)
+        for period in periods:
+            refresh_archive(shop_id, board, period, now)
+            _set_rollover_mark(shop_id, board, period, now)
+            archived += 1
+        more = more or len(periods) >= limit
+    return archived, more
+
+
+def rollover_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
+    """Job ``leaderboard-rollover``: up to SHOPS_PER_PAGE shops of the AllShops index per page. The cursor
+    is ``{"after": shop}`` (the next shops) or ``{"from": shop}`` (a shop whose catch-up goes on)."""
+    container()  # tables bound to their names, also when a timer starts the job in a fresh container
+    cursor = cursor or {}
+    condition = None
+    if cursor.get("from"):
+        condition = ShopModel.shop_id >= str(cursor["from"])
+    elif cursor.get("after"):
+        condition = ShopModel.shop_id > str(cursor["after"])
+    shops = [s.shop_id for s in ShopModel.all_shops.query("shop", condition, limit=SHOPS_PER_PAGE)]
+    archived, rolled = 0, 0
+    for shop_id in shops:
+        count, more = roll_over_shop(shop_id, now)
+        archived += count
+        if more:
+            return Page(archived, {"shops_rolled": rolled, "periods_archived": archived}, {"from": shop_id})
+        rolled += 1
+    next_cursor = {"after": shops[-1]} if len(shops) >= SHOPS_PER_PAGE else None
+    return Page(archived, {"shops_rolled": rolled, "periods_archived": archived}, next_cursor)
+
+
+def _rollover_mark(shop_id: str, board: str) -> BoardRolloverModel | None:
+    try:
+        item = BoardRolloverModel.get(rollover_key(shop_id, board), ROLLED_SK, consistent_read=True)
+    except BoardRolloverModel.DoesNotExist:
+        return None
+    return item if isinstance(item, BoardRolloverModel) else None
+
+
+def _set_rollover_mark(shop_id: str, board: str, period: str, now: datetime) -> None:
+    m = BoardRolloverModel
+    try:
+        m(rollover_key(shop_id, board), ROLLED_SK).update(
+            actions=[m.item_type.set(m.item_type | m), m.last_period.set(period), m.rolled_at.set(key(now))],
+            # Never backwards: a concurrent run that got further keeps its mark.
+            condition=m.last_period.does_not_exist() | (m.last_period < period),
+        )
+    except UpdateError as exc:
+        if not _conditional(exc):
+            raise
+
+
+def _conditional(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -1,0 +1,88 @@
+"""Leaderboard test helpers: bind through the API, consume the binding queue by hand, read boards.
+
+The binding queue is not consumed automatically under chalice.test: ``drain_bindings`` reads the messages
+``bind()`` sent (moto SQS) and hands each to the consumer, as the BindingWorkerFunction would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from fenxiao import clock
+from fenxiao.adapters.dynamo import BoardScoreModel
+from fenxiao.domain.leaderboard import SCORE_SCALE, score_for
+from fenxiao.entry.consumers import handle_binding_message
+from fenxiao.service.leaderboard import counter_key
+from fenxiao.timefmt import key
+from tests.support import Answer, ShopCaller
+
+
+def bind(shop: ShopCaller, member: str, inviter: str, at: datetime | None = None, status: int = 201) -> Any:
+    """Bind ``member`` to ``inviter`` (at ``at`` when given: the clock is set there first)."""
+    if at is not None:
+        clock.set_now(at)
+    answer = shop.post(shop.path(f"/members/{member}/inviter"), {"inviter_id": inviter})
+    assert answer.status == status, answer
+    return answer.body
+
+
+def binding_messages() -> list[dict[str, Any]]:
+    """Take every message waiting on the binding queue (moto), oldest first."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = os.environ["FENXIAO_BINDING_EVENTS_QUEUE_URL"]
+    out: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = got.get("Messages", [])
+        if not messages:
+            return out
+        for message in messages:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def drain_bindings(times: int = 1) -> int:
+    """Run the binding consumer on every waiting message, each ``times`` times; returns the messages."""
+    messages = binding_messages()
+    for message in messages:
+        for _ in range(times):
+            handle_binding_message(message)
+    return len(messages)
+
+
+def board(shop: ShopCaller, name: str, period: str | None = None) -> Answer:
+    query = f"?period={period}" if period is not None else ""
+    return shop.get(shop.path(f"/leaderboards/{name}{query}"))
+
+
+def standings(shop: ShopCaller, name: str, period: str | None = None) -> list[tuple[str, int]]:
+    """``[(member_id, fans), ...]`` in rank order; asserts ranks are 1..n."""
+    answer = board(shop, name, period)
+    assert answer.status == 200, answer
+    entries = answer.body["entries"]
+    assert [e["rank"] for e in entries] == list(range(1, len(entries) + 1))
+    return [(e["member_id"], e["fans"]) for e in entries]
+
+
+def write_counters(
+    shop_id: str, board_name: str, period: str, counts: dict[str, tuple[int, datetime]]
+) -> None:
+    """Write counters straight into the table (batch writes), as many bindings would have left them."""
+    with BoardScoreModel.batch_write() as batch:
+        for member_id, (fans, reached) in counts.items():
+            batch.save(
+                BoardScoreModel(
+                    counter_key(shop_id, board_name, period, member_id),
+                    member_id,
+                    member_id=member_id,
+                    fans=fans,
+                    fans_scaled=fans * SCORE_SCALE,
+                    score=score_for(fans, reached),
+                    reached_at=key(reached),
+                )
+            )
