@@ -14,6 +14,11 @@ from fenxiao.observability import flush_metrics, logger
 
 
 def lambda_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    from fenxiao.bootstrap import container
+
+    # Every entry point (HTTP, queues, timers): settings validated and tables bound before any handler
+    # code runs. Cached per container, so only the cold start pays for it.
+    container()
     log = logger()
     log.clear_state()
     context = getattr(event, "context", None) or getattr(
