@@ -69,3 +69,14 @@ def count(name: str, value: int = 1, **metadata: str) -> None:
     m.add_metric(name=name, unit=MetricUnit.Count, value=value)
     for k, v in metadata.items():
         m.add_metadata(key=k, value=v)
+
+
+def duration(name: str, milliseconds: float, **metadata: str) -> None:
+    """Add one duration metric (milliseconds)."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    m = metrics()
+    _pending["metrics"] = True
+    m.add_metric(name=name, unit=MetricUnit.Milliseconds, value=milliseconds)
+    for k, v in metadata.items():
+        m.add_metadata(key=k, value=v)

@@ -132,3 +132,20 @@ def test_sam_validate_lint_passes() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_every_dlq_and_function_has_an_alarm() -> None:
+    alarms = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    watched_queues = {
+        d["Value"]["GetAtt"].split(".")[0]
+        for a in alarms
+        for d in a["Dimensions"]
+        if d["Name"] == "QueueName"
+    }
+    watched_functions = {
+        d["Value"]["Ref"] for a in alarms for d in a["Dimensions"] if d["Name"] == "FunctionName"
+    }
+    dlqs = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Queue" and name.endswith("DLQ")}
+    assert dlqs and dlqs == watched_queues
+    assert set(FUNCTIONS) == watched_functions
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)

@@ -30,6 +30,19 @@ class Page:
 
 
 JobFn = Callable[[datetime, dict[str, Any] | None], Page]
+
+
+def _timed(name: str, job: JobFn, now: datetime, cursor: dict[str, Any] | None) -> Page:
+    """Run one page and record its duration and items processed (metrics JobPageDuration, JobItemsProcessed)."""
+    from fenxiao.observability import count, duration
+
+    started = time.monotonic()
+    page = job(now, cursor)
+    duration("JobPageDuration", (time.monotonic() - started) * 1000, job=name)
+    count("JobItemsProcessed", page.processed, job=name)
+    return page
+
+
 _JOBS: dict[str, Callable[[], JobFn]] = {}
 
 OPERATOR_TIME_BUDGET_SECONDS = 20.0
@@ -69,7 +82,7 @@ def run_now(name: str, now_text: str | None) -> dict[str, Any]:
     details: dict[str, Any] = {}
     cursor: dict[str, Any] | None = None
     while True:
-        page = job(now, cursor)
+        page = _timed(name, job, now, cursor)
         pages += 1
         processed += page.processed
         details = _merge_details(details, page.details)
@@ -106,7 +119,7 @@ def on_timer(event: dict[str, Any]) -> dict[str, Any]:
     name = str(event.get("job", ""))
     job = _job(name)
     now = clock.now()
-    page = job(now, None)
+    page = _timed(name, job, now, None)
     if page.cursor is not None:
         container().queues.send("jobs", {"job": name, "now": rfc3339(now), "cursor": page.cursor})
     logger().info(
@@ -120,6 +133,6 @@ def handle_job_message(message: dict[str, Any]) -> None:
     name = str(message["job"])
     job = _job(name)
     now = parse_rfc3339(message["now"]) if message.get("now") else clock.now()
-    page = job(now, message.get("cursor"))
+    page = _timed(name, job, now, message.get("cursor"))
     if page.cursor is not None:
         container().queues.send("jobs", {"job": name, "now": message.get("now"), "cursor": page.cursor})
