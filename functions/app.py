@@ -43,8 +43,12 @@ def admin_rotate_secret(call: Call, shop_id: str) -> Any:
     from fenxiao.service.shops import rotate_secret
 
     body = call.parse(RotateSecret) if call.raw_body else RotateSecret()
-    secret, until = rotate_secret(container(), http.checked_id(shop_id, "shop_id"), body.overlap_seconds, call.now)
-    return response(201, {"shop_id": shop_id, "api_secret": secret, "previous_secret_valid_until": rfc3339(until)})
+    secret, until = rotate_secret(
+        container(), http.checked_id(shop_id, "shop_id"), body.overlap_seconds, call.now
+    )
+    return response(
+        201, {"shop_id": shop_id, "api_secret": secret, "previous_secret_valid_until": rfc3339(until)}
+    )
 
 
 @app.route("/admin/jobs/{job}", methods=["POST"])
