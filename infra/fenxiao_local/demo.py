@@ -56,7 +56,8 @@ DISTRIBUTION: dict[str, Any] = {
     "enabled": True,
     "rates": {"level1_bp": 1000, "level2_bp": 500, "self_bp": 200},
     "binding": {"mode": "permanent"},
-    "settlement": {"basis": "completion", "freeze_days": 7, "withdraw_min_fen": 100},
+    # Effective at payment, no freeze, so the demo can settle and withdraw at once (a shop would freeze days).
+    "settlement": {"basis": "payment", "freeze_days": 0, "withdraw_min_fen": 100},
     "promotion_rules_text": "邀请好友下单, 得 10% 佣金",
     "leaderboard": {
         "display_count": 10,
@@ -231,6 +232,42 @@ def fan_leaderboard(demo: Demo) -> str:
         time.sleep(0.3)
 
 
+def settle_and_withdraw(demo: Demo) -> str:
+    """Settlement makes member-b's commission available; member-b withdraws it to WeChat (the stand-in pays)."""
+    shop = demo.signed
+    released, deadline = 0, time.monotonic() + 10
+    while True:  # the payment's success time is a whole second: it may be due a moment from now
+        report = expect(demo.operator.run_job("settlement"), 200, "POST /admin/jobs/settlement")
+        released += int(report.get("processed", 0))
+        view = expect(shop.request("GET", shop.path("/members/member-b")), 200, "GET members/member-b")
+        available = view["balance"]["available_fen"]
+        if available >= 100:
+            break
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"member-b has {available} fen available after settlement: {view['balance']}")
+        time.sleep(0.5)
+    body = {"withdrawal_id": f"wd-{secrets.token_hex(3)}", "amount_fen": available, "openid": "oDemoMemberB"}
+    path = shop.path("/members/member-b/withdrawals")
+    expect(shop.request("POST", path, body), 202, "POST withdrawals")
+    deadline = time.monotonic() + 20
+    while True:
+        got = expect(shop.request("GET", f"{path}/{body['withdrawal_id']}"), 200, "GET withdrawal")
+        if got.get("status") in ("succeeded", "failed", "rejected"):
+            break
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"withdrawal still {got.get('status')!r} after 20 s: {got}")
+        time.sleep(0.3)
+    expect_equal(got.get("status"), "succeeded", "withdrawal paid by the stand-in")
+    balance = expect(shop.request("GET", shop.path("/members/member-b")), 200, "GET members/member-b")[
+        "balance"
+    ]
+    return (
+        f"settlement released {released} commission(s); member-b withdrew"
+        f" {available / 100:.2f} yuan to WeChat: withdrawn {balance['withdrawn_fen'] / 100:.2f}, available"
+        f" {balance['available_fen'] / 100:.2f}"
+    )
+
+
 Step = Callable[[Demo], str]
 STEPS: list[tuple[str, Step]] = [
     ("create a shop (operator)", create_shop),
@@ -239,6 +276,7 @@ STEPS: list[tuple[str, Step]] = [
     ("WeChat Pay settings from the stand-in", configure_wechatpay),
     ("bind a distributor chain", bind_chain),
     ("register and pay an order", pay_order),
+    ("settle and withdraw to WeChat", settle_and_withdraw),
     ("member signs in / completes profile / levels up", member_growth),
     ("fan leaderboard (weekly)", fan_leaderboard),
 ]
