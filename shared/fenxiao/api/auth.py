@@ -67,7 +67,8 @@ def verify_shop_signature(
         target = f"{path}?{query}" if query else path
         expected = sign(secret, timestamp, method, target, body)
         # Every candidate is compared in constant time; the loop length does not depend on the secret.
-        ok |= hmac.compare_digest(expected, given)
+        # As bytes: compare_digest refuses str with non-ASCII characters, and a header may carry any.
+        ok |= hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
     if not ok:
         raise Unauthorized("X-Signature does not match the request", code="bad_signature")
 
@@ -77,5 +78,5 @@ def verify_operator(headers: Mapping[str, str], token: str) -> None:
     scheme, _, given = value.partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise Unauthorized("Authorization: Bearer <operator token> is required", code="missing_token")
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+    if not hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode()):
         raise Unauthorized("the operator token is not valid", code="bad_token")

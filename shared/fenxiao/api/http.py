@@ -26,8 +26,37 @@ _app: dict[str, Any] = {}
 
 
 def bind_app(app: Any) -> None:
-    """Tell the route wrappers which Chalice app holds the current request (called once by functions/app.py)."""
+    """Tell the route wrappers which Chalice app holds the current request, and put Chalice's own answers
+    in the SPEC's error shape (called once by functions/app.py)."""
     _app["app"] = app
+    app.register_middleware(chalice_errors_in_spec_shape, "http")
+
+
+# Chalice answers some requests before any route runs, as {"Code", "Message"}: an unsupported Content-Type
+# (415), a method the path does not have (405), an unhandled error (500). Same shape as every other error;
+# a Content-Type other than JSON is invalid input like any other (400).
+_CHALICE_ERRORS = {
+    "UnsupportedMediaType": (400, "unsupported_media_type", "Content-Type"),
+    "MethodNotAllowedError": (405, "method_not_allowed", None),
+    "BadRequest": (400, "bad_request", None),
+    "BadRequestError": (400, "bad_request", None),
+    "InternalServerError": (500, "internal_error", None),
+}
+
+
+def chalice_errors_in_spec_shape(request: Any, get_response: Callable[[Any], Any]) -> Any:
+    answer = get_response(request)
+    body = getattr(answer, "body", None)
+    if not (isinstance(body, dict) and set(body) == {"Code", "Message"}):
+        return answer
+    status, code, field = _CHALICE_ERRORS.get(str(body["Code"]), (answer.status_code, "rejected", None))
+    path = str(((getattr(request, "context", None) or {}).get("resourcePath")) or "")
+    if path.startswith("/wechatpay/"):
+        payload: Any = {"code": "FAIL", "message": str(body["Message"])}
+    else:
+        payload = error_body(code, str(body["Message"]), field)
+    headers = {k: v for k, v in (answer.headers or {}).items() if k.lower() != "content-type"}
+    return response(status, payload, headers)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -54,13 +83,41 @@ class Call:
         return None if value is None else str(value)
 
 
+class _NotJson(ValueError):
+    """JSON that Python's parser would take but RFC 8259 interoperability excludes."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A name twice is read differently by different parsers (first or last wins): refused, not guessed.
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise _NotJson(f"the name {name[:40]!r} appears twice in one object")
+        out[name] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON number")
+
+
 def parse_json(raw: bytes) -> Any:
+    """The body as JSON: UTF-8, no NaN or Infinity, no duplicate names. Anything else is a 400, whatever
+    the bytes (too deep a nesting, a number too long to convert): never a 5xx."""
     if not raw:
         raise InvalidInput("the body must be a JSON object", code="invalid_body", field="body")
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json", field="body") from None
+        return json.loads(
+            raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant
+        )
+    except RecursionError:
+        raise InvalidInput("the body is nested too deeply", code="invalid_json", field="body") from None
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, _NotJson, or int()'s digit limit
+        known = isinstance(exc, (UnicodeDecodeError, json.JSONDecodeError, _NotJson))
+        detail = str(exc) if known else "a number has too many digits"
+        raise InvalidInput(
+            f"the body is not valid JSON: {detail}", code="invalid_json", field="body"
+        ) from None
 
 
 def parse_model(model: type[M], raw: bytes) -> M:
@@ -219,7 +276,7 @@ _ID_PATTERN = __import__("re").compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 def checked_id(value: str, field: str) -> str:
     """Path ids follow the same rule as body ids: 1-64 of ``A-Z a-z 0-9 _ . : -``."""
-    if not _ID_PATTERN.match(value):
+    if not _ID_PATTERN.fullmatch(value):  # fullmatch: "$" alone would let a trailing newline through
         raise InvalidInput(
             f"{field}: must be 1-64 characters of A-Z a-z 0-9 _ . : -", code="invalid_field", field=field
         )

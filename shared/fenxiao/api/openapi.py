@@ -1,0 +1,555 @@
+"""The API's OpenAPI 3.1 document, built from the Chalice app's routes and the request models (SPEC §7).
+
+    python -m fenxiao.api.openapi > docs/openapi.json
+
+``OPERATIONS`` below says, for each route, what the routes themselves cannot: its summary, who may call
+it, its request body model, its query parameters and its main answers. ``build(app.routes)`` walks the
+app's routes and fails on a route without an entry, so a new route cannot be published undescribed;
+tests/lint/test_openapi.py checks that docs/openapi.json is exactly what ``build`` makes today.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import models_json_schema
+
+from fenxiao.api import cursor
+from fenxiao.api.auth import MAX_SKEW_SECONDS
+from fenxiao.api.http import MAX_BODY_BYTES
+from fenxiao.api.models import (
+    ApprovalIn,
+    CreateShop,
+    DistributionSettings,
+    DistributorIn,
+    GrowthEventIn,
+    InviterIn,
+    MembershipSettings,
+    OrderIn,
+    ProductRates,
+    RefundSplitIn,
+    RotateSecret,
+    RunJob,
+    WechatPaySettings,
+    WithdrawalIn,
+)
+
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+METHOD_ORDER = ("GET", "PUT", "POST", "PATCH", "DELETE")
+Auth = Literal["shop", "operator", "wechatpay"]
+
+
+# ---------------------------------------------------------------- WeChat Pay's own format (documentation only)
+
+
+class EncryptedResource(BaseModel):
+    """``resource`` of a notification: AEAD_AES_256_GCM under the shop's APIv3 key."""
+
+    model_config = ConfigDict(extra="allow")
+    algorithm: Literal["AEAD_AES_256_GCM"]
+    ciphertext: str
+    nonce: str
+    associated_data: str = ""
+    original_type: str = ""
+
+
+class WechatPayNotification(BaseModel):
+    """A WeChat Pay API v3 notification as WeChat Pay sends it. Not used for parsing: the endpoint verifies
+    the raw bytes' signature before it reads anything."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    create_time: str
+    event_type: str
+    resource_type: str
+    summary: str = ""
+    resource: EncryptedResource
+
+
+# ---------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the document says about one route. ``answers`` are its main status codes besides the ones its
+    ``auth`` adds: 401 always, 400 for shop and operator routes (the body limit), 403 for shop routes."""
+
+    summary: str
+    auth: Auth
+    answers: tuple[int, ...]
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    query: tuple[str, ...] = ()
+    response: type[BaseModel] | None = None
+    description: str = ""
+
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    # operator
+    ("POST", "/admin/shops"): Operation(
+        "Create a shop; answers its api_secret, shown this once", "operator", (201, 409), CreateShop
+    ),
+    ("POST", "/admin/shops/{shop_id}/secret"): Operation(
+        "Rotate a shop's api_secret; the previous one stays valid for overlap_seconds",
+        "operator",
+        (201, 404),
+        RotateSecret,
+        body_required=False,
+    ),
+    ("POST", "/admin/jobs/{job}"): Operation(
+        "Run a scheduled job now (settlement, leaderboard-rollover, audit)",
+        "operator",
+        (200, 404, 422),
+        RunJob,
+        body_required=False,
+        description='Where clock override is allowed (local only), {"now": "<RFC 3339>"} sets the clock first.',
+    ),
+    ("GET", "/admin/notifications"): Operation(
+        "WeChat Pay notifications of a shop that had no effect, newest first",
+        "operator",
+        (200,),
+        query=("shop_id", "cursor", "limit"),
+    ),
+    # settings
+    ("GET", "/shops/{shop_id}/settings/distribution"): Operation(
+        "The distribution settings in force", "shop", (200,), response=DistributionSettings
+    ),
+    ("PUT", "/shops/{shop_id}/settings/distribution"): Operation(
+        "Change the distribution settings (fields left out keep their value)",
+        "shop",
+        (200,),
+        DistributionSettings,
+        response=DistributionSettings,
+    ),
+    ("PUT", "/shops/{shop_id}/products/{product_id}/rates"): Operation(
+        "Set a product's own commission rates", "shop", (200,), ProductRates
+    ),
+    ("DELETE", "/shops/{shop_id}/products/{product_id}/rates"): Operation(
+        "Remove a product's own rates (the shop's defaults apply again)", "shop", (204, 404)
+    ),
+    ("GET", "/shops/{shop_id}/settings/membership"): Operation(
+        "The membership settings in force", "shop", (200,), response=MembershipSettings
+    ),
+    ("PUT", "/shops/{shop_id}/settings/membership"): Operation(
+        "Change the membership settings (fields left out keep their value)",
+        "shop",
+        (200,),
+        MembershipSettings,
+        response=MembershipSettings,
+    ),
+    ("GET", "/shops/{shop_id}/settings/wechatpay"): Operation(
+        "The WeChat Pay settings without secrets: which secrets are set", "shop", (200,)
+    ),
+    ("PUT", "/shops/{shop_id}/settings/wechatpay"): Operation(
+        "Set the WeChat Pay settings; secrets are write-only (left out: kept)",
+        "shop",
+        (200,),
+        WechatPaySettings,
+    ),
+    # members
+    ("POST", "/shops/{shop_id}/members/{member_id}/inviter"): Operation(
+        "Bind a member to an inviter (the same pair again: 200)",
+        "shop",
+        (200, 201, 409, 422),
+        InviterIn,
+    ),
+    ("PUT", "/shops/{shop_id}/members/{member_id}/distributor"): Operation(
+        "Grant or revoke distributor status", "shop", (200,), DistributorIn
+    ),
+    ("GET", "/shops/{shop_id}/members/{member_id}"): Operation(
+        "A member: inviter, distributor status, growth, level, fans, balance", "shop", (200, 404)
+    ),
+    ("GET", "/shops/{shop_id}/members/{member_id}/commissions"): Operation(
+        "A member's commissions, newest first", "shop", (200,), query=("cursor", "limit")
+    ),
+    ("POST", "/shops/{shop_id}/members/{member_id}/growth-events"): Operation(
+        "Record a growth event (review once per ref, sign-in once a day, profile once)",
+        "shop",
+        (200, 409),
+        GrowthEventIn,
+    ),
+    ("POST", "/shops/{shop_id}/members/{member_id}/withdrawals"): Operation(
+        "Ask to withdraw available commission (withdrawal_id is the idempotency key)",
+        "shop",
+        (202, 404, 409, 422),
+        WithdrawalIn,
+    ),
+    ("GET", "/shops/{shop_id}/members/{member_id}/withdrawals/{withdrawal_id}"): Operation(
+        "A withdrawal's status", "shop", (200, 404)
+    ),
+    # leaderboards
+    ("GET", "/shops/{shop_id}/leaderboards/{board}"): Operation(
+        "A fan leaderboard: the current period, or an archived one", "shop", (200, 404), query=("period",)
+    ),
+    # orders
+    ("PUT", "/shops/{shop_id}/orders/{order_id}"): Operation(
+        "Register an order (the same body again: 200; a different one: 409)",
+        "shop",
+        (200, 201, 409),
+        OrderIn,
+    ),
+    ("GET", "/shops/{shop_id}/orders/{order_id}"): Operation(
+        "An order with its payment, refunds, flags and commissions", "shop", (200, 404)
+    ),
+    ("POST", "/shops/{shop_id}/orders/{order_id}/completion"): Operation(
+        "The buyer confirmed receipt", "shop", (200, 404, 422)
+    ),
+    ("PUT", "/shops/{shop_id}/orders/{order_id}/refunds/{out_refund_no}"): Operation(
+        "Register the line split of a refund before WeChat Pay reports it",
+        "shop",
+        (200, 201, 404, 409, 422),
+        RefundSplitIn,
+    ),
+    # withdrawal review
+    ("GET", "/shops/{shop_id}/withdrawals"): Operation(
+        "The shop's review queue of withdrawals, oldest first",
+        "shop",
+        (200,),
+        query=("status", "cursor", "limit"),
+    ),
+    ("POST", "/shops/{shop_id}/withdrawals/{withdrawal_id}/approval"): Operation(
+        "Approve (the payout starts) or reject (with a reason) a withdrawal waiting for review",
+        "shop",
+        (200, 404, 409),
+        ApprovalIn,
+    ),
+    # WeChat Pay
+    ("POST", "/wechatpay/notify/{shop_id}"): Operation(
+        "WeChat Pay API v3 notifications (payments, refunds, transfers)",
+        "wechatpay",
+        (204, 400, 500),
+        WechatPayNotification,
+        description='Answers in WeChat Pay\'s own shape: 204 with no body, or {"code": "FAIL", "message"}'
+        " (401 unverifiable, 400 verified but unreadable, 5xx a failure on our side so that WeChat Pay"
+        " retries).",
+    ),
+}
+
+
+class MissingOperation(LookupError):
+    """A route has no entry in ``OPERATIONS``."""
+
+
+# ---------------------------------------------------------------- parameters
+
+
+_STRING_ID = {"type": "string", "pattern": IDENTIFIER_PATTERN}
+
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "shop_id": {"description": "The shop's id; under /shops/, the calling shop's own (else 403)."},
+    "board": {"description": "weekly, monthly or total.", "schema": {"enum": ["weekly", "monthly", "total"]}},
+    "job": {"description": "settlement, leaderboard-rollover or audit (other names: 404)."},
+}
+
+QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
+    "cursor": {
+        "description": "The next_cursor of the previous page (opaque).",
+        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_\-]{1,4096}$"},
+    },
+    "limit": {
+        "description": f"Entries per page (default {cursor.DEFAULT_LIMIT}).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": cursor.MAX_LIMIT},
+    },
+    "period": {
+        "description": "An ended period: 2026-W48 (weekly), 2026-11 (monthly); absent: the current one.",
+        "schema": {"type": "string", "pattern": r"^[0-9]{4}-(W[0-9]{2}|[0-9]{2})$"},
+    },
+    "status": {"description": "Only pending_review can be listed.", "schema": {"enum": ["pending_review"]}},
+    "shop_id": {
+        "description": "The shop whose notifications to list.",
+        "required": True,
+        "schema": _STRING_ID,
+    },
+}
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    out = []
+    for name in re.findall(r"{([^}]+)}", path):
+        extra = PATH_PARAMETERS.get(name, {})
+        out.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": extra.get("schema", _STRING_ID),
+                **({"description": extra["description"]} if "description" in extra else {}),
+            }
+        )
+    return out
+
+
+def _query_parameters(names: tuple[str, ...]) -> list[dict[str, Any]]:
+    unknown = [n for n in names if n not in QUERY_PARAMETERS]
+    if unknown:
+        raise MissingOperation(f"query parameters without a description in QUERY_PARAMETERS: {unknown}")
+    return [{"$ref": f"#/components/parameters/{n}"} for n in names]
+
+
+# ---------------------------------------------------------------- answers
+
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted: the payout runs asynchronously",
+    204: "No content",
+    400: "Malformed or invalid input; the error names the field",
+    401: "Missing or bad signature, token or timestamp",
+    403: "Not yours: another shop's path",
+    404: "Not found",
+    409: "Conflicts with the current state (bound elsewhere, insufficient balance, same id, other body)",
+    422: "Well-formed, but not allowed by the rules",
+    500: "A failure on our side",
+}
+
+_ERROR_RESPONSES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    422: "Unprocessable",
+    500: "InternalError",
+}
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "minLength": 1, "description": "Stable, machine-readable."},
+                "message": {"type": "string", "minLength": 1},
+                "field": {"type": "string", "description": "The offending field, dotted (rates.level1_bp)."},
+            },
+        }
+    },
+}
+
+WECHATPAY_ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {"code": {"const": "FAIL"}, "message": {"type": "string"}},
+}
+
+
+def _statuses(op: Operation) -> list[int]:
+    statuses = {*op.answers, 401}
+    if op.auth in ("shop", "operator"):
+        statuses.add(400)  # a body over the limit, or one that is not the JSON object asked for
+    if op.auth == "shop":
+        statuses.add(403)
+    return sorted(statuses)
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status in _statuses(op):
+        answer: dict[str, Any] = {"description": _REASONS[status]}
+        if status == 204:
+            pass
+        elif op.auth == "wechatpay":
+            answer["content"] = {
+                "application/json": {"schema": {"$ref": "#/components/schemas/WechatPayAnswer"}}
+            }
+        elif status >= 400:
+            out[str(status)] = {"$ref": f"#/components/responses/{_ERROR_RESPONSES[status]}"}
+            continue
+        else:
+            schema = {"$ref": _ref(op.response)} if op.response else {"type": "object"}
+            answer["content"] = {"application/json": {"schema": schema}}
+        out[str(status)] = answer
+    return out
+
+
+# ---------------------------------------------------------------- the document
+
+
+def _ref(model: type[BaseModel]) -> str:
+    return f"#/components/schemas/{model.__name__}"
+
+
+# Secrets a GET never shows: marked writeOnly in the published schema.
+WRITE_ONLY = {"WechatPaySettings": ("apiv3_key", "merchant_private_key_pem")}
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "ShopId": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Shop-Id",
+        "description": "The calling shop's id.",
+    },
+    "ShopTimestamp": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Timestamp",
+        "description": f"Unix seconds, within {MAX_SKEW_SECONDS} s of the API's clock.",
+    },
+    "ShopSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Signature",
+        "description": 'hex(HMAC-SHA256(api_secret, "{timestamp}\\n{METHOD}\\n{path?query}\\n{body}")): the path'
+        " as requested (with a stage or base path, if any), the query as name=value pairs in the order sent,"
+        " each percent-encoded per RFC 3986 (only A-Z a-z 0-9 - _ . ~ unescaped), the body as its exact bytes.",
+    },
+    "OperatorBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The operator token from the stack's configuration.",
+    },
+    "WechatPaySignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Wechatpay-Signature",
+        "description": 'base64 RSA-SHA256 over "{Wechatpay-Timestamp}\\n{Wechatpay-Nonce}\\n{body}\\n", verified'
+        " with the shop's platform public key named by Wechatpay-Serial.",
+    },
+}
+
+_SECURITY: dict[Auth, list[dict[str, list[str]]]] = {
+    "shop": [{"ShopId": [], "ShopTimestamp": [], "ShopSignature": []}],
+    "operator": [{"OperatorBearer": []}],
+    "wechatpay": [{"WechatPaySignature": []}],
+}
+
+
+def _schemas() -> dict[str, Any]:
+    models = sorted(
+        {m for op in OPERATIONS.values() for m in (op.body, op.response) if m is not None},
+        key=lambda m: m.__name__,
+    )
+    _, defs = models_json_schema(
+        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+    )
+    schemas: dict[str, Any] = dict(sorted(defs.get("$defs", {}).items()))
+    for name, fields in WRITE_ONLY.items():
+        for field in fields:
+            schemas[name]["properties"][field]["writeOnly"] = True
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["WechatPayAnswer"] = WECHATPAY_ANSWER_SCHEMA
+    return schemas
+
+
+def operation_for(method: str, path: str) -> Operation:
+    try:
+        return OPERATIONS[(method, path)]
+    except KeyError:
+        raise MissingOperation(
+            f"{method} {path} is a route of functions/app.py but has no entry in "
+            "fenxiao.api.openapi.OPERATIONS: add one (summary, auth, answers, body model), then regenerate "
+            "docs/openapi.json with `python -m fenxiao.api.openapi > docs/openapi.json`"
+        ) from None
+
+
+def build(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The OpenAPI document of ``routes`` (a Chalice app's ``app.routes``: path -> method -> entry)."""
+    paths: dict[str, Any] = {}
+    for path in sorted(routes):
+        methods = sorted(routes[path], key=lambda m: (*METHOD_ORDER, m).index(m))
+        item: dict[str, Any] = {}
+        for method in methods:
+            op = operation_for(method, path)
+            entry = routes[path][method]
+            parameters = _path_parameters(path) + _query_parameters(op.query)
+            operation: dict[str, Any] = {
+                "operationId": getattr(entry, "view_name", None) or f"{method.lower()}_{path}",
+                "summary": op.summary,
+                "tags": [_tag(path)],
+            }
+            if op.description:
+                operation["description"] = op.description
+            if parameters:
+                operation["parameters"] = parameters
+            if op.body is not None:
+                operation["requestBody"] = {
+                    "required": op.body_required,
+                    "content": {"application/json": {"schema": {"$ref": _ref(op.body)}}},
+                }
+            operation["responses"] = _responses(op)
+            operation["security"] = _SECURITY[op.auth]
+            item[method.lower()] = operation
+        paths[path] = item
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "fenxiao",
+            "version": "1",
+            "description": "The distribution programme (分销) API of a WeChat mini-program mall: the operator API,"
+            " the Shop API (HMAC-signed, server to server) and the WeChat Pay notification endpoint. Money is"
+            " integer fen (*_fen), rates integer basis points (*_bp). Every error answers"
+            ' {"error": {"code", "message", "field"?}}; nothing is stored for a rejected request. Bodies are'
+            f" UTF-8 JSON objects of at most {MAX_BODY_BYTES} bytes.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "parameters": {
+                name: {"name": name, "in": "query", "required": False, **spec}
+                for name, spec in QUERY_PARAMETERS.items()
+            },
+            "responses": {
+                name: {
+                    "description": _REASONS[status],
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+                for status, name in _ERROR_RESPONSES.items()
+            },
+            "securitySchemes": SECURITY_SCHEMES,
+        },
+    }
+
+
+def _tag(path: str) -> str:
+    parts = [p for p in path.split("/") if p and not p.startswith("{")]
+    if parts[0] == "shops" and len(parts) > 1:
+        return {"products": "settings"}.get(parts[1], parts[1])
+    return parts[0]
+
+
+def render(document: Mapping[str, Any]) -> str:
+    """The document as docs/openapi.json holds it."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def load_app(app_file: Path) -> Any:
+    """The Chalice app of ``functions/app.py``, imported by file path (it is the Lambda handler module)."""
+    spec = importlib.util.spec_from_file_location("app", app_file)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(app_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["app"] = module
+    spec.loader.exec_module(module)
+    return module.app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m fenxiao.api.openapi", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--app", type=Path, default=Path("functions/app.py"), help="the Chalice app module")
+    args = parser.parse_args(argv)
+    try:
+        document = build(load_app(args.app).routes)
+    except MissingOperation as exc:
+        print(f"openapi: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(render(document))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""docs/openapi.json is the API's published contract: generated from the routes and the request models, and
+checked here so that the routes, the registry in fenxiao.api.openapi and the checked-in document agree."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from typing import Any
+
+import pytest
+
+from fenxiao.api import openapi
+from tests.support import ROOT, app_module
+
+pytestmark = pytest.mark.lint
+
+DOC_PATH = ROOT / "docs" / "openapi.json"
+REGENERATE = "regenerate it: .venv/bin/python -m fenxiao.api.openapi > docs/openapi.json"
+
+
+def _routes() -> dict[str, dict[str, Any]]:
+    routes: dict[str, dict[str, Any]] = app_module().app.routes
+    return routes
+
+
+def _route_keys() -> set[tuple[str, str]]:
+    return {(method, path) for path, methods in _routes().items() for method in methods}
+
+
+def _fresh() -> dict[str, Any]:
+    try:
+        return openapi.build(_routes())
+    except openapi.MissingOperation as exc:
+        pytest.fail(str(exc))
+
+
+def _checked_in() -> dict[str, Any]:
+    if not DOC_PATH.exists():
+        pytest.fail(f"{DOC_PATH.relative_to(ROOT)} is missing; {REGENERATE}")
+    document: dict[str, Any] = json.loads(DOC_PATH.read_text(encoding="utf-8"))
+    return document
+
+
+def test_every_route_has_a_registry_entry() -> None:
+    missing = sorted(_route_keys() - set(openapi.OPERATIONS))
+    assert not missing, (
+        "routes of functions/app.py without an entry in fenxiao.api.openapi.OPERATIONS (summary, auth, "
+        f"answers, body model): {missing}; add them, then {REGENERATE}"
+    )
+
+
+def test_every_registry_entry_is_a_route() -> None:
+    stale = sorted(set(openapi.OPERATIONS) - _route_keys())
+    assert not stale, (
+        f"entries of fenxiao.api.openapi.OPERATIONS that are no route of functions/app.py: {stale}"
+    )
+
+
+def test_checked_in_document_is_the_generated_one() -> None:
+    fresh, checked_in = _fresh(), _checked_in()
+    if checked_in == fresh:
+        assert DOC_PATH.read_text(encoding="utf-8") == openapi.render(fresh), (
+            f"formatting differs; {REGENERATE}"
+        )
+        return
+    routes_now = {(m.upper(), p) for p, item in fresh["paths"].items() for m in item}
+    routes_doc = {(m.upper(), p) for p, item in checked_in["paths"].items() for m in item}
+    pytest.fail(
+        f"docs/openapi.json is out of date; {REGENERATE}\n"
+        f"  routes missing from it: {sorted(routes_now - routes_doc)}\n"
+        f"  routes it has that are gone: {sorted(routes_doc - routes_now)}\n"
+        f"  (or a model, summary or answer changed)"
+    )
+
+
+def test_document_paths_are_exactly_the_routes() -> None:
+    document = _checked_in()
+    documented = {(m.upper(), p) for p, item in document["paths"].items() for m in item}
+    assert documented == _route_keys(), REGENERATE
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    from openapi_spec_validator import validate
+
+    document = _fresh()
+    assert document["openapi"].startswith("3.1")
+    validate(document)
+
+
+def _view_source(entry: Any) -> str:
+    return inspect.getsource(inspect.unwrap(entry.view_function))
+
+
+def test_every_route_that_reads_a_body_has_its_model() -> None:
+    """A handler that parses its body (``call.parse(Model)``, ``call.json()``, the raw notification) has a
+    body model in the registry, the one it parses; a handler that reads no body has none."""
+    problems = []
+    for path, methods in sorted(_routes().items()):
+        for method, entry in sorted(methods.items()):
+            source = _view_source(entry)
+            reads_body = bool(re.search(r"call\.(parse|json)\(|current_request", source))
+            op = openapi.OPERATIONS.get((method, path))
+            if op is None:
+                problems.append(f"{method} {path}: no registry entry")
+                continue
+            if reads_body and op.body is None:
+                problems.append(f"{method} {path}: reads a JSON body but the registry names no body model")
+            if not reads_body and op.body is not None:
+                problems.append(
+                    f"{method} {path}: the registry names {op.body.__name__} but the handler reads no body"
+                )
+            parsed = re.findall(r"call\.parse\((\w+)\)", source)
+            if parsed and op.body is not None and parsed != [op.body.__name__]:
+                problems.append(f"{method} {path}: parses {parsed} but the registry names {op.body.__name__}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_path_parameter_and_4xx_is_described() -> None:
+    document = _fresh()
+    for path, item in document["paths"].items():
+        names = set(re.findall(r"{([^}]+)}", path))
+        for method, operation in item.items():
+            declared = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"}
+            assert declared == names, (method, path)
+            for status, answer in operation["responses"].items():
+                if status.startswith("4") and "$ref" in answer:
+                    assert answer["$ref"].startswith("#/components/responses/"), (method, path, status)
+            if path.startswith("/shops/"):
+                assert {"400", "401", "403"} <= set(operation["responses"]), (method, path)
