@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from fenxiao import clock
 from fenxiao.api.auth import canonical_query
@@ -336,8 +337,12 @@ def fuzz_operation(world: World, fingerprint: Fingerprint, path: str, method: st
         seen[str(answer.status)] += 1
         if answer.status == 204:
             assert answer.body is None, (request, answer.body)
-        else:
-            assert answer.body is not None, (request, answer.status)
+            return
+        assert answer.body is not None, (request, answer.status)
+        schema = operation["responses"][str(answer.status)]["content"]["application/json"]["schema"]
+        if "$ref" in schema:  # an answer with a model: it must be what the document says
+            errors = [e.message for e in Draft202012Validator(resolve(schema)).iter_errors(answer.body)]
+            assert not errors, (request, errors[:3], answer.body)
 
     check()
     assert sum(seen.values()) == FUZZ_EXAMPLES
