@@ -118,7 +118,7 @@ def _setup(api: Api, shop_id: str) -> ShopCaller:
     return shop
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1])
 def test_shuffled_duplicated_delivery_equals_in_order(api: Api, seed: int) -> None:
     rng = random.Random(seed)
     clock.set_now(T0 - timedelta(days=1))
