@@ -1,0 +1,148 @@
+"""The fault storm: orders with level-1/level-2 parents, payments and partial refunds, every notification
+delivered 1–5 times in a shuffled order, DynamoDB throttling and timeouts on 5 % of the product's calls,
+handlers dying mid-batch — and afterwards every balance and every order equals the oracle computed from
+the SPEC alone, the audit finds no difference and the dead-letter queue is empty.
+
+Size: ``FENXIAO_STORM_ORDERS`` (default ``DEFAULT_ORDERS``, what fits the CI budget; see docs/storm.md),
+seed: ``FENXIAO_STORM_SEED``. The benchmark setting is ``FENXIAO_STORM_ORDERS=10000``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fenxiao import clock
+from tests.storm import oracle
+from tests.storm.driver import Driver, setup_shop, stream
+from tests.storm.fast_moto import item_level_moto
+from tests.storm.faults import KINDS, Faults
+from tests.storm.scenario import STORM_NOW, build
+from tests.support import Api, ShopCaller
+
+pytestmark = pytest.mark.storm
+
+DEFAULT_ORDERS = 400
+ORDERS = int(os.environ.get("FENXIAO_STORM_ORDERS", DEFAULT_ORDERS))
+SEED = int(os.environ.get("FENXIAO_STORM_SEED", "20261120"))
+EXPOSE_KNOWN = os.environ.get("FENXIAO_STORM_EXPOSE_KNOWN") == "1"
+
+
+@pytest.fixture
+def quiet_product_log() -> Iterator[None]:
+    """The storm makes the product log thousands of expected failures (each a traceback): keep only
+    critical ones, so that a failing storm shows its own report, not megabytes of injected faults."""
+    from fenxiao.observability import logger
+
+    log = logger()
+    level = log.log_level
+    log.setLevel(logging.CRITICAL)
+    yield
+    log.setLevel(level)
+
+
+@pytest.mark.usefixtures("quiet_product_log")
+def test_fault_storm(api: Api, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    started = time.monotonic()
+    scenario = build(SEED, ORDERS)
+    expected = oracle.expected(scenario)
+    with item_level_moto():
+        shop = setup_shop(api, scenario)
+        faults = Faults(SEED + 1)
+        from fenxiao.entry import jobs_entry
+        from fenxiao.service import reconcile
+
+        monkeypatch.setattr(reconcile, "reconcile_order", faults.wrap_consumer(reconcile.reconcile_order))
+        # Known findings (test_storm_findings.py), worked around unless FENXIAO_STORM_EXPOSE_KNOWN=1:
+        # F1 would send every order it hits to the DLQ, so those orders' refunds are told only once their
+        # payment is applied; F2 answers a repeated split 422, which is counted instead of failing.
+        hold = frozenset(
+            o.order_id for o in scenario.orders if not EXPOSE_KNOWN and oracle.f1_hazard(scenario, o)
+        )
+        driver = Driver(
+            api, shop, aws_env, faults, SEED + 2, hold_refunds_until_paid=hold, tolerate_f2=not EXPOSE_KNOWN
+        )
+        clock.set_now(STORM_NOW)
+        with faults.installed():
+            driver.run(stream(random.Random(SEED + 3), scenario.orders))
+        stormed = time.monotonic() - started
+
+        assert driver.tally.unexpected == []
+        assert driver.queued() == 0
+        assert driver.dead_letters() == 0
+        assert _member_differences(shop, expected) == []
+        assert _order_differences(shop, expected) == []
+        monkeypatch.setattr(jobs_entry, "OPERATOR_TIME_BUDGET_SECONDS", 3600.0)  # the whole audit in one call
+        audit = api.operator("POST", "/admin/jobs/audit")
+        assert audit.status == 200, audit
+        assert audit.body["done"] is True
+        assert audit.body["differences"] == []
+        assert audit.body["members_checked"] >= sum(
+            1 for m in expected.members.values() if m.frozen_fen or m.growth
+        )
+
+    if ORDERS >= 300:  # every kind of fault really happened
+        assert set(faults.counts) >= {*KINDS, "record_crash", "invocation_crash"}, faults.counts
+    tally = driver.tally
+    with capsys.disabled():
+        print(
+            f"\n[storm] {ORDERS} orders, {sum(tally.deliveries.values())} deliveries "
+            f"({', '.join(f'{k} {n}' for k, n in sorted(tally.deliveries.items()))}); "
+            f"{faults.calls} DynamoDB calls, faults: "
+            f"{', '.join(f'{k} {n}' for k, n in sorted(faults.counts.items()))}; "
+            f"redelivered: {tally.redelivered_http} HTTP (5xx), {tally.record_failures} queue records "
+            f"({tally.calm_records} calm), {tally.held} refund deliveries held for F1 ({len(hold)} orders), {tally.f2_answers} F2 answers; DLQ 0; storm {stormed:.0f} s, total {time.monotonic() - started:.0f} s"
+        )
+
+
+def _member_differences(shop: ShopCaller, expected: oracle.Expected) -> list[str]:
+    out = []
+    for member_id, want in expected.members.items():
+        answer = shop.get(shop.path(f"/members/{member_id}"))
+        if answer.status == 404:
+            got = oracle.MemberExpected()  # never referenced: nothing owed
+        else:
+            assert answer.status == 200, answer
+            balance = answer.body["balance"]
+            got = oracle.MemberExpected(growth=answer.body["growth"], **balance)
+        if got != want:
+            out.append(f"{member_id}: got {got}, expected {want}")
+    return out
+
+
+def _order_differences(shop: ShopCaller, expected: oracle.Expected) -> list[str]:
+    out = []
+    for order_id, want in expected.orders.items():
+        answer = shop.get(shop.path(f"/orders/{order_id}"))
+        assert answer.status == 200, answer
+        view = answer.body
+        got = {(c["tier"], c["member_id"]): (c["amount_fen"], c["status"]) for c in view["commissions"]}
+        paying = {key: amount for key, (amount, _) in got.items() if amount > 0}
+        owed = {key: amount for key, amount in want.commissions.items() if amount > 0}
+        problems = []
+        if (view["status"], view["paid_fen"], view["refunded_fen"]) != (
+            "paid",
+            want.paid_fen,
+            want.refunded_fen,
+        ):
+            problems.append(
+                f"status/paid/refunded {view['status']}/{view['paid_fen']}/{view['refunded_fen']}"
+            )
+        if view["flags"] != want.flags:
+            problems.append(f"flags {view['flags']} != {want.flags}")
+        if paying != owed:
+            problems.append(f"commissions {sorted(paying.items())} != {sorted(owed.items())}")
+        for key, (amount, status) in got.items():
+            if status != ("frozen" if amount > 0 else "reversed") or (
+                amount == 0 and key not in want.commissions
+            ):
+                problems.append(f"{key} {amount} {status}")
+        if problems:
+            out.append(f"{order_id}: {'; '.join(problems)}")
+    return out
