@@ -1,9 +1,5 @@
-"""Product defects the fault storm found, each reduced to its smallest reproduction.
-
-Each test states what the SPEC requires and is marked ``xfail(strict=True)`` while the product is wrong:
-when a fix lands, the test passes, strict xfail fails the run, and the marker (and the storm's matching
-avoidance, ``oracle.f1_hazard``) comes off.
-"""
+"""Product defects the fault storm found, each reduced to its smallest reproduction, kept as regression
+tests now that both are fixed (F1: service/ledger.py, F2: service/orders.py)."""
 
 from __future__ import annotations
 
@@ -20,15 +16,9 @@ pytestmark = pytest.mark.storm
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="F1: applying a payment whose refunds already bring a level-1/level-2 commission to 0 puts a "
-    "FROZEN +x and a clawback -x for that member in one UnitOfWork; their deltas cancel, the member has "
-    "no action and no condition, and UnitOfWork.commit() calls condition_check(condition=None) -> "
-    "TypeError on every delivery, so the order is never paid and its messages go to the DLQ",
-)
 def test_full_refund_reported_before_the_payment_is_applied(shop: ShopCaller) -> None:
+    """F1: a commission brought to 0 by refunds known when the payment is applied: its FROZEN +x and
+    clawback -x net to 0 for the member, which once left an empty condition check in the transaction."""
     clock.set_now(T0 - timedelta(days=1))
     body = {"rates": {"level1_bp": 1000, "level2_bp": 0, "self_bp": 0}, "settlement": {"basis": "payment"}}
     assert shop.put(shop.path("/settings/distribution"), body).status == 200
@@ -48,14 +38,9 @@ def test_full_refund_reported_before_the_payment_is_applied(shop: ShopCaller) ->
     assert shop.get(shop.path("/members/a")).body["balance"]["frozen_fen"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F2: PUT .../refunds/{no} validates the split against what other reported refunds left of each "
-    "line BEFORE it recognises the same split again; once another (unsplit) refund took effect, the mall's "
-    "retry of an identical, already registered split answers 422 refund_exceeds_line instead of 200 "
-    "(docs/decisions.md, 'Refund splits are immutable': 200 same split again)",
-)
 def test_same_split_again_after_another_refund_took_effect(shop: ShopCaller) -> None:
+    """F2: the mall's retry of an already registered split is answered 200, even after another refund
+    took effect (it was validated against what that refund left, and answered 422)."""
     clock.set_now(T0 + timedelta(hours=2))
     lines = [("l1", "p1", 1000), ("l2", "p1", 1000)]
     assert shop.put(shop.path("/orders/o1"), order_body("b", lines)).status == 201

@@ -78,6 +78,7 @@ class _MemberChange:
     deltas: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     actions: list[Any] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
+    moved: bool = False  # a ledger entry of this member is in the transaction (even if its deltas net to 0)
 
 
 class UnitOfWork:
@@ -93,6 +94,7 @@ class UnitOfWork:
 
     def move(self, movement: Movement) -> None:
         change = self._member(movement.shop_id, movement.member_id)
+        change.moved = True
         for bucket, delta in movement.deltas().items():
             change.deltas[bucket] += delta
         entry = LedgerEntryModel(
@@ -173,11 +175,15 @@ class UnitOfWork:
                 for (shop_id, member_id), change in self._members.items():
                     labels.append(f"member:{member_id}")
                     target = MemberModel(account(shop_id, member_id), MemberModel.SK)
-                    if not change.actions and not any(change.deltas.values()):
-                        # Only conditions: a check, which writes nothing.
-                        tx.condition_check(
-                            MemberModel, target.member_key, MemberModel.SK, condition=_all(change.conditions)
-                        )
+                    if not change.actions and not any(change.deltas.values()) and not change.moved:
+                        # Only conditions: a check, which writes nothing (no condition at all: nothing to do).
+                        condition = _all(change.conditions)
+                        if condition is None:
+                            labels.pop()
+                        else:
+                            tx.condition_check(
+                                MemberModel, target.member_key, MemberModel.SK, condition=condition
+                            )
                         continue
                     actions, condition = self._member_update(shop_id, member_id, change)
                     tx.update(

@@ -172,10 +172,14 @@ def put_refund_split(
     state = load_order(shop_id, order_id)
     if state.order is None:
         raise NotFound(f"order {order_id} is not registered", code="order_not_found")
+    wanted = [(s.line_id, s.refund_fen) for s in body.lines]
+    existing = next((r for r in state.refunds if r.out_refund_no == out_refund_no), None)
+    if existing is not None:
+        # The same split again is answered as registered, whatever refunds took effect since (a retry).
+        return _split_conflict(existing, wanted, order_id, out_refund_no)
     lines = {li.line_id: li for li in state.lines}
     others = [r for r in state.reported_refunds() if r.out_refund_no != out_refund_no]
     refunded = line_refunds(state.lines, others)
-    wanted = [(s.line_id, s.refund_fen) for s in body.lines]
     for i, (line_id, amount) in enumerate(wanted):
         if line_id not in lines:
             field_name = f"lines[{i}].line_id"
@@ -190,9 +194,6 @@ def put_refund_split(
                 code="refund_exceeds_line",
                 field=field_name,
             )
-    existing = next((r for r in state.refunds if r.out_refund_no == out_refund_no), None)
-    if existing is not None:
-        return _split_conflict(existing, wanted, order_id, out_refund_no)
     try:
         RefundModel(order_key(shop_id, order_id), f"REFUND#{out_refund_no}").update(
             actions=[
