@@ -170,6 +170,8 @@ def _probes(secret: str, method: str, path: str, body: bytes) -> list[tuple[str,
         ("timestamp of 5000 digits", {**good, "X-Timestamp": "9" * 5000}, "bad_timestamp"),
         ("unknown shop", {**good, "X-Shop-Id": "nobody"}, "bad_signature"),
         ("shop id of 65 characters", {**good, "X-Shop-Id": "s" * 65}, "bad_signature"),
+        ("non-ASCII shop id", {**good, "X-Shop-Id": "商店"}, "bad_signature"),
+        ("full-width digits in the timestamp", {**good, "X-Timestamp": "１７００"}, "stale_timestamp"),
         ("shop2 named, shop1's secret", {**good, "X-Shop-Id": "shop2"}, "bad_signature"),
     ]
     return out
