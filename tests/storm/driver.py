@@ -47,8 +47,6 @@ class Tally:
     record_failures: int = 0
     invocations: int = 0
     calm_records: int = 0
-    held: int = 0  # refund deliveries put back until their order's payment was applied (finding F1)
-    f2_answers: int = 0  # repeated, already registered splits answered 422 (finding F2)
     unexpected: list[str] = field(default_factory=list)
 
 
@@ -124,23 +122,9 @@ def _rates(rates: Rates) -> dict[str, int]:
 
 
 class Driver:
-    def __init__(
-        self,
-        api: Api,
-        shop: ShopCaller,
-        env: dict[str, str],
-        faults: Faults,
-        seed: int,
-        hold_refunds_until_paid: frozenset[str] = frozenset(),
-        tolerate_f2: bool = False,
-    ) -> None:
+    def __init__(self, api: Api, shop: ShopCaller, env: dict[str, str], faults: Faults, seed: int) -> None:
         import boto3
 
-        self.hold = hold_refunds_until_paid  # finding F1: these orders' refunds wait for their payment
-        self.tolerate_f2 = tolerate_f2  # finding F2: a repeated split may be answered 422
-        self._splits_registered: set[str] = set()
-        self._paid: set[str] = set()
-        self._accepted: dict[str, set[str]] = {}  # order -> kinds of delivery accepted at least once
         self.api = api
         self.shop = shop
         self.faults = faults
@@ -154,19 +138,9 @@ class Driver:
 
     def run(self, deliveries: list[Delivery]) -> None:
         pending = list(deliveries)
-        parked: dict[str, list[Delivery]] = {}  # finding F1: refunds waiting for their order's payment
         next_drain = self.rng.randint(4, 16)
-        while pending or parked:
-            if not pending:
-                self.drain(until_empty=True)
-                self._release(parked, pending, everything=True)
-                continue
+        while pending:
             delivery = pending.pop(0)
-            order_id = delivery.order.order_id
-            if delivery.kind == "refund" and order_id in self.hold and order_id not in self._paid:
-                parked.setdefault(order_id, []).append(delivery)
-                self.tally.held += 1
-                continue
             if not self.deliver(delivery):
                 # 5xx: WeChat Pay sends the notification again a little later; the mall retries its PUT
                 # at once (it asks WeChat Pay for a refund only once the refund's split is registered)
@@ -176,27 +150,8 @@ class Driver:
             next_drain -= 1
             if next_drain == 0:
                 self.drain()
-                self._release(parked, pending)
                 next_drain = self.rng.randint(4, 16)
         self.drain(until_empty=True)
-
-    def _release(
-        self, parked: dict[str, list[Delivery]], pending: list[Delivery], everything: bool = False
-    ) -> None:
-        """Put parked refunds back into the stream once their order's payment is applied."""
-        for order_id in list(parked):
-            if everything or self._applied(order_id):
-                for delivery in parked.pop(order_id):
-                    pending.insert(self.rng.randint(0, len(pending)), delivery)
-
-    def _applied(self, order_id: str) -> bool:
-        """Whether the order's payment has been applied (asked with no fault armed, and only once the
-        order and its payment have both been accepted)."""
-        if order_id not in self._paid and {"order", "payment"} <= self._accepted.get(order_id, set()):
-            answer = self.shop.get(self.shop.path(f"/orders/{order_id}"))
-            if answer.status == 200 and answer.body["status"] == "paid":
-                self._paid.add(order_id)
-        return order_id in self._paid
 
     def deliver(self, delivery: Delivery) -> bool:
         """One HTTP request; False when it must be sent again (answered 5xx)."""
@@ -218,17 +173,6 @@ class Driver:
                 ok = {204}
         self.tally.answers[f"{delivery.kind}:{status}"] += 1
         if status in ok:
-            self._accepted.setdefault(order.order_id, set()).add(delivery.kind)
-            if delivery.kind == "split" and delivery.refund is not None:
-                self._splits_registered.add(delivery.refund.out_refund_no)
-            return True
-        if (
-            status == 422
-            and self.tolerate_f2
-            and delivery.refund is not None
-            and delivery.refund.out_refund_no in self._splits_registered
-        ):
-            self.tally.f2_answers += 1
             return True
         if status >= 500:
             return False

@@ -42,7 +42,7 @@ KINDS: dict[str, float] = {
     "throttle_surfaced": 0.10,
     "timeout_surfaced": 0.10,
     "lost_answer_surfaced": 0.15,
-    "transaction_throttled": 0.10,
+    "transaction_throttled": 0.30,  # TransactWriteItems only (about one call in 25)
 }
 
 
@@ -113,9 +113,10 @@ class Faults:
         self.calls += 1
         if self.rng.random() >= self.rate:
             return None
-        kind = self.rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
-        if kind == "transaction_throttled" and operation != "TransactWriteItems":
-            kind = "throttle_surfaced"
+        weights = dict(KINDS)
+        if operation != "TransactWriteItems":
+            del weights["transaction_throttled"]  # only a transaction is cancelled for throttling
+        kind = self.rng.choices(list(weights), weights=list(weights.values()))[0]
         self.counts[kind] += 1
         return kind
 

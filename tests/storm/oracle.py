@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from fractions import Fraction
 
@@ -113,21 +113,6 @@ def order_commissions(scenario: Scenario, order: OrderFact) -> dict[tuple[str, s
         if original > 0:
             out[(tier, member)] = (original, after)
     return out
-
-
-def f1_hazard(scenario: Scenario, order: OrderFact) -> bool:
-    """Whether finding F1 (tests/storm/test_storm_findings.py) can hit this order: some set of its refunds,
-    reported before its payment is applied, brings a level-1 or level-2 commission to 0."""
-    if order.paid_fen != order.total_fen or not order.refunds:
-        return False
-    tiers = {tier for tier in beneficiaries(scenario, order.buyer_id) if tier != "self"}
-    for mask in range(1, 2 ** len(order.refunds)):
-        reported = [r for i, r in enumerate(order.refunds) if mask >> i & 1]
-        subset = replace(order, refunds=tuple(reported))
-        for (tier, _), (_, after) in order_commissions(scenario, subset).items():
-            if tier in tiers and after == 0:
-                return True
-    return False
 
 
 def order_growth(programme: Programme, order: OrderFact) -> int:
