@@ -456,8 +456,6 @@ def test_malformed_bodies_are_400_on_every_body_route_and_store_nothing(
         target = concrete(path)
         if path == NOTIFY:
             answer = request(api, method, target, signed_notification_headers(body), body)
-            if kind.startswith("deeply nested"):
-                continue  # verified bodies nested too deeply: see the xfail below
             assert answer.status == 400 and answer.body["code"] == "FAIL", (kind, answer.status, answer.body)
             continue
         headers = (
@@ -523,12 +521,9 @@ def test_path_ids_with_a_trailing_newline_are_refused() -> None:
             checked_id(bad, "member_id")
 
 
-# ---------------------------------------------------------------- known gaps outside fenxiao.api
+# ---------------------------------------------------------------- verified but unreadable notifications
 
 
-@pytest.mark.xfail(
-    strict=True, reason="service/notifications.py: a verified resource that is not a JSON object is a 500"
-)
 def test_verified_notification_whose_resource_is_not_an_object_is_400(
     api: Api, two_shops: tuple[ShopCaller, ShopCaller], fingerprint: Fingerprint
 ) -> None:
@@ -546,10 +541,6 @@ def test_verified_notification_whose_resource_is_not_an_object_is_400(
     assert answer.status == 400, answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service/notifications.py: a verified body nested too deeply is a 500 (RecursionError)",
-)
 def test_verified_notification_nested_too_deeply_is_400(
     api: Api, two_shops: tuple[ShopCaller, ShopCaller]
 ) -> None:

@@ -405,8 +405,8 @@ def notification_strategy(draw: st.DrawFn) -> Notification:
                     ),
                 ),
                 (1, st.just(base).map(lambda b: {k: v for k, v in b.items() if k != "amount"})),
-                # Objects only: a resource that is not one is a known 500 (test_abuse, xfail).
                 (1, st.dictionaries(st.text(max_size=12), JSON_VALUE, max_size=4)),
+                (1, JSON_VALUE),  # a resource that is not even an object: 400
             )
         )
         return Notification(kind, b"", event, resource)

@@ -113,7 +113,7 @@ def accept(c: Container, shop_id: str, headers: Mapping[str, str], body: bytes, 
         envelope = json.loads(body)
         resource = envelope["resource"]
         event_type = str(envelope["event_type"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise NotifyMalformed("the body is not a WeChat Pay notification") from None
     try:
         plaintext = decrypt_resource(resource, apiv3)
@@ -121,8 +121,10 @@ def accept(c: Container, shop_id: str, headers: Mapping[str, str], body: bytes, 
     except WechatPayCryptoError as exc:
         count("NotificationsRejected", reason=type(exc).__name__)
         raise NotifyRejected(str(exc)) from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise NotifyMalformed("the decrypted resource is not JSON") from None
+    if not isinstance(data, dict):
+        raise NotifyMalformed("the decrypted resource is not a JSON object")
     _load_handlers()
     handler = _HANDLERS.get(event_type)
     if handler is None:
