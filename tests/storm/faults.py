@@ -82,7 +82,8 @@ class Faults:
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        """Patch botocore (and, through ``wrap_consumer``, the consumer) for the block."""
+        """Patch botocore for the block: the API call (surfaced faults), the HTTP attempt (faults botocore
+        retries) and the retry backoff. The consumer's crashes come from ``wrap_consumer``."""
         original_call = botocore.client.BaseClient._make_api_call
         original_response = botocore.endpoint.Endpoint._do_get_response
         original_delay = botocore.retries.standard.ExponentialBackoff.delay_amount
