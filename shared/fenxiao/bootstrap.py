@@ -29,27 +29,19 @@ class Container:
 
         return boto3_session(self.settings.region)
 
-    @cached_property
-    def sqs(self) -> Any:
+    def _client(self, service: str) -> Any:
         from botocore.config import Config
 
-        return self.boto_session.client(
-            "sqs",
-            config=Config(
-                connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 4}
-            ),
-        )
+        timeouts = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 4})
+        return self.boto_session.client(service, config=timeouts)
+
+    @cached_property
+    def sqs(self) -> Any:
+        return self._client("sqs")
 
     @cached_property
     def kms(self) -> Any:
-        from botocore.config import Config
-
-        return self.boto_session.client(
-            "kms",
-            config=Config(
-                connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 4}
-            ),
-        )
+        return self._client("kms")
 
     @cached_property
     def secrets(self) -> Any:

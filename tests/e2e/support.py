@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,3 +104,21 @@ def run_demo(api: str, token: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def ok(answer: tuple[int, Any], status: int = 200) -> Any:
+    """The body of an answer that must have ``status``."""
+    assert answer[0] == status, answer
+    return answer[1]
+
+
+def wait_until(predicate: Any, what: str, timeout: float = 30.0) -> Any:
+    """Poll ``predicate`` until it returns something truthy (asynchronous consumers on the stack)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout} s")
+        time.sleep(0.2)

@@ -3,48 +3,31 @@ commissions for A (level 2), B (level 1) and C (self), a refund during the freez
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, StandinClient
-from tests.e2e.support import TOKEN, Running
+from tests.e2e.support import TOKEN, Running, ok, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def _ok(answer: tuple[int, Any], status: int = 200) -> Any:
-    assert answer[0] == status, answer
-    return answer[1]
-
-
-def _wait(predicate: Any, what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(0.2)
 
 
 def test_commissions_refund_and_audit_through_the_local_stack(stack: Running) -> None:
     operator = OperatorClient(stack.api, TOKEN)
     standin = StandinClient(stack.api.rsplit(":", 1)[0] + ":" + str(int(stack.api.rsplit(":", 1)[1]) + 1))
-    created = _ok(operator.create_shop("money", "Money shop"), 201)
+    created = ok(operator.create_shop("money", "Money shop"), 201)
     shop = ShopClient(stack.api, "money", created["api_secret"])
-    keys = _ok(standin.keys())
-    _ok(shop.request("PUT", shop.path("/settings/wechatpay"), keys["wechatpay_settings"]))
+    keys = ok(standin.keys())
+    ok(shop.request("PUT", shop.path("/settings/wechatpay"), keys["wechatpay_settings"]))
     settings = {
         "rates": {"level1_bp": 1000, "level2_bp": 500, "self_bp": 200},
         "settlement": {"basis": "payment", "freeze_days": 7},
     }
-    _ok(shop.request("PUT", shop.path("/settings/distribution"), settings))
-    _ok(shop.request("POST", shop.path("/members/b/inviter"), {"inviter_id": "a"}), 201)
-    _ok(shop.request("POST", shop.path("/members/c/inviter"), {"inviter_id": "b"}), 201)
+    ok(shop.request("PUT", shop.path("/settings/distribution"), settings))
+    ok(shop.request("POST", shop.path("/members/b/inviter"), {"inviter_id": "a"}), 201)
+    ok(shop.request("POST", shop.path("/members/c/inviter"), {"inviter_id": "b"}), 201)
     order = {
         "buyer_id": "c",
         "lines": [
@@ -54,7 +37,7 @@ def test_commissions_refund_and_audit_through_the_local_stack(stack: Running) ->
         "shipping_fen": 500,
         "total_fen": 13833,
     }
-    _ok(shop.request("PUT", shop.path("/orders/o1"), order), 201)
+    ok(shop.request("PUT", shop.path("/orders/o1"), order), 201)
     # WeChat Pay times have whole seconds: the payment is in the second after the bindings and settings
     paid_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     mchid, appid = keys["wechatpay_settings"]["mchid"], keys["wechatpay_settings"]["appid"]
@@ -67,26 +50,26 @@ def test_commissions_refund_and_audit_through_the_local_stack(stack: Running) ->
         "success_time": paid_at.isoformat(),
         "amount": {"total": 13833, "payer_total": 13833, "currency": "CNY", "payer_currency": "CNY"},
     }
-    sent = _ok(standin.notify("money", "TRANSACTION.SUCCESS", payment, deliveries=3))
+    sent = ok(standin.notify("money", "TRANSACTION.SUCCESS", payment, deliveries=3))
     assert sent["status"] in (204, [204, 204, 204]), sent
 
     def paid() -> Any:
-        view = _ok(shop.request("GET", shop.path("/orders/o1")))
+        view = ok(shop.request("GET", shop.path("/orders/o1")))
         return view if view["status"] == "paid" else None
 
-    view = _wait(paid, "order o1 paid")
+    view = wait_until(paid, "order o1 paid")
     # l1 10000, l2 3333: level1 1000+333, level2 500+166, self 200+66 (floor per line; shipping earns nothing)
     assert {(c["tier"], c["member_id"], c["amount_fen"], c["status"]) for c in view["commissions"]} == {
         ("level1", "b", 1333, "frozen"),
         ("level2", "a", 666, "frozen"),
         ("self", "c", 266, "frozen"),
     }
-    balances = {m: _ok(shop.request("GET", shop.path(f"/members/{m}")))["balance"] for m in "abc"}
+    balances = {m: ok(shop.request("GET", shop.path(f"/members/{m}")))["balance"] for m in "abc"}
     assert [balances[m]["frozen_fen"] for m in "abc"] == [666, 1333, 266]
-    assert _ok(shop.request("GET", shop.path("/members/a")))["fans"] == {"level1": 1, "level2": 1}
+    assert ok(shop.request("GET", shop.path("/members/a")))["fans"] == {"level1": 1, "level2": 1}
 
     # a partial refund of 3333 fen during the freeze, split to l2 by the mall first
-    _ok(
+    ok(
         shop.request(
             "PUT", shop.path("/orders/o1/refunds/r1"), {"lines": [{"line_id": "l2", "refund_fen": 3333}]}
         ),
@@ -102,20 +85,20 @@ def test_commissions_refund_and_audit_through_the_local_stack(stack: Running) ->
         "success_time": (paid_at + timedelta(seconds=5)).isoformat(),
         "amount": {"total": 13833, "refund": 3333, "payer_total": 13833, "payer_refund": 3333},
     }
-    _ok(standin.notify("money", "REFUND.SUCCESS", refund))
+    ok(standin.notify("money", "REFUND.SUCCESS", refund))
 
     def refunded() -> Any:
-        got = _ok(shop.request("GET", shop.path("/orders/o1")))
+        got = ok(shop.request("GET", shop.path("/orders/o1")))
         return got if got["refunded_fen"] == 3333 and got["commissions"][0]["amount_fen"] == 1000 else None
 
-    view = _wait(refunded, "refund applied")
+    view = wait_until(refunded, "refund applied")
     assert {(c["tier"], c["amount_fen"]) for c in view["commissions"]} == {
         ("level1", 1000),
         ("level2", 500),
         ("self", 200),
     }
-    assert _ok(shop.request("GET", shop.path("/members/b")))["balance"]["frozen_fen"] == 1000
+    assert ok(shop.request("GET", shop.path("/members/b")))["balance"]["frozen_fen"] == 1000
 
-    report = _ok(operator.run_job("audit"))
+    report = ok(operator.run_job("audit"))
     assert report["differences"] == []
     assert report["members_checked"] >= 3

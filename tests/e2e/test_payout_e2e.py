@@ -11,25 +11,9 @@ from typing import Any
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, StandinClient, http_request
-from tests.e2e.support import TOKEN, Running
+from tests.e2e.support import TOKEN, Running, ok, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def _ok(answer: tuple[int, Any], status: int = 200) -> Any:
-    assert answer[0] == status, answer
-    return answer[1]
-
-
-def _wait(predicate: Any, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(0.2)
 
 
 def test_paid_settled_withdrawn_through_the_standin(stack: Running) -> None:
@@ -39,23 +23,23 @@ def test_paid_settled_withdrawn_through_the_standin(stack: Running) -> None:
     standin = StandinClient(standin_url)
     # The mall's clock follows the stack's (which the test moves forward with a clock override).
     offset = {"seconds": 0.0}
-    secret = _ok(operator.create_shop("payout", "Payout shop"), 201)["api_secret"]
+    secret = ok(operator.create_shop("payout", "Payout shop"), 201)["api_secret"]
     shop = ShopClient(stack.api, "payout", secret, clock=lambda: time.time() + offset["seconds"])
-    keys = _ok(standin.keys())["wechatpay_settings"]
-    _ok(shop.request("PUT", shop.path("/settings/wechatpay"), keys))
+    keys = ok(standin.keys())["wechatpay_settings"]
+    ok(shop.request("PUT", shop.path("/settings/wechatpay"), keys))
     settings = {
         "rates": {"level1_bp": 2000, "level2_bp": 0, "self_bp": 0},
         "settlement": {"basis": "payment", "freeze_days": 7, "withdraw_min_fen": 100},
     }
-    _ok(shop.request("PUT", shop.path("/settings/distribution"), settings))
-    _ok(shop.request("POST", shop.path("/members/fan/inviter"), {"inviter_id": "earner"}), 201)
+    ok(shop.request("PUT", shop.path("/settings/distribution"), settings))
+    ok(shop.request("POST", shop.path("/members/fan/inviter"), {"inviter_id": "earner"}), 201)
     order = {
         "buyer_id": "fan",
         "lines": [{"line_id": "l1", "product_id": "p", "quantity": 1, "paid_fen": 50000}],
         "shipping_fen": 0,
         "total_fen": 50000,
     }
-    _ok(shop.request("PUT", shop.path("/orders/o1"), order), 201)
+    ok(shop.request("PUT", shop.path("/orders/o1"), order), 201)
     paid_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     resource = {
         "mchid": keys["mchid"],
@@ -66,18 +50,18 @@ def test_paid_settled_withdrawn_through_the_standin(stack: Running) -> None:
         "success_time": paid_at.isoformat(),
         "amount": {"total": 50000, "payer_total": 50000, "currency": "CNY", "payer_currency": "CNY"},
     }
-    _ok(standin.notify("payout", "TRANSACTION.SUCCESS", resource))
+    ok(standin.notify("payout", "TRANSACTION.SUCCESS", resource))
 
     def balance() -> dict[str, int]:
-        return _ok(shop.request("GET", shop.path("/members/earner")))["balance"]
+        return ok(shop.request("GET", shop.path("/members/earner")))["balance"]
 
-    _wait(lambda: balance()["frozen_fen"] == 10000, "commission frozen")
+    wait_until(lambda: balance()["frozen_fen"] == 10000, "commission frozen")
     # not due yet: settlement now releases nothing
-    _ok(operator.run_job("settlement"))
+    ok(operator.run_job("settlement"))
     assert balance()["available_fen"] == 0
     # the stack's clock moves past paid + 7 days (local clock override); settlement releases it
     due = (paid_at + timedelta(days=7, seconds=1)).isoformat()
-    report = _ok(operator.run_job("settlement", due))
+    report = ok(operator.run_job("settlement", due))
     offset["seconds"] = (paid_at + timedelta(days=7, seconds=1)).timestamp() - time.time()
     assert report["processed"] >= 1
     assert balance() == {"frozen_fen": 0, "available_fen": 10000, "withdrawing_fen": 0, "withdrawn_fen": 0}
@@ -101,7 +85,7 @@ def test_paid_settled_withdrawn_through_the_standin(stack: Running) -> None:
     )
     assert balance()["available_fen"] == 10000
 
-    accepted = _ok(
+    accepted = ok(
         shop.request(
             "POST",
             shop.path("/members/earner/withdrawals"),
@@ -112,10 +96,10 @@ def test_paid_settled_withdrawn_through_the_standin(stack: Running) -> None:
     assert accepted["status"] in ("pending", "succeeded")
 
     def succeeded() -> Any:
-        got = _ok(shop.request("GET", shop.path("/members/earner/withdrawals/w1")))
+        got = ok(shop.request("GET", shop.path("/members/earner/withdrawals/w1")))
         return got if got["status"] == "succeeded" else None
 
-    _wait(succeeded, "withdrawal w1 paid by the stand-in")
+    wait_until(succeeded, "withdrawal w1 paid by the stand-in")
     assert balance() == {"frozen_fen": 0, "available_fen": 4000, "withdrawing_fen": 0, "withdrawn_fen": 6000}
 
     # the stand-in now fails the next transfer: the money returns once
@@ -128,7 +112,7 @@ def test_paid_settled_withdrawn_through_the_standin(stack: Running) -> None:
         )[0]
         == 200
     )
-    _ok(
+    ok(
         shop.request(
             "POST",
             shop.path("/members/earner/withdrawals"),
@@ -138,9 +122,9 @@ def test_paid_settled_withdrawn_through_the_standin(stack: Running) -> None:
     )
 
     def failed() -> Any:
-        got = _ok(shop.request("GET", shop.path("/members/earner/withdrawals/w2")))
+        got = ok(shop.request("GET", shop.path("/members/earner/withdrawals/w2")))
         return got if got["status"] == "failed" else None
 
-    assert _wait(failed, "withdrawal w2 failed")["reason"]
+    assert wait_until(failed, "withdrawal w2 failed")["reason"]
     assert balance() == {"frozen_fen": 0, "available_fen": 4000, "withdrawing_fen": 0, "withdrawn_fen": 6000}
-    assert _ok(operator.run_job("audit"))["differences"] == []
+    assert ok(operator.run_job("audit"))["differences"] == []

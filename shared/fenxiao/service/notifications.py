@@ -165,25 +165,45 @@ def _amount(data: Mapping[str, Any], name: str) -> int:
     return value
 
 
+def _success_time(data: Mapping[str, Any]) -> datetime:
+    try:
+        return parse_rfc3339(str(data.get("success_time")))
+    except ValueError:
+        raise NotifyMalformed("success_time is not an RFC 3339 time") from None
+
+
+def _rejected(
+    shop: ShopModel,
+    data: Mapping[str, Any],
+    envelope: Mapping[str, Any],
+    now: datetime,
+    ids: dict[str, Any],
+    *,
+    check_appid: bool,
+    state_field: str,
+) -> bool:
+    """Record and report a verified fact that must not be applied (another merchant, not a success)."""
+    if not _merchant_matches(shop, data, check_appid=check_appid):
+        record(shop.shop_id, envelope, "not_applied:merchant_mismatch", now, ids)
+        return True
+    if data.get(state_field) != "SUCCESS":
+        record(shop.shop_id, envelope, f"not_applied:{state_field}_{data.get(state_field)}", now, ids)
+        return True
+    return False
+
+
 def on_transaction_success(
     c: Container, shop: ShopModel, data: dict[str, Any], envelope: dict[str, Any], now: datetime
 ) -> None:
     ids = {"transaction_id": data.get("transaction_id"), "out_trade_no": data.get("out_trade_no")}
-    if not _merchant_matches(shop, data, check_appid=True):
-        record(shop.shop_id, envelope, "not_applied:merchant_mismatch", now, ids)
-        return
-    if data.get("trade_state") != "SUCCESS":
-        record(shop.shop_id, envelope, f"not_applied:trade_state_{data.get('trade_state')}", now, ids)
+    if _rejected(shop, data, envelope, now, ids, check_appid=True, state_field="trade_state"):
         return
     order_id = str(data.get("out_trade_no", ""))
     transaction_id = str(data.get("transaction_id", ""))
     if not _ORDER_ID.match(order_id) or not transaction_id or len(transaction_id) > 64:
         record(shop.shop_id, envelope, "not_applied:bad_identifiers", now, ids)
         return
-    try:
-        success_time = parse_rfc3339(str(data.get("success_time")))
-    except ValueError:
-        raise NotifyMalformed("success_time is not an RFC 3339 time") from None
+    success_time = _success_time(data)
     payment = PaymentModel(
         order_key(shop.shop_id, order_id),
         f"PAY#{transaction_id}",
@@ -213,11 +233,7 @@ def on_refund_success(
         "out_refund_no": data.get("out_refund_no"),
         "out_trade_no": data.get("out_trade_no"),
     }
-    if not _merchant_matches(shop, data, check_appid=False):
-        record(shop.shop_id, envelope, "not_applied:merchant_mismatch", now, ids)
-        return
-    if data.get("refund_status") != "SUCCESS":
-        record(shop.shop_id, envelope, f"not_applied:refund_status_{data.get('refund_status')}", now, ids)
+    if _rejected(shop, data, envelope, now, ids, check_appid=False, state_field="refund_status"):
         return
     order_id = str(data.get("out_trade_no", ""))
     out_refund_no = str(data.get("out_refund_no", ""))
@@ -225,10 +241,7 @@ def on_refund_success(
     if not _ORDER_ID.match(order_id) or not _ORDER_ID.match(out_refund_no) or not refund_id:
         record(shop.shop_id, envelope, "not_applied:bad_identifiers", now, ids)
         return
-    try:
-        success_time = parse_rfc3339(str(data.get("success_time")))
-    except ValueError:
-        raise NotifyMalformed("success_time is not an RFC 3339 time") from None
+    success_time = _success_time(data)
     refund = RefundModel(order_key(shop.shop_id, order_id), f"REFUND#{out_refund_no}")
     try:
         refund.update(
