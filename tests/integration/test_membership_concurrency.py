@@ -106,7 +106,7 @@ def test_a_transaction_conflict_is_retried(shop: ShopCaller, monkeypatch: pytest
     """DynamoDB cancels a transaction that meets another one in flight on the same item
     (``TransactionConflict``, no condition failed): the event is tried again, not reported as applied."""
     _setup(shop)
-    original = ledger.UnitOfWork.commit
+    original = ledger.UnitOfWork._commit_once
     attempts = {"n": 0}
 
     def busy_twice(self: ledger.UnitOfWork) -> None:
@@ -115,7 +115,7 @@ def test_a_transaction_conflict_is_retried(shop: ShopCaller, monkeypatch: pytest
             raise ledger.WriteConflict([None, "TransactionConflict"], ["ledger:x", "member:m1"])
         original(self)
 
-    monkeypatch.setattr(ledger.UnitOfWork, "commit", busy_twice)
+    monkeypatch.setattr(ledger.UnitOfWork, "_commit_once", busy_twice)
     result = membership.record_growth_event(shop.shop_id, "m1", "profile", None, clock.now())
     assert (result["applied"], result["growth"], attempts["n"]) == (True, 11, 3)
 
@@ -126,7 +126,7 @@ def test_a_conflict_that_does_not_clear_is_409(shop: ShopCaller, monkeypatch: py
     def always_busy(self: ledger.UnitOfWork) -> None:
         raise ledger.WriteConflict([None, "TransactionConflict"], ["ledger:x", "member:m1"])
 
-    monkeypatch.setattr(ledger.UnitOfWork, "commit", always_busy)
+    monkeypatch.setattr(ledger.UnitOfWork, "_commit_once", always_busy)
     with pytest.raises(Conflict) as raised:
         membership.record_growth_event(shop.shop_id, "m1", "signin", None, clock.now() + timedelta(days=1))
     assert raised.value.code == "concurrent_change"

@@ -12,6 +12,8 @@ Buckets: ``frozen_fen``, ``available_fen``, ``withdrawing_fen``, ``withdrawn_fen
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +55,10 @@ class Movement:
         return {b: getattr(self, b) for b in BUCKETS if getattr(self, b)}
 
 
+TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+BUSY_ATTEMPTS = 5  # commits cancelled only because the items were busy
+
+
 class WriteConflict(Exception):
     """The transaction was cancelled: a condition failed (a concurrent or repeated change) or a conflict.
 
@@ -63,6 +69,12 @@ class WriteConflict(Exception):
         super().__init__(f"transaction cancelled: {list(zip(labels, reasons, strict=False))}")
         self.reasons = reasons
         self.labels = labels
+
+    def busy(self) -> bool:
+        """Cancelled only because the items were busy (another transaction in flight on them, or
+        throttling): no condition failed, so the same transaction may simply be tried again."""
+        codes = {r for r in self.reasons if r not in (None, "None")}
+        return bool(codes) and codes <= TRANSIENT_REASONS
 
     def failed(self) -> list[str]:
         """Labels of the items whose condition failed."""
@@ -147,8 +159,23 @@ class UnitOfWork:
     # ------------------------------------------------------------ committing
 
     def commit(self) -> None:
+        """Apply everything in one transaction. A cancellation where no condition failed but the items
+        were busy (DynamoDB's ``TransactionConflict``: another transaction in flight on the same member,
+        e.g. a commission credited while the member binds a fan) is tried again after a short jittered
+        pause; the conditions are evaluated afresh each time, so a retry can never apply twice. A failed
+        condition is raised at once: it is the caller's answer."""
         if self.empty:
             return
+        for attempt in range(BUSY_ATTEMPTS):
+            try:
+                self._commit_once()
+                return
+            except WriteConflict as exc:
+                if not exc.busy() or attempt == BUSY_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+
+    def _commit_once(self) -> None:
         if len(self) > MAX_ITEMS:
             raise ValueError(f"a transaction holds at most {MAX_ITEMS} items, this one {len(self)}")
         labels: list[str] = []

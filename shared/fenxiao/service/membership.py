@@ -16,9 +16,7 @@ table in force at the time asked, so a new level table re-levels every member on
 
 from __future__ import annotations
 
-import random
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +31,6 @@ from fenxiao.service.ledger import Movement, UnitOfWork, WriteConflict, account
 from fenxiao.timefmt import SHANGHAI, rfc3339_from_key
 
 GROWTH_PREFIX = "GROWTH#"
-MAX_ATTEMPTS = 5  # commits cancelled only by another transaction in flight on the same member
 _REVIEW_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")  # a mall id, like every id the mall chooses
 
 
@@ -103,26 +100,22 @@ def record_growth_event(
 
 
 def _apply(shop_id: str, member_id: str, event: GrowthEvent, amount: int, now: datetime) -> bool:
-    """Write the entry and the member's growth in one transaction. False when the entry already exists."""
-    for attempt in range(MAX_ATTEMPTS):
-        uow = UnitOfWork(now)
-        uow.move(Movement(shop_id, member_id, event.entry_key, event.kind, ref=event.ref, growth=amount))
-        if amount == 0:
-            # No delta to apply: a no-op update still makes the member exist (init_member_actions).
-            uow.member(shop_id, member_id, actions=[MemberModel.growth.set(MemberModel.growth | 0)])
-        try:
-            uow.commit()
-            return True
-        except WriteConflict as exc:
-            if f"ledger:{event.entry_key}" in exc.failed():
-                return False
-            busy = "TransactionConflict" in exc.reasons and not exc.failed()
-            if not busy or attempt == MAX_ATTEMPTS - 1:
-                raise Conflict(
-                    "the member changed concurrently; retry the request", code="concurrent_change"
-                ) from None
-            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Write the entry and the member's growth in one transaction (busy items are retried by the unit of
+    work). False when the entry already exists."""
+    uow = UnitOfWork(now)
+    uow.move(Movement(shop_id, member_id, event.entry_key, event.kind, ref=event.ref, growth=amount))
+    if amount == 0:
+        # No delta to apply: a no-op update still makes the member exist (init_member_actions).
+        uow.member(shop_id, member_id, actions=[MemberModel.growth.set(MemberModel.growth | 0)])
+    try:
+        uow.commit()
+        return True
+    except WriteConflict as exc:
+        if f"ledger:{event.entry_key}" in exc.failed():
+            return False
+        raise Conflict(
+            "the member changed concurrently; retry the request", code="concurrent_change"
+        ) from None
 
 
 def _stored_growth(shop_id: str, member_id: str) -> int:

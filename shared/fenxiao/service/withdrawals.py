@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import time
 from datetime import datetime
 from typing import Any
 
@@ -65,21 +63,6 @@ def _body_hash(member_id: str, body: WithdrawalIn) -> str:
         {"member_id": member_id, **body.model_dump(mode="json")}, sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def commit_retrying(uow: UnitOfWork, attempts: int = 5) -> None:
-    """Commit; a cancellation caused only by another transaction in flight on the same items (DynamoDB's
-    ``TransactionConflict``, e.g. many withdrawals of one member at once) is retried after a short jittered
-    pause. A failed condition is never retried here: it is the caller's answer."""
-    for attempt in range(attempts):
-        try:
-            uow.commit()
-            return
-        except WriteConflict as exc:
-            busy = "TransactionConflict" in exc.reasons and not exc.failed()
-            if not busy or attempt == attempts - 1:
-                raise
-            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
 
 
 def load(shop_id: str, withdrawal_id: str) -> WithdrawalModel | None:
@@ -158,7 +141,7 @@ def request_withdrawal(
         )
     )
     try:
-        commit_retrying(uow)
+        uow.commit()
     except WriteConflict as exc:
         failed = exc.failed()
         if "withdrawal" in failed:  # the same id, at the same moment
@@ -297,7 +280,7 @@ def decide(c: Container, shop_id: str, withdrawal_id: str, body: ApprovalIn, now
                 )
             )
         try:
-            commit_retrying(uow)
+            uow.commit()
         except WriteConflict:
             continue  # decided concurrently: re-read and answer as it stands
         count("WithdrawalsApproved" if body.approve else "WithdrawalsRejected")
