@@ -100,10 +100,10 @@ def test_distinct_review_ids_each_count_once(shop: ShopCaller) -> None:
 
 
 def test_signin_counts_once_per_shanghai_day(shop: ShopCaller) -> None:
+    clock.set_now(BEFORE_MIDNIGHT)  # the settings must be in force before the first sign-in
     configure(shop)
-    clock.set_now(BEFORE_MIDNIGHT)
     first = event(shop, "m1", {"type": "signin", "ref": "ignored"})
-    assert (first.body["applied"], first.body["ref"]) == (True, "2026-11-25")
+    assert (first.body["applied"], first.body["ref"], first.body["growth"]) == (True, "2026-11-25", 2)
     assert event(shop, "m1", {"type": "signin"}).body["applied"] is False
 
     clock.set_now(BEFORE_MIDNIGHT + timedelta(seconds=1))  # 00:00:00 on the 26th in Shanghai
@@ -230,8 +230,8 @@ def test_bad_signature_and_stale_timestamp_are_401_and_store_nothing(shop: ShopC
 
 
 def test_audit_reports_no_difference_after_growth_events(api: Api, shop: ShopCaller) -> None:
-    configure(shop)
     clock.set_now(BEFORE_MIDNIGHT)
+    configure(shop)
     for member in ("m1", "m2", "m3"):
         event(shop, member, {"type": "signin"})
         event(shop, member, {"type": "profile"})
