@@ -5,6 +5,7 @@ error shape (WeChat Pay's own shape on the notification endpoint), never a 5xx, 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -346,19 +347,95 @@ def test_replayed_settings_puts_leave_the_settings_in_force_as_they_were(
         assert all("ConfigTable" in t or "ShopsTable" in t for t in changed), changed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC §7's signature has no nonce: an older signed PUT replayed within 300 s reverts a newer one "
-    "(needs a nonce or a version precondition in the contract)",
-)
-def test_replaying_an_older_settings_put_does_not_revert_a_newer_one(api: Api, world: World) -> None:
+def test_replaying_an_older_settings_put_does_not_revert_a_newer_one(
+    api: Api, world: World, fingerprint: Fingerprint
+) -> None:
+    """SPEC §7's signature has no nonce: an eavesdropper may resend a captured request for 300 s. A write to a
+    last-writer-wins resource signed before the newest accepted one is refused (fenxiao.api.ordering)."""
     shop = world.shop
     path = shop.path("/settings/distribution")
     old = json.dumps({"enabled": False}).encode()
-    old_headers = signed_headers(shop.secret, "PUT", path, old)
+    old_headers = signed_headers(shop.secret, "PUT", path, old, ts=int(clock.unix_now()) - 10)
     assert request(api, "PUT", path, old_headers, old).status == 200
     assert shop.put(path, {"enabled": True}).status == 200
-    request(api, "PUT", path, old_headers, old)  # an eavesdropper's replay, within the window
+    before = fingerprint.take()
+    replay = request(api, "PUT", path, old_headers, old)  # within the window
+    rejected(replay, 409, "stale_request", "PUT", path)
+    assert replay.error["field"] == "X-Timestamp"
+    assert shop.get(path).body["enabled"] is True
+    assert fingerprint.take() == before
+
+
+@pytest.mark.parametrize(
+    ("rest", "older", "newer"),
+    [
+        ("/members/fan1/distributor", {"active": True}, {"active": False}),
+        (
+            "/products/p-ordered/rates",
+            {"level1_bp": 900, "level2_bp": 0, "self_bp": 0},
+            {"level1_bp": 100, "level2_bp": 0, "self_bp": 0},
+        ),
+    ],
+)
+def test_every_last_writer_wins_resource_refuses_an_older_signed_write(
+    api: Api, world: World, fingerprint: Fingerprint, rest: str, older: dict[str, Any], newer: dict[str, Any]
+) -> None:
+    shop = world.shop
+    path = shop.path(rest)
+    now = int(clock.unix_now())
+
+    def put(body: dict[str, Any], ts: int) -> Answer:
+        raw = json.dumps(body).encode()
+        return request(api, "PUT", path, signed_headers(shop.secret, "PUT", path, raw, ts=ts), raw)
+
+    for body, ts in ((older, now - 20), (newer, now - 5)):
+        assert put(body, ts).status in (200, 201)
+    before = fingerprint.take()
+    rejected(put(older, now - 20), 409, "stale_request", "PUT", path)  # the captured older request again
+    assert fingerprint.take() == before
+    if "members" in rest:
+        assert shop.get(shop.path("/members/fan1")).body["is_distributor"] is False
+    # the mall's own request, signed now, applies as usual
+    assert put(older, now).status in (200, 201)
+    if "members" in rest:
+        assert shop.get(shop.path("/members/fan1")).body["is_distributor"] is True
+
+
+def test_writes_signed_in_the_same_second_apply_in_arrival_order(api: Api, world: World) -> None:
+    shop = world.shop
+    path = shop.path("/settings/distribution")
+    ts = int(clock.unix_now())
+    for enabled in (False, True, False):
+        raw = json.dumps({"enabled": enabled}).encode()
+        answer = request(api, "PUT", path, signed_headers(shop.secret, "PUT", path, raw, ts=ts), raw)
+        assert answer.status == 200, answer
+    assert shop.get(path).body["enabled"] is False
+
+
+def test_a_rejected_write_leaves_no_mark(api: Api, world: World, fingerprint: Fingerprint) -> None:
+    """A write refused for its content stores nothing, the ordering mark included: the same resource then
+    takes a write signed earlier than the refused one."""
+    shop = world.shop
+    path = shop.path("/settings/distribution")
+    now = int(clock.unix_now())
+    before = fingerprint.take()
+    bad = json.dumps({"rates": {"level1_bp": 10001}}).encode()
+    refused = request(api, "PUT", path, signed_headers(shop.secret, "PUT", path, bad, ts=now), bad)
+    rejected(refused, 400, None, "PUT", path)
+    assert fingerprint.take() == before
+    good = json.dumps({"enabled": False}).encode()
+    earlier = request(api, "PUT", path, signed_headers(shop.secret, "PUT", path, good, ts=now - 30), good)
+    assert earlier.status == 200, earlier
+
+
+def test_a_clock_moved_back_is_not_held_up_by_marks_from_its_future(api: Api, world: World) -> None:
+    """The local stack's clock override may move the clock back by days: a mark written 'in the future' can
+    belong to no request that verifies now, so it does not refuse the writes signed at the new time."""
+    shop = world.shop
+    path = shop.path("/settings/distribution")
+    assert shop.put(path, {"enabled": False}).status == 200
+    clock.set_now(clock.now() - timedelta(days=1))
+    assert shop.put(path, {"enabled": True}).status == 200
     assert shop.get(path).body["enabled"] is True
 
 

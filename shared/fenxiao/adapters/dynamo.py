@@ -107,6 +107,21 @@ class ConfigVersionModel(Model):
     head_at = UnicodeAttribute(null=True)  # on the HEAD item only: the effective_at of the newest version
 
 
+class SignedWriteMarkModel(Model):
+    """The X-Timestamp of the newest accepted signed write to one last-writer-wins resource (a settings
+    document, a product's rates, a member's distributor status or inviter), so that an older signed request
+    replayed within the signature window cannot undo a newer change (see fenxiao.api.ordering). Lives in
+    ConfigTable under ``SIGNED#{shop}#{path}``, which no configuration key can be (ids have no ``#``)."""
+
+    class Meta(_Meta):
+        pass
+
+    config_key = UnicodeAttribute(hash_key=True)
+    effective_at = UnicodeAttribute(range_key=True, default="MARK")
+    signed_at = NumberAttribute()
+    expires_at = NumberAttribute()  # TTL: a mark matters only while its request's signature is fresh
+
+
 # ---------------------------------------------------------------- members
 
 
@@ -381,6 +396,10 @@ class WithdrawalModel(Model):
     submitted_at = UnicodeAttribute(null=True)  # first transfer request sent to WeChat Pay
     checks = NumberAttribute(default=0)  # bill queries made while no final state was known
     failures = NumberAttribute(default=0)  # payout steps in a row that got no usable answer (backoff)
+    mchid = UnicodeAttribute(null=True)  # the shop's merchant when requested: every call for the bill uses it
+    appid = UnicodeAttribute(null=True)  # the shop's appid when requested (the openid belongs to it)
+    attempted_at = UnicodeAttribute(null=True)  # when the last create request was (about to be) sent
+    refusal = UnicodeAttribute(null=True)  # "CODE: message" of a verified 4xx, until a late query confirms it
 
     review_queue_index = ReviewQueueIndex()
     payout_checks = PayoutChecksIndex()
@@ -479,6 +498,7 @@ class NotificationModel(Model):
 _TABLES: dict[type[Model], str] = {
     ShopModel: "shops_table",
     ConfigVersionModel: "config_table",
+    SignedWriteMarkModel: "config_table",
     MemberItem: "members_table",
     OrderItem: "orders_table",
     LedgerEntryModel: "ledger_table",

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from fenxiao import clock
+from fenxiao.api import ordering
 from fenxiao.api.auth import canonical_query, verify_operator, verify_shop_signature
 from fenxiao.api.errors import error_body, from_validation_error, to_response
 from fenxiao.bootstrap import container
@@ -159,15 +160,18 @@ def _raw_body(request: Any) -> bytes:
     return bytes(raw)
 
 
+def _unstaged_path(request: Any) -> str:
+    """The concrete path without the stage or base path: the routed resource path with its ids filled in."""
+    unstaged = str((request.context or {}).get("resourcePath") or "")
+    for name, value in (request.uri_params or {}).items():
+        unstaged = unstaged.replace("{" + name + "}", str(value))
+    return unstaged
+
+
 def candidate_paths(request: Any) -> list[str]:
     """The request path as the mall may have signed it (see fenxiao.api.auth)."""
-    ctx = request.context or {}
-    actual = ctx.get("path") or ""
-    resource = ctx.get("resourcePath") or ""
-    params = request.uri_params or {}
-    unstaged = resource
-    for name, value in params.items():
-        unstaged = unstaged.replace("{" + name + "}", str(value))
+    actual = (request.context or {}).get("path") or ""
+    unstaged = _unstaged_path(request)
     paths = [p for p in (actual, unstaged) if p]
     base = container().settings.api_base_path.rstrip("/")
     if base and unstaged:
@@ -232,6 +236,9 @@ def _guarded(
             if shop_id:
                 log.append_keys(shop_id=shop_id)
             call = Call(shop_id=shop_id, raw_body=_raw_body(request), now=clock.now(), request=request)
+            resource = str((request.context or {}).get("resourcePath") or "")
+            if shop_id and ordering.is_ordered(request.method, resource):
+                return _in_signed_order(shop_id, request, lambda: fn(call, *args, **kwargs))
             result = fn(call, *args, **kwargs)
             if isinstance(result, Response):
                 return result
@@ -249,6 +256,20 @@ def _guarded(
             return response(500, error_body("internal_error", "an internal error occurred; retry later"))
 
     return wrapper
+
+
+def _in_signed_order(shop_id: str, request: Any, handle: Callable[[], Any]) -> Any:
+    """Run a write to a last-writer-wins resource unless a write signed later was applied (api.ordering)."""
+    from chalice import Response
+
+    signed_at = int(_headers(request)["x-timestamp"])  # checked by the signature verification
+    path = _unstaged_path(request)
+    ordering.check(shop_id, path, signed_at, clock.unix_now())
+    result = handle()
+    answer = result if isinstance(result, Response) else response(200, result)
+    if 200 <= answer.status_code < 300:
+        ordering.record(shop_id, path, signed_at, clock.unix_now())
+    return answer
 
 
 def shop_route(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -42,6 +42,7 @@ from fenxiao.api.models import (
     WechatPaySettings,
     WithdrawalIn,
 )
+from fenxiao.api.ordering import is_ordered
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 METHOD_ORDER = ("GET", "PUT", "POST", "PATCH", "DELETE")
@@ -346,8 +347,10 @@ WECHATPAY_ANSWER_SCHEMA: dict[str, Any] = {
 }
 
 
-def _statuses(op: Operation) -> list[int]:
+def _statuses(op: Operation, method: str, path: str) -> list[int]:
     statuses = {*op.answers, 401}
+    if is_ordered(method, path):
+        statuses.add(409)  # stale_request: a write signed later was already applied (fenxiao.api.ordering)
     if op.auth in ("shop", "operator"):
         statuses.add(400)  # a body over the limit, or one that is not the JSON object asked for
     if op.auth == "shop":
@@ -355,9 +358,9 @@ def _statuses(op: Operation) -> list[int]:
     return sorted(statuses)
 
 
-def _responses(op: Operation) -> dict[str, Any]:
+def _responses(op: Operation, method: str, path: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for status in _statuses(op):
+    for status in _statuses(op, method, path):
         answer: dict[str, Any] = {"description": _REASONS[status]}
         if status == 204:
             pass
@@ -479,7 +482,7 @@ def build(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
                     "required": op.body_required,
                     "content": {"application/json": {"schema": {"$ref": _ref(op.body)}}},
                 }
-            operation["responses"] = _responses(op)
+            operation["responses"] = _responses(op, method, path)
             operation["security"] = _SECURITY[op.auth]
             item[method.lower()] = operation
         paths[path] = item

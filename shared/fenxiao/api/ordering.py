@@ -1,0 +1,86 @@
+"""Signed writes to last-writer-wins resources apply in the order they were signed.
+
+SPEC §7's signature carries no nonce, so a request captured on the wire verifies again for 300 s. Most writes
+are safe to replay: orders, refund splits, withdrawals and growth events are idempotent on their own ids. But
+a PUT of a settings document or of a product's rates, a grant or revocation of distributor status and a
+binding (in ``protection`` or ``last_touch`` mode) *set* state that a later request may have changed again;
+replaying the older request would undo the newer one. For those resources we keep the ``X-Timestamp`` of the
+newest accepted write and refuse a write signed earlier with 409 ``stale_request`` (the mall signs again and
+resends if it still wants it). The same protects against the mall's own retries arriving out of order.
+
+- Requests signed in the same second are applied in arrival order: the timestamp has one-second resolution,
+  and refusing them would refuse a mall's quick consecutive changes.
+- The mark is written after the write succeeded (a rejected request stores nothing) and only moves forward
+  (a conditional put). A replay racing the newer write to within the milliseconds between that write and its
+  mark is not caught; it would need the attacker to replay at that very moment.
+- A mark more than 300 s ahead of our clock cannot belong to a request that verifies now (only a clock moved
+  back, as the local stack's override can): it is ignored, and so is a mark past its time to live.
+"""
+
+from __future__ import annotations
+
+from fenxiao.adapters.dynamo import SignedWriteMarkModel
+from fenxiao.api.auth import MAX_SKEW_SECONDS
+from fenxiao.domain.errors import Conflict
+
+# Resource paths (as routed, before the ids are filled in) whose writes set state a later write may change.
+ORDERED_RESOURCES = frozenset(
+    {
+        "/shops/{shop_id}/settings/distribution",
+        "/shops/{shop_id}/settings/membership",
+        "/shops/{shop_id}/settings/wechatpay",
+        "/shops/{shop_id}/products/{product_id}/rates",
+        "/shops/{shop_id}/members/{member_id}/distributor",
+        "/shops/{shop_id}/members/{member_id}/inviter",
+    }
+)
+MARK_TTL_SECONDS = 3600  # far beyond the signature window, so the mark outlives every replayable request
+
+
+def is_ordered(method: str, resource_path: str) -> bool:
+    return method.upper() != "GET" and resource_path in ORDERED_RESOURCES
+
+
+def _key(shop_id: str, path: str) -> str:
+    return f"SIGNED#{shop_id}#{path}"
+
+
+def check(shop_id: str, path: str, signed_at: int, now_unix: float) -> None:
+    """Raise 409 ``stale_request`` when a write to ``path`` signed later than ``signed_at`` was accepted."""
+    try:
+        mark = SignedWriteMarkModel.get(_key(shop_id, path), "MARK", consistent_read=True)
+    except SignedWriteMarkModel.DoesNotExist:
+        return
+    newest = int(mark.signed_at)
+    if newest > now_unix + MAX_SKEW_SECONDS or int(mark.expires_at) < now_unix:
+        return  # the clock was moved back past it, or it outlived its purpose
+    if newest > signed_at:
+        raise Conflict(
+            f"a change to {path} signed later (X-Timestamp {newest}) was already applied; this request "
+            f"(X-Timestamp {signed_at}) would undo it. Sign it again to apply it now",
+            code="stale_request",
+            field="X-Timestamp",
+        )
+
+
+def record(shop_id: str, path: str, signed_at: int, now_unix: float) -> None:
+    """Remember that a write to ``path`` signed at ``signed_at`` was accepted (the mark only moves forward)."""
+    from pynamodb.exceptions import PutError
+
+    mark = SignedWriteMarkModel(
+        _key(shop_id, path),
+        "MARK",
+        signed_at=signed_at,
+        expires_at=int(now_unix) + MARK_TTL_SECONDS,
+    )
+    # Strictly newer only: an identical request replayed in the same second rewrites nothing.
+    newest_so_far = SignedWriteMarkModel.signed_at.does_not_exist() | (
+        SignedWriteMarkModel.signed_at < signed_at
+    )
+    try:
+        mark.save(
+            condition=newest_so_far | (SignedWriteMarkModel.signed_at > int(now_unix) + MAX_SKEW_SECONDS)
+        )
+    except PutError as exc:
+        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
