@@ -11,6 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from fenxiao.domain.errors import InvalidInput
+from fenxiao.domain.growth import Level, parse_coefficient, validate_levels
+
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
 """Ids chosen by the mall (shop, member, order, product, line, refund, withdrawal ids): URL-safe, so the
 signed path is the path as sent."""
@@ -20,6 +23,8 @@ Fen = Annotated[int, Field(ge=0, le=10**12)]
 Colour = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
 ShortText = Annotated[str, StringConstraints(max_length=40)]
 LongText = Annotated[str, StringConstraints(max_length=2000)]
+# Documents growth_coefficient's syntax in docs/openapi.json; parse_coefficient is what checks it.
+COEFFICIENT_SCHEMA_PATTERN = r"^(0|[1-9][0-9]{0,3})(\.[0-9]{1,4})?$"
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s]{1,500}$", max_length=508)]
 
 
@@ -69,8 +74,9 @@ class Rates(Strict):
 
     @model_validator(mode="after")
     def _total(self) -> Rates:
+        # The sum error names its last term, here and in product rates alike (rates.self_bp, self_bp).
         if self.level1_bp + self.level2_bp + self.self_bp > 10000:
-            raise ValueError("level1_bp + level2_bp + self_bp must not exceed 10000")
+            raise FieldError("self_bp", "level1_bp + level2_bp + self_bp must not exceed 10000")
         return self
 
 
@@ -176,25 +182,41 @@ class LevelIn(Strict):
 
 
 class MembershipSettings(Strict):
-    growth_coefficient: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,4}(\.[0-9]{1,4})?$")] = "1"
+    # The payment code reads it with parse_coefficient; the same function checks it here, so a shop can
+    # never store a coefficient that every later payment would then fail on.
+    growth_coefficient: Annotated[
+        str,
+        StringConstraints(max_length=16),
+        Field(
+            description='A decimal string from "0" to "1000", at most 4 decimals, no leading zeros.',
+            json_schema_extra={"pattern": COEFFICIENT_SCHEMA_PATTERN},
+        ),
+    ] = "1"
     review_growth: Annotated[int, Field(ge=0, le=10**6)] = 0
     signin_growth: Annotated[int, Field(ge=0, le=10**6)] = 0
     profile_growth: Annotated[int, Field(ge=0, le=10**6)] = 0
     levels: Annotated[list[LevelIn], Field(max_length=5)] = []
 
-    @field_validator("levels")
+    @field_validator("growth_coefficient")
     @classmethod
-    def _increasing(cls, levels: list[LevelIn]) -> list[LevelIn]:
-        seen: set[int] = set()
-        for i, lv in enumerate(levels):
-            if lv.level in seen:
-                raise ValueError(f"levels[{i}].level {lv.level} is defined twice")
-            seen.add(lv.level)
-            if i and lv.growth_required <= levels[i - 1].growth_required:
-                raise ValueError(f"levels[{i}].growth_required must be greater than levels[{i - 1}]'s")
-            if i and lv.level <= levels[i - 1].level:
-                raise ValueError(f"levels[{i}].level must be greater than levels[{i - 1}]'s")
-        return levels
+    def _coefficient(cls, text: str) -> str:
+        try:
+            parse_coefficient(text)
+        except InvalidInput as exc:
+            raise ValueError(exc.message.removeprefix("growth_coefficient ")) from None
+        return text
+
+    @model_validator(mode="after")
+    def _levels(self) -> MembershipSettings:
+        levels = [Level(lv.level, lv.name, lv.growth_required, lv.discount_bp) for lv in self.levels]
+        try:
+            validate_levels(levels)
+        except InvalidInput as exc:
+            raise FieldError(exc.field or "levels", exc.message) from None
+        for i in range(1, len(levels)):
+            if levels[i].level <= levels[i - 1].level:
+                raise FieldError(f"levels[{i}].level", "level must be greater than the previous level's")
+        return self
 
 
 # ---------------------------------------------------------------- WeChat Pay settings

@@ -3,12 +3,13 @@
 "The configuration as it stood at t" is one query: the newest version of that key whose ``effective_at``
 is at or before t. A change applies to every payment whose success_time is after the PUT was stored.
 
-A PUT takes a whole document or a part of one: fields it leaves out keep their current value, and the
-merged document is validated as a whole before anything is stored.
+A PUT takes a whole document or a part of one: fields it leaves out keep their value in the newest version,
+and the merged document is validated as a whole before anything is stored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -20,8 +21,8 @@ from fenxiao.adapters.dynamo import ConfigVersionModel, PlatformKeyMap, ShopMode
 from fenxiao.api.errors import from_validation_error
 from fenxiao.api.models import DistributionSettings, MembershipSettings, ProductRates, WechatPaySettings
 from fenxiao.bootstrap import Container
-from fenxiao.domain.errors import InvalidInput, NotFound, RuleViolation
-from fenxiao.timefmt import key, rfc3339_from_key
+from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from fenxiao.timefmt import from_key, key, rfc3339_from_key
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -79,28 +80,55 @@ def doc_at(ckey: str, at: datetime) -> Any:
 # ---------------------------------------------------------------- writing versions
 
 
-def _store(ckey: str, doc: Any, now: datetime) -> str:
-    """Write a new version at ``now`` (a later microsecond if that one is taken); returns its key."""
-    moment = now
-    for _ in range(20):
+STORE_ATTEMPTS = 10
+
+
+def _head(ckey: str) -> ConfigVersionModel | None:
+    try:
+        return ConfigVersionModel.get(ckey, HEAD, consistent_read=True)
+    except ConfigVersionModel.DoesNotExist:
+        return None
+
+
+def _store(ckey: str, build: Callable[[Any], Any], now: datetime) -> Any:
+    """Write a new version built from the newest one; returns the stored document.
+
+    ``build(newest_doc)`` makes the document to store (and validates it: nothing is written when it
+    raises). The version is written at ``now``, or one microsecond after the newest version when that one
+    is not before ``now`` (the clock was moved back, or another PUT got there first), so versions stay
+    strictly increasing and a PUT applies to every payment after it returned. The HEAD item is written on
+    the condition that it still names the version ``build`` saw: a concurrent PUT makes the write cancel,
+    and it is retried on the new newest version, so no accepted change is lost.
+    """
+    head = _head(ckey)
+    for _ in range(STORE_ATTEMPTS):
+        head_at = head.head_at if head is not None else None
+        moment = now
+        if head_at is not None:
+            moment = max(now, from_key(head_at) + timedelta(microseconds=1))
+        doc = build(head.doc if head is not None else None)
         effective_at = key(moment)
+        unchanged = (
+            ConfigVersionModel.head_at.does_not_exist()
+            if head_at is None
+            else ConfigVersionModel.head_at == head_at
+        )
         try:
             with TransactWrite(connection=ConfigVersionModel._get_connection().connection) as tx:
                 tx.save(
                     ConfigVersionModel(ckey, effective_at, doc=doc),
                     condition=ConfigVersionModel.effective_at.does_not_exist(),
                 )
-                tx.save(
-                    ConfigVersionModel(ckey, HEAD, doc=doc, head_at=effective_at),
-                    condition=ConfigVersionModel.head_at.does_not_exist()
-                    | (ConfigVersionModel.head_at < effective_at),
-                )
-            return effective_at
+                tx.save(ConfigVersionModel(ckey, HEAD, doc=doc, head_at=effective_at), condition=unchanged)
+            return doc
         except TransactWriteError as exc:
             if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
                 raise
-            moment = moment + timedelta(microseconds=1)
-    raise RuntimeError("could not store a configuration version")  # pragma: no cover
+            head = _head(ckey)
+    raise Conflict(
+        "the configuration is being changed by other requests at the same time; retry",
+        code="concurrent_change",
+    )
 
 
 def _merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -149,12 +177,19 @@ def distribution_at(shop_id: str, at: datetime) -> DistributionSettings:
     return DistributionSettings.model_validate(doc or {})
 
 
+def _patched(model: type[M], patch: dict[str, Any]) -> Callable[[Any], Any]:
+    """``build`` for ``_store``: the newest document with ``patch`` merged in, validated as a whole."""
+
+    def build(newest: Any) -> Any:
+        return _validated(model, _merge(newest or {}, patch)).model_dump(mode="json")
+
+    return build
+
+
 def put_distribution(shop_id: str, body: Any, now: datetime) -> DistributionSettings:
     patch = _require_object(body)
-    current = distribution_at(shop_id, now).model_dump(mode="json")
-    merged = _validated(DistributionSettings, _merge(current, patch))
-    _store(config_key(shop_id, DISTRIBUTION), merged.model_dump(mode="json"), now)
-    return merged
+    doc = _store(config_key(shop_id, DISTRIBUTION), _patched(DistributionSettings, patch), now)
+    return DistributionSettings.model_validate(doc)
 
 
 # ---------------------------------------------------------------- product rates
@@ -167,15 +202,16 @@ def product_rates_at(shop_id: str, product_id: str, at: datetime) -> ProductRate
 
 def put_product_rates(shop_id: str, product_id: str, body: Any, now: datetime) -> ProductRates:
     rates = _validated(ProductRates, _require_object(body))
-    _store(config_key(shop_id, "rates", product_id), rates.model_dump(mode="json"), now)
+    _store(config_key(shop_id, "rates", product_id), lambda _newest: rates.model_dump(mode="json"), now)
     return rates
 
 
 def delete_product_rates(shop_id: str, product_id: str, now: datetime) -> None:
-    ckey = config_key(shop_id, "rates", product_id)
-    if doc_at(ckey, now) is None:
-        raise NotFound(f"product {product_id} has no rates of its own", code="rates_not_found")
-    _store(ckey, None, now)
+    def build(newest: Any) -> None:
+        if newest is None:
+            raise NotFound(f"product {product_id} has no rates of its own", code="rates_not_found")
+
+    _store(config_key(shop_id, "rates", product_id), build, now)
 
 
 # ---------------------------------------------------------------- membership
@@ -188,10 +224,8 @@ def membership_at(shop_id: str, at: datetime) -> MembershipSettings:
 
 def put_membership(shop_id: str, body: Any, now: datetime) -> MembershipSettings:
     patch = _require_object(body)
-    current = membership_at(shop_id, now).model_dump(mode="json")
-    merged = _validated(MembershipSettings, _merge(current, patch))
-    _store(config_key(shop_id, MEMBERSHIP), merged.model_dump(mode="json"), now)
-    return merged
+    doc = _store(config_key(shop_id, MEMBERSHIP), _patched(MembershipSettings, patch), now)
+    return MembershipSettings.model_validate(doc)
 
 
 # ---------------------------------------------------------------- WeChat Pay (current only, secrets encrypted)
