@@ -4,14 +4,17 @@ WeChat Pay's routes (requests must carry a valid ``WECHATPAY2-SHA256-RSA2048`` A
 stand-in's merchant key; answers are signed with its platform key, public key mode):
 
 ``POST /v3/fund-app/mch-transfer/transfer-bills``
-    creates a bill, deduplicated on ``out_bill_no`` (the same number with the same fields answers the bill as
-    it stands; with other fields 400 ``INVALID_REQUEST``); ``transfer_amount`` from 2000 yuan on needs
+    creates a bill, deduplicated on ``out_bill_no`` (the same number with the same request body, ``notify_url``
+    aside, answers the bill as it stands, with ``package_info`` while it waits for the member; any other
+    field different: 400 ``INVALID_REQUEST``); ``transfer_amount`` from 2000 yuan on needs
     ``user_name`` (400 ``PARAM_ERROR``). The answer carries the bill as it was created (``ACCEPTED``, or
     ``WAIT_USER_CONFIRM`` with ``package_info``); the final state follows with ``MCHTRANSFER.BILL.FINISHED``,
     signed and encrypted, POSTed to the request's ``notify_url`` (none given: no notification, as WeChat
     Pay; the bill is then learnt by querying it).
 ``GET /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}``
-    the bill, or 404 ``NOT_FOUND``.
+    the bill, or 404 ``NOT_FOUND``. As WeChat Pay's 商户单号查询转账单, the answer has no ``package_info``
+    (mch_id, out_bill_no, transfer_bill_no, appid, state, transfer_amount, transfer_remark, fail_reason,
+    openid, create_time, update_time): only a create answer carries it.
 
 A bad signature answers 401 ``{"code": "SIGN_ERROR", "message"}``. Local-only control routes:
 
@@ -23,7 +26,8 @@ A bad signature answers 401 ``{"code": "SIGN_ERROR", "message"}``. Local-only co
     route); ``notify`` = ``after`` | ``before_answer`` | ``duplicate`` | ``none``; ``query`` = ``normal`` |
     ``error_500``. Answers the behaviour now in force.
 ``GET /standin/payouts/bills``
-    every bill with its state and how many create requests named it (``requests``).
+    every bill with its state, its ``package_info`` while waiting, and how many create requests named it
+    (``requests``).
 ``POST /standin/payouts/bills/{out_bill_no}/confirm`` ``{"accept": bool}``
     the member confirms (SUCCESS) or declines (CANCELLED) a bill waiting for them; notifies.
 """
@@ -106,6 +110,7 @@ class Bill:
     update_time: str
     fail_reason: str | None = None
     package_info: str | None = None
+    request: dict[str, Any] = field(default_factory=dict)  # the create body, notify_url aside (dedup)
     requests: int = 1
     notifications: list[int] = field(default_factory=list)  # API answer status of each delivery
 
@@ -137,9 +142,7 @@ class Bill:
         }
         if self.fail_reason:
             doc["fail_reason"] = self.fail_reason
-        if self.state == "WAIT_USER_CONFIRM" and self.package_info:
-            doc["package_info"] = self.package_info
-        return doc
+        return doc  # no package_info: WeChat Pay's bill query does not return it
 
     def notification_resource(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -155,6 +158,12 @@ class Bill:
         if self.fail_reason:
             doc["fail_reason"] = self.fail_reason
         return doc
+
+
+def _dedup_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What a repeated create must repeat exactly (WeChat Pay: 原单重试 with the original parameters); the
+    notify_url may differ."""
+    return {k: v for k, v in data.items() if k != "notify_url"}
 
 
 class PayoutDesk:
@@ -227,7 +236,12 @@ class PayoutDesk:
     def _list_bills(self, request: StandinRequest) -> tuple[int, Any]:
         with self._lock:
             bills = [
-                {**b.document(), "requests": b.requests, "notifications": list(b.notifications)}
+                {
+                    **b.document(),
+                    "package_info": b.package_info,
+                    "requests": b.requests,
+                    "notifications": list(b.notifications),
+                }
                 for b in self.bills.values()
             ]
         return 200, {"bills": bills}
@@ -260,11 +274,7 @@ class PayoutDesk:
         with self._lock:
             existing = self.bills.get((mchid, fields["out_bill_no"]))
             if existing is not None:
-                if (existing.amount, existing.openid, existing.appid) != (
-                    fields["transfer_amount"],
-                    fields["openid"],
-                    fields["appid"],
-                ):
+                if existing.request != _dedup_fields(fields):
                     return self._signed(
                         400, {"code": "INVALID_REQUEST", "message": "商户单号重复，且请求参数与原单不一致"}
                     )
@@ -361,6 +371,7 @@ class PayoutDesk:
             create_time=now,
             update_time=now,
             package_info=("ABBQO+oYAAABAAAAAAB" + nonce(40)) if waiting else None,
+            request=_dedup_fields(data),
         )
 
     # ------------------------------------------------------------ outcomes and notifications

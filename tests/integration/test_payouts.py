@@ -116,19 +116,33 @@ def test_the_shops_transfer_fields_are_sent(rig: PayoutRig) -> None:
 
 
 def test_a_refused_transfer_fails_and_returns_the_money_once(rig: PayoutRig) -> None:
+    from fenxiao.bootstrap import container
+    from fenxiao.service.withdrawals import nudge_payout
+
     rig.desk.configure(
         create="reject", reject_status=403, reject_code="NO_AUTH", reject_message="商户号无权限"
     )
     assert rig.withdraw("w1", 2_000).status == 202
     rig.work()
+    # Refused, and no bill right after: not proof yet (another create may be on its way), so the money
+    # stays withdrawing until a query made REFUSAL_SETTLE after the last create still finds nothing.
+    stored = rig.stored("w1")
+    assert (stored.status, stored.refusal, stored.attempts) == ("pending", "NO_AUTH: 商户号无权限", 1)
+    assert balance("shop1", "m1") == money(withdrawing=2_000)
+    rig.later(timedelta(seconds=10))
+    assert rig.check() == 0  # not due yet
+    nudge_payout(container(), "shop1", "w1")  # a duplicate nudge, early: queries, neither fails nor sends
+    rig.work()
+    assert rig.stored("w1").status == "pending"
+    assert balance("shop1", "m1") == money(withdrawing=2_000)
+    assert rig.bill("w1") is None
+    rig.later(timedelta(seconds=21))
+    assert rig.check() == 1
     view = rig.view("w1")
     assert (view["status"], view["reason"]) == ("failed", "NO_AUTH: 商户号无权限")
     assert balance("shop1", "m1") == money()
     assert rig.bill("w1") is None  # WeChat Pay never had a bill
     # Nudges keep coming (duplicates, the reconciler): nothing moves again.
-    from fenxiao.bootstrap import container
-    from fenxiao.service.withdrawals import nudge_payout
-
     nudge_payout(container(), "shop1", "w1")
     nudge_payout(container(), "shop1", "w1")
     rig.work()
@@ -136,6 +150,96 @@ def test_a_refused_transfer_fails_and_returns_the_money_once(rig: PayoutRig) -> 
     assert rig.check() == 0
     assert ledger_steps("w1") == ["RESERVE", "RETURN"]
     assert balance("shop1", "m1") == money()
+    assert_audit_clean()
+
+
+def test_a_refusal_while_another_create_for_the_bill_is_on_its_way_returns_no_money(rig: PayoutRig) -> None:
+    """Worker A's create is refused and A's query finds no bill, but meanwhile worker B (a duplicate nudge)
+    has sent a create that WeChat Pay accepts: the money must not come back while that bill pays."""
+    from fenxiao.bootstrap import container
+    from fenxiao.service import payouts
+
+    rig.desk.configure(create="reject", faults=1, reject_code="PARAM_ERROR", notify="none")
+    query = rig.desk._query
+    raced: list[bool] = []
+
+    def query_then_race(request):  # type: ignore[no-untyped-def]
+        answer = query(request)  # A's query after the refusal: NOT_FOUND
+        if not raced:
+            raced.append(True)
+            payouts.advance(container(), "shop1", "w1", clock.now())  # B: queries, creates, is accepted
+        return answer
+
+    for route in rig.standin.routes:
+        if route.method == "GET" and route.pattern.match(
+            f"{CREATE}/out-bill-no/{out_bill_no('shop1', 'w1')}"
+        ):
+            route.handler = query_then_race
+    assert rig.withdraw("w1", 2_000).status == 202
+    rig.work()
+    assert raced == [True]
+    stored = rig.stored("w1")
+    assert (stored.status, stored.wx_state, stored.refusal, stored.attempts) == (
+        "pending",
+        "ACCEPTED",
+        None,
+        2,
+    )
+    assert balance("shop1", "m1") == money(withdrawing=2_000)
+    rig.later(timedelta(minutes=11))
+    rig.check()
+    assert rig.view("w1")["status"] == "succeeded"
+    bill = rig.bill("w1")
+    assert bill is not None and bill.state == "SUCCESS" and bill.requests == 1
+    assert ledger_steps("w1") == ["PAID", "RESERVE"]
+    assert balance("shop1", "m1") == money(withdrawn=2_000)
+    assert_audit_clean()
+
+
+def test_a_success_after_the_money_was_returned_is_recorded_for_the_operator(
+    rig: PayoutRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.adapters.dynamo import NotificationModel
+    from fenxiao.bootstrap import container
+    from fenxiao.service import payouts
+    from fenxiao.service.shops import load_shop
+
+    counted: list[str] = []
+    original_count = payouts.count
+    monkeypatch.setattr(
+        payouts,
+        "count",
+        lambda name, value=1, **kw: (counted.append(name), original_count(name, value, **kw)),
+    )
+    rig.desk.configure(create="reject", faults=1, reject_code="PARAM_ERROR", reject_message="参数错误")
+    assert rig.withdraw("w1", 2_000).status == 202
+    rig.work()
+    rig.later(timedelta(seconds=31))
+    rig.check()
+    assert rig.view("w1")["status"] == "failed"
+    assert balance("shop1", "m1") == money()
+    # A create for the bill lands after all (say, sent by hand with the merchant's key): WeChat Pay pays
+    # it and notifies SUCCESS for a withdrawal whose money is back to available.
+    request = payouts.transfer_request(container(), load_shop("shop1"), rig.stored("w1"))
+    assert payouts._client(container(), load_shop("shop1")).create_bill(request)["state"] == "ACCEPTED"
+    rig.desk.wait_idle()
+    assert rig.paid_to() == 2_000
+    assert rig.view("w1")["status"] == "failed"  # nothing applied: the money already moved
+    assert balance("shop1", "m1") == money()
+    records = [n for n in NotificationModel.query("shop1") if n.outcome == "not_applied:after_final"]
+    assert len(records) == 1
+    assert records[0].event_type == "MCHTRANSFER.BILL.FINISHED"
+    assert records[0].summary["withdrawal_id"] == "w1"
+    assert records[0].summary["state"] == "SUCCESS"
+    assert records[0].summary["withdrawal_status"] == "failed"
+    assert "PayoutAfterFinal" in counted
+    # The same news from a bill query (a stray nudge is ignored; apply_bill is told directly) is recorded too.
+    payouts.apply_bill(
+        "shop1", "w1", {"out_bill_no": out_bill_no("shop1", "w1"), "state": "SUCCESS"}, clock.now()
+    )
+    outcomes = [n.outcome for n in NotificationModel.query("shop1")]
+    assert outcomes.count("not_applied:after_final") == 2
+    assert ledger_steps("w1") == ["RESERVE", "RETURN"]
     assert_audit_clean()
 
 

@@ -9,9 +9,12 @@ retried, at most one bill exists and it pays at most once:
 2. a verified answer's state is applied: ACCEPTED / PROCESSING / WAIT_USER_CONFIRM / TRANSFERING keep the
    withdrawal ``pending`` (with ``package_info`` while the member must confirm); SUCCESS moves the amount
    withdrawing -> withdrawn; FAIL / CANCELLED return it withdrawing -> available, with the reason;
-3. a verified 4xx rejection fails the withdrawal (money returned) only once a query confirms that WeChat Pay
-   has no such bill; no answer (network, timeout, 5xx, an answer that does not verify) is retried with
-   backoff on the same bill number: a delayed nudge, and the PayoutChecks index as the safety net.
+3. a verified 4xx rejection fails the withdrawal (money returned) only once a query made REFUSAL_SETTLE
+   after the last create request still finds no such bill (another create for the bill may have been on
+   its way); no answer (network, timeout, 5xx, an answer that does not verify) is retried with backoff on
+   the same bill number: a delayed nudge, and the PayoutChecks index as the safety net;
+4. every call goes to the merchant pinned on the withdrawal when it was requested: if the shop names
+   another merchant since, nothing is sent (a second bill at the new merchant is never risked).
 
 The final state normally arrives with the ``MCHTRANSFER.BILL.FINISHED`` notification (``on_bill_finished``);
 bills with no news by their ``check_at`` are queried by the scheduled ``payout-check`` job (``check_page``),
@@ -23,21 +26,30 @@ never moves a bill back.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
 from fenxiao import clock
 from fenxiao.adapters.dynamo import CHECK_SHARDS, PayoutBillModel, ShopModel, WithdrawalModel
-from fenxiao.adapters.wechatpay_transfer import TransferClient, TransferRejected, TransferUnavailable
+from fenxiao.adapters.wechatpay_transfer import (
+    CONNECT_TIMEOUT_SECONDS,
+    READ_TIMEOUT_SECONDS,
+    TransferClient,
+    TransferRejected,
+    TransferUnavailable,
+)
 from fenxiao.bootstrap import Container
 from fenxiao.domain.withdrawals import (
+    FAILED_STATES,
     OUT_BILL_NO,
     PACING,
+    SUCCESS_STATES,
     is_final_state,
     is_known_state,
     moves_forward,
@@ -56,6 +68,9 @@ EVENT_BILL_FINISHED = "MCHTRANSFER.BILL.FINISHED"
 MAX_APPLY_ATTEMPTS = 5
 CHECK_PAGE_SIZE = 100
 MAX_SQS_DELAY_SECONDS = 900
+# A refusal is trusted only from a query this long after the last create request: by then any request for
+# the bill that was on its way (ours timed out, a duplicate worker's) has been answered or given up on.
+REFUSAL_SETTLE = timedelta(seconds=CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS + 20)
 
 
 class BillMismatch(Exception):
@@ -71,15 +86,20 @@ def advance(c: Container, shop_id: str, withdrawal_id: str, now: datetime) -> No
     if w is None or w.status != "pending":
         return
     shop = load_shop(shop_id)
+    if pinned_mchid(shop, w) != shop.wx_mchid:
+        _merchant_changed(c, shop, w, now)
+        return
     try:
         client = _client(c, shop)
-        if w.wx_state is None:
+        if w.refusal:
+            _confirm_refusal(c, shop, client, w, now)
+        elif w.wx_state is None:
             _submit(c, shop, client, w, now)
         else:
             bill = client.query_bill(w.out_bill_no)
             if bill is None:
                 raise TransferUnavailable("WeChat Pay no longer finds a bill it reported; will look again")
-            apply_bill(shop_id, withdrawal_id, bill, now, queried=True)
+            _converge(c, shop, client, w, bill, now, queried=True)
     except (TransferUnavailable, TransferRejected) as exc:
         _retry_later(c, shop_id, withdrawal_id, now, exc)
     except BillMismatch as exc:
@@ -88,59 +108,75 @@ def advance(c: Container, shop_id: str, withdrawal_id: str, now: datetime) -> No
         _retry_later(c, shop_id, withdrawal_id, now, exc, nudge=False)
 
 
+def pinned_mchid(shop: ShopModel, w: WithdrawalModel) -> str | None:
+    """The merchant the withdrawal's bill belongs to (pinned at request time; older items: the shop's)."""
+    return w.mchid or shop.wx_mchid
+
+
+def _merchant_changed(c: Container, shop: ShopModel, w: WithdrawalModel, now: datetime) -> None:
+    """The shop now names another merchant than the one the bill belongs to. A query at the new merchant
+    would answer NOT_FOUND and a create there would be a second bill, so nothing is sent: the money stays
+    withdrawing, the operator looks (restore the merchant, or settle the bill by hand)."""
+    logger().error(
+        "the shop's WeChat Pay merchant changed while a payout was unresolved; nothing sent to the new one",
+        extra={"shop_id": shop.shop_id, "withdrawal_id": w.withdrawal_id, "pinned_mchid": w.mchid},
+    )
+    count("PayoutMerchantChanged")
+    _retry_later(c, w.shop_id, w.withdrawal_id, now, RuntimeError("merchant changed"), nudge=False)
+
+
 def _submit(c: Container, shop: ShopModel, client: TransferClient, w: WithdrawalModel, now: datetime) -> None:
     if int(w.attempts or 0) > 0:
         # An earlier attempt may have reached WeChat Pay without us hearing back: ask before sending again.
         bill = client.query_bill(w.out_bill_no)
         if bill is not None:
-            apply_bill(w.shop_id, w.withdrawal_id, bill, now, queried=True)
+            _converge(c, shop, client, w, bill, now, queried=True)
             return
-    marked = _mark_attempt(w, now)
+    marked = _mark_attempt(w)
     if marked is None:
         return  # changed meanwhile (a notification, another worker): that one carries on
     try:
         bill = client.create_bill(transfer_request(c, shop, marked))
     except TransferRejected as exc:
-        found = client.query_bill(marked.out_bill_no)
-        if found is not None:
-            apply_bill(w.shop_id, w.withdrawal_id, found, now, queried=True)
-            return
         logger().warning(
             "transfer refused by WeChat Pay", extra={"withdrawal_id": w.withdrawal_id, "code": exc.code}
         )
         count("PayoutsRefused", code=exc.code)
-        apply_bill(
-            w.shop_id,
-            w.withdrawal_id,
-            {"out_bill_no": marked.out_bill_no, "state": "FAIL", "fail_reason": f"{exc.code}: {exc.message}"},
-            now,
-        )
+        found = client.query_bill(marked.out_bill_no)
+        if found is not None:
+            _converge(c, shop, client, marked, found, now, queried=True)
+            return
+        _hold_refusal(c, marked, f"{exc.code}: {exc.message}")
         return
     count("PayoutsSubmitted")
-    apply_bill(w.shop_id, w.withdrawal_id, bill, now)
+    _converge(c, shop, client, marked, bill, now)
 
 
-def _mark_attempt(w: WithdrawalModel, now: datetime) -> WithdrawalModel | None:
+def _mark_attempt(w: WithdrawalModel) -> WithdrawalModel | None:
     """Count the attempt before sending: a crash after the request leaves ``attempts > 0`` (query first next
-    time) and a ``check_at`` for the reconciler. None when the withdrawal changed since it was read."""
+    time) and a ``check_at`` for the reconciler; ``attempted_at`` dates the request a refusal is measured
+    from. None when the withdrawal changed since it was read."""
+    sent_at = clock.now()  # read now, just before the request goes out (the handler's time may be older)
     attempts = int(w.attempts or 0) + 1
     version = int(w.version or 0)
     actions = [
         WithdrawalModel.attempts.set(attempts),
         WithdrawalModel.version.set(version + 1),
+        WithdrawalModel.attempted_at.set(key(sent_at)),
         WithdrawalModel.check_shard.set(check_shard(w.withdrawal_id)),
-        WithdrawalModel.check_at.set(key(now + PACING.retry_after(attempts))),
+        WithdrawalModel.check_at.set(key(sent_at + PACING.retry_after(attempts))),
     ]
     if not w.submitted_at:
-        actions.append(WithdrawalModel.submitted_at.set(key(now)))
-    uow = UnitOfWork(now)
+        actions.append(WithdrawalModel.submitted_at.set(key(sent_at)))
+    uow = UnitOfWork(sent_at)
     uow.update(
         "withdrawal",
         WithdrawalModel(w.withdrawal_key),
         actions=actions,
         condition=(WithdrawalModel.status == "pending")
         & version_is(WithdrawalModel.version, version)
-        & WithdrawalModel.wx_state.does_not_exist(),
+        & WithdrawalModel.wx_state.does_not_exist()
+        & WithdrawalModel.refusal.does_not_exist(),
     )
     try:
         uow.commit()
@@ -149,12 +185,113 @@ def _mark_attempt(w: WithdrawalModel, now: datetime) -> WithdrawalModel | None:
     return load(w.shop_id, w.withdrawal_id)
 
 
+# ---------------------------------------------------------------- a refusal, confirmed before money returns
+
+
+def _hold_refusal(c: Container, w: WithdrawalModel, reason: str) -> None:
+    """A verified 4xx and no bill right after: not yet proof. Another create for this bill number may still
+    be on its way (a duplicate nudge, the reconciler, a request of ours that timed out), so the refusal is
+    kept and the money stays withdrawing until a query made REFUSAL_SETTLE after the last create attempt
+    still finds nothing (``_confirm_refusal``). Conditional on the version: if another worker has sent a
+    request since, its answer decides, and this refusal is dropped."""
+    version = int(w.version or 0)
+    attempted = from_key(w.attempted_at) if w.attempted_at else clock.now()
+    confirm_at = attempted + REFUSAL_SETTLE
+    try:
+        WithdrawalModel(w.withdrawal_key).update(
+            actions=[
+                WithdrawalModel.refusal.set(reason[:200]),
+                WithdrawalModel.version.set(version + 1),
+                WithdrawalModel.check_shard.set(check_shard(w.withdrawal_id)),
+                WithdrawalModel.check_at.set(key(confirm_at)),
+            ],
+            condition=(WithdrawalModel.status == "pending")
+            & version_is(WithdrawalModel.version, version)
+            & WithdrawalModel.wx_state.does_not_exist(),
+        )
+    except UpdateError as update_error:
+        if getattr(update_error, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+        return
+    _nudge_at(c, w, confirm_at)
+
+
+def _confirm_refusal(
+    c: Container, shop: ShopModel, client: TransferClient, w: WithdrawalModel, now: datetime
+) -> None:
+    """Query the bill; fail the withdrawal (money returned) only on a verified NOT_FOUND from a query made
+    at least REFUSAL_SETTLE after the last create attempt. Never sends a create."""
+    attempted = from_key(w.attempted_at) if w.attempted_at else None
+    asked_at = clock.now()
+    bill = client.query_bill(w.out_bill_no)
+    if bill is not None:
+        _converge(c, shop, client, w, bill, now, queried=True)  # the bill exists after all: it decides
+        return
+    confirm_at = (attempted or asked_at) + REFUSAL_SETTLE
+    if attempted is None or asked_at < confirm_at:
+        _nudge_at(c, w, confirm_at)  # too early to trust the NOT_FOUND: look again once the window passed
+        return
+    apply_bill(
+        w.shop_id,
+        w.withdrawal_id,
+        {"out_bill_no": w.out_bill_no, "state": "FAIL", "fail_reason": w.refusal},
+        now,
+        queried=True,
+        reported=False,
+    )
+
+
+def _nudge_at(c: Container, w: WithdrawalModel, when: datetime) -> None:
+    delay = math.ceil((when - clock.now()).total_seconds()) + 1
+    if delay <= MAX_SQS_DELAY_SECONDS:
+        nudge_payout(c, w.shop_id, w.withdrawal_id, delay_seconds=max(delay, 0))
+
+
+# ---------------------------------------------------------------- package_info, when the answer was lost
+
+
+def _converge(
+    c: Container,
+    shop: ShopModel,
+    client: TransferClient,
+    w: WithdrawalModel,
+    bill: Mapping[str, Any],
+    now: datetime,
+    queried: bool = False,
+) -> None:
+    """Apply the bill; a bill waiting for the member whose ``package_info`` we never got (the create answer
+    was lost, and WeChat Pay's bill query does not return it) is asked for it again: the identical create
+    request on the same ``out_bill_no``, which WeChat Pay answers with the bill as it stands."""
+    applied = apply_bill(w.shop_id, w.withdrawal_id, bill, now, queried=queried)
+    if applied is None or applied.status != "pending" or applied.wx_state != "WAIT_USER_CONFIRM":
+        return
+    if applied.package_info:
+        return
+    try:
+        answer = client.create_bill(transfer_request(c, shop, applied))
+    except TransferRejected as exc:
+        # Never a reason to fail: the bill exists and waits for the member. The operator looks.
+        logger().error(
+            "repeating the transfer request for its package_info was refused",
+            extra={"withdrawal_id": w.withdrawal_id, "code": exc.code},
+        )
+        count("PayoutPackageInfoMissing")
+        return
+    again = apply_bill(w.shop_id, w.withdrawal_id, answer, now)
+    if again is not None and again.status == "pending" and not again.package_info:
+        logger().error(
+            "WeChat Pay's repeated answer carries no package_info", extra={"withdrawal_id": w.withdrawal_id}
+        )
+        count("PayoutPackageInfoMissing")
+
+
 def transfer_request(c: Container, shop: ShopModel, w: WithdrawalModel) -> dict[str, Any]:
-    """The bill's parameters. Settings are read as they stood when the withdrawal was requested, so every
-    retry sends the very same request (WeChat Pay wants a repeated bill number with its original fields)."""
+    """The bill's parameters. Settings are read as they stood when the withdrawal was requested, and the
+    appid is the one pinned on the withdrawal, so every retry sends the very same request (WeChat Pay wants
+    a repeated bill number with its original fields)."""
     rules = settings.distribution_at(shop.shop_id, from_key(w.created_at)).settlement
     request: dict[str, Any] = {
-        "appid": shop.wx_appid,
+        "appid": w.appid or shop.wx_appid,
         "out_bill_no": w.out_bill_no,
         "transfer_scene_id": rules.transfer_scene_id,
         "openid": w.openid,
@@ -208,17 +345,30 @@ def _retry_later(
 
 
 def apply_bill(
-    shop_id: str, withdrawal_id: str, bill: Mapping[str, Any], now: datetime, queried: bool = False
+    shop_id: str,
+    withdrawal_id: str,
+    bill: Mapping[str, Any],
+    now: datetime,
+    queried: bool = False,
+    reported: bool = True,
+    envelope: Mapping[str, Any] | None = None,
 ) -> WithdrawalModel | None:
     """Converge the withdrawal with the bill as WeChat Pay reports it (answer, query or notification).
 
     Final states move the money exactly once (conditional on ``pending`` and the version, unique ledger key);
     pending states only record what the member must do and when to look again. ``queried`` counts a query
-    towards the check backoff. Returns the withdrawal as it stands afterwards."""
+    towards the check backoff; ``reported`` is False for a state we concluded ourselves (a confirmed
+    refusal); ``envelope`` is the notification's, when the bill came with one. A final state WeChat Pay
+    reports against a withdrawal already final the other way (SUCCESS after failed/rejected) is recorded for
+    the operator, never dropped silently. Returns the withdrawal as it stands afterwards."""
     state = str(bill.get("state") or "")
     for _ in range(MAX_APPLY_ATTEMPTS):
         w = load(shop_id, withdrawal_id)
-        if w is None or w.status != "pending":
+        if w is None:
+            return w
+        if w.status != "pending":
+            if reported:
+                _after_final(w, state, bill, now, envelope)
             return w
         _check_matches(w, bill)
         if not is_known_state(state):
@@ -229,6 +379,8 @@ def apply_bill(
         actions: list[Any] = [WithdrawalModel.version.set(version + 1)]
         if w.failures:
             actions.append(WithdrawalModel.failures.set(0))  # an answer came: the retry backoff starts over
+        if w.refusal and reported:
+            actions.append(WithdrawalModel.refusal.remove())  # WeChat Pay has the bill: the refusal is moot
         transfer_bill_no = bill.get("transfer_bill_no")
         if isinstance(transfer_bill_no, str) and transfer_bill_no and not w.transfer_bill_no:
             actions.append(WithdrawalModel.transfer_bill_no.set(transfer_bill_no[:64]))
@@ -238,13 +390,20 @@ def apply_bill(
         if is_final_state(state):
             _finish(uow, w, state, bill, actions)
         else:
+            package = bill.get("package_info")
+            has_package = state == "WAIT_USER_CONFIRM" and isinstance(package, str) and bool(package)
             if moves_forward(w.wx_state, state):
                 actions += [WithdrawalModel.wx_state.set(state), WithdrawalModel.updated_at.set(now_key)]
-                package = bill.get("package_info")
-                if state == "WAIT_USER_CONFIRM" and isinstance(package, str) and package:
-                    actions.append(WithdrawalModel.package_info.set(package[:2048]))
+                if has_package:
+                    actions.append(WithdrawalModel.package_info.set(str(package)[:2048]))
                 elif state != "WAIT_USER_CONFIRM" and w.package_info:
                     actions.append(WithdrawalModel.package_info.remove())
+            elif has_package and w.wx_state == state and not w.package_info:
+                # Still waiting for the member, and now we have what the mini-program needs to ask them.
+                actions += [
+                    WithdrawalModel.package_info.set(str(package)[:2048]),
+                    WithdrawalModel.updated_at.set(now_key),
+                ]
             actions += [
                 WithdrawalModel.check_shard.set(check_shard(withdrawal_id)),
                 WithdrawalModel.check_at.set(key(now + PACING.check_after(checks))),
@@ -265,6 +424,38 @@ def apply_bill(
             count("PayoutsSucceeded" if state == "SUCCESS" else "PayoutsFailed")
         return load(shop_id, withdrawal_id)
     raise RuntimeError(f"withdrawal {withdrawal_id} kept changing; the message will be retried")
+
+
+def _after_final(
+    w: WithdrawalModel,
+    state: str,
+    bill: Mapping[str, Any],
+    now: datetime,
+    envelope: Mapping[str, Any] | None,
+) -> None:
+    """WeChat Pay reports a final state that contradicts the withdrawal's final status: SUCCESS for one whose
+    money was returned (failed, rejected), or FAIL/CANCELLED for one counted as paid. Nothing can be applied
+    (the money already moved); it is recorded like a notification without effect
+    (``not_applied:after_final``), logged as an error and counted (``PayoutAfterFinal``) for the operator."""
+    paid_after_return = state in SUCCESS_STATES and w.status in ("failed", "rejected")
+    failed_after_paid = state in FAILED_STATES and w.status == "succeeded"
+    if not (paid_after_return or failed_after_paid):
+        return
+    summary = {
+        "out_bill_no": w.out_bill_no,
+        "transfer_bill_no": bill.get("transfer_bill_no"),
+        "state": state,
+        "withdrawal_id": w.withdrawal_id,
+        "withdrawal_status": w.status,
+    }
+    logger().error("WeChat Pay reports a final state against a final withdrawal", extra=summary)
+    count("PayoutAfterFinal", state=state)
+    source = envelope or {
+        "id": f"BILL-{w.out_bill_no}-{state}",
+        "event_type": EVENT_BILL_FINISHED,
+        "summary": "bill state from WeChat Pay's answer or bill query",
+    }
+    record(w.shop_id, source, "not_applied:after_final", now, summary)
 
 
 def _finish(
@@ -326,19 +517,22 @@ def on_bill_finished(
         "transfer_bill_no": data.get("transfer_bill_no"),
         "state": data.get("state"),
     }
-    if str(data.get("mchid", data.get("mch_id", ""))) != shop.wx_mchid:
-        record(shop.shop_id, envelope, "not_applied:merchant_mismatch", now, ids)
-        return
+    mchid = str(data.get("mchid", data.get("mch_id", "")))
     if not OUT_BILL_NO.match(number):
         record(shop.shop_id, envelope, "not_applied:bad_identifiers", now, ids)
         return
     try:
         pointer = PayoutBillModel.get(bill_key(shop.shop_id, number), consistent_read=True)
     except PayoutBillModel.DoesNotExist:
-        record(shop.shop_id, envelope, "not_applied:unknown_bill", now, ids)
+        kind = "merchant_mismatch" if mchid != shop.wx_mchid else "unknown_bill"
+        record(shop.shop_id, envelope, f"not_applied:{kind}", now, ids)
+        return
+    w = load(shop.shop_id, pointer.withdrawal_id)
+    if w is None or mchid != pinned_mchid(shop, w):  # the bill's merchant is the one pinned on the withdrawal
+        record(shop.shop_id, envelope, "not_applied:merchant_mismatch", now, ids)
         return
     try:
-        apply_bill(shop.shop_id, pointer.withdrawal_id, data, now)
+        apply_bill(shop.shop_id, pointer.withdrawal_id, data, now, envelope=envelope)
     except BillMismatch as exc:
         logger().error("transfer notification does not match its withdrawal", extra={"reason": str(exc)})
         count("PayoutBillMismatch")

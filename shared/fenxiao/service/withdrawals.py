@@ -97,7 +97,8 @@ def request_withdrawal(
             code="amount_needs_user_name",
             field="amount_fen",
         )
-    _require_payout_configured(load_shop(shop_id))
+    shop = load_shop(shop_id)
+    _require_payout_configured(shop)
     review = needs_review(body.amount_fen, rules.review_above_fen)
     now_key = key(now)
     item = WithdrawalModel(
@@ -112,6 +113,9 @@ def request_withdrawal(
         created_at=now_key,
         updated_at=now_key,
         out_bill_no=out_bill_no(shop_id, body.withdrawal_id),
+        # Pinned: every call for this bill goes to this merchant, whatever the shop's settings become.
+        mchid=shop.wx_mchid,
+        appid=shop.wx_appid,
         attempts=0,
         checks=0,
         version=0,
