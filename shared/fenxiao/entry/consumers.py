@@ -20,7 +20,14 @@ def handle_binding_message(message: dict[str, Any]) -> None:
     from fenxiao.service.leaderboard import score_binding
 
     container()  # tables bound to their names (cold start)
-    score_binding(str(message["shop_id"]), str(message["member_id"]), str(message["bound_at"]), clock.now())
+    # now: when the run starts; the clock is read again after the commit to decide on archive rewrites.
+    score_binding(
+        str(message["shop_id"]),
+        str(message["member_id"]),
+        str(message["bound_at"]),
+        clock.now(),
+        read_clock=clock.now,
+    )
 
 
 def handle_payout_message(message: dict[str, Any]) -> None:

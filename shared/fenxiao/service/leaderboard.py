@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from fenxiao import clock
 from fenxiao.adapters.dynamo import (
     BOARD_SHARDS,
     BindingModel,
@@ -59,6 +60,10 @@ ROLLING_BOARDS: tuple[Board, ...] = ("weekly", "monthly")  # the total board nev
 MAX_ATTEMPTS = 8  # optimistic retries (transaction conflicts, concurrent archive rewrites)
 SHOPS_PER_PAGE = 25  # rollover: shops per job page
 PERIODS_PER_PAGE = 12  # rollover: ended periods per board and shop per page (catch-up continues next page)
+LATE_MARGIN = timedelta(seconds=60)
+"""A binding committed this close to its period's end (or after it) rewrites the period's archive itself:
+the rollover may have read the shards before the commit, or before the index showed it (GSIs lag well
+under a second; the margin leaves room)."""
 
 
 # Cancellation reasons a scoring transaction retries on (any other reason is an error).
@@ -109,7 +114,13 @@ class ScoreResult:
     archives_refreshed: list[str]
 
 
-def score_binding(shop_id: str, member_id: str, bound_at: str, now: datetime) -> ScoreResult:
+def score_binding(
+    shop_id: str,
+    member_id: str,
+    bound_at: str,
+    now: datetime,
+    read_clock: Callable[[], datetime] = clock.now,
+) -> ScoreResult:
     """Score the binding ``BIND#{bound_at}`` of ``member_id`` on every board, exactly once.
 
     The binding scores 1 for its inviter and 1 for the inviter's own inviter if a distributor at the
@@ -117,8 +128,10 @@ def score_binding(shop_id: str, member_id: str, bound_at: str, now: datetime) ->
     are one transaction, so a repeated message finds the marker and moves nothing. Everything the targets
     depend on is history as of the binding's time, so a repeat computes the same targets.
 
-    A binding whose period has already ended (a late message) is counted in that period too, and the
-    period's archive is rewritten at once (also on a repeat, in case the first run stopped before).
+    A binding whose period has ended, or ends within ``LATE_MARGIN``, by the clock read *after* the commit
+    (``read_clock``; ``now`` is when the run started) rewrites that period's archive at once, also on a
+    repeat, in case the first run stopped before. Deciding with the start time would miss the case of a
+    run started at 23:59:59 whose commit lands after the rollover read the shards.
     """
     binding = _binding(shop_id, member_id, bound_at)
     if binding is None:
@@ -129,14 +142,17 @@ def score_binding(shop_id: str, member_id: str, bound_at: str, now: datetime) ->
     at = from_key(binding.bound_at)
     targets = binding_targets(shop_id, binding.inviter_id, at)
     scored = _apply(shop_id, member_id, binding.bound_at, at, targets, now)
+    committed = max(now, read_clock())  # read after the commit: the rollover may have run meanwhile
     refreshed: list[str] = []
     for (board, period), members in _by_period(targets).items():
         _, ends_at = period_bounds(board, period)
-        if ends_at is not None and ends_at <= now:
-            refresh_archive(shop_id, board, period, now, changed=members)
+        if ends_at is not None and ends_at <= committed + LATE_MARGIN:
+            refresh_archive(shop_id, board, period, committed, changed=members)
             refreshed.append(f"{board}:{period}")
     if refreshed:
-        logger().info("late binding: archives rewritten", extra={"shop_id": shop_id, "periods": refreshed})
+        logger().info(
+            "binding at a period's end: archives rewritten", extra={"shop_id": shop_id, "periods": refreshed}
+        )
     return ScoreResult(scored, targets, refreshed)
 
 
@@ -240,14 +256,28 @@ def _by_period(targets: Iterable[ScoreTarget]) -> dict[tuple[Board, str], list[s
 
 
 def shard_standings(shop_id: str, board: str, period: str, per_shard: int) -> list[Standing]:
-    """The top ``per_shard`` of each shard (BOARD_SHARDS queries of BoardRanking, best first)."""
+    """The top ``per_shard`` of each shard (BOARD_SHARDS queries of BoardRanking, best first), with every
+    member tied with the last of them: the index orders equal scores arbitrarily, so a cut at exactly
+    ``per_shard`` could drop a member that ``rank()`` (ties by member_id) would place above the one kept.
+    Each query reads ``per_shard + 1`` items and reads on only while the items still tie with the cut."""
     standings: list[Standing] = []
+    if per_shard <= 0:
+        return standings
     for shard in range(BOARD_SHARDS):
+        kept: list[Standing] = []
+        cut: Any = None  # the score of the per_shard-th item: read on while items equal it
         for item in BoardScoreModel.ranking.query(
-            shard_key(shop_id, board, period, shard), scan_index_forward=False, limit=per_shard
+            shard_key(shop_id, board, period, shard), scan_index_forward=False, page_size=per_shard + 1
         ):
-            if isinstance(item, BoardScoreModel) and item.score is not None:
-                standings.append(_standing(item))
+            if not isinstance(item, BoardScoreModel) or item.score is None:
+                continue
+            if cut is not None and item.score != cut:
+                standings.append(_standing(item))  # read anyway (the look-ahead): harmless to rank()
+                break
+            kept.append(_standing(item))
+            if len(kept) == per_shard:
+                cut = item.score
+        standings += kept
     return standings
 
 
