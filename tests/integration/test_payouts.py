@@ -371,6 +371,75 @@ def test_waiting_for_the_member_shows_package_info_until_they_confirm(rig: Payou
     assert_audit_clean()
 
 
+def test_package_info_lost_with_the_create_answer_is_fetched_by_repeating_the_request(
+    rig: PayoutRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.bootstrap import container
+    from fenxiao.service import payouts
+    from fenxiao.service.shops import load_shop
+
+    monkeypatch.setattr(wechatpay_transfer, "READ_TIMEOUT_SECONDS", 0.3)
+    payouts.forget_clients()
+    rig.desk.configure(
+        create="timeout", timeout_seconds=2.0, create_bill_on_fault=True, outcome="WAIT_USER_CONFIRM"
+    )
+    assert rig.withdraw("w1", 1_000).status == 202
+    rig.work()  # the bill was created, the answer (with package_info) lost
+    assert (rig.stored("w1").status, rig.stored("w1").wx_state) == ("pending", None)
+    bill = rig.bill("w1")
+    assert bill is not None and bill.state == "WAIT_USER_CONFIRM" and bill.package_info
+    # As WeChat Pay's 商户单号查询转账单, the stand-in's bill query does not carry package_info.
+    queried = payouts._client(container(), load_shop("shop1")).query_bill(bill.out_bill_no)
+    assert queried is not None and queried["state"] == "WAIT_USER_CONFIRM" and "package_info" not in queried
+    rig.later(timedelta(seconds=31))
+    rig.check()  # query: waiting, no package_info -> the identical create again, answered with it
+    view = rig.view("w1")
+    assert (view["status"], view["package_info"]) == ("pending", bill.package_info)
+    assert bill.requests == 2  # one bill; the repeat named it again
+    assert len(rig.desk.bills) == 1
+    rig.desk.confirm(bill.out_bill_no, accept=True)
+    assert rig.view("w1")["status"] == "succeeded"
+    assert balance("shop1", "m1") == money(withdrawn=1_000)
+    assert_audit_clean()
+
+
+def test_a_changed_merchant_never_gets_a_second_bill(rig: PayoutRig, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fenxiao.service import payouts
+
+    counted: list[str] = []
+    original_count = payouts.count
+    monkeypatch.setattr(
+        payouts,
+        "count",
+        lambda name, value=1, **kw: (counted.append(name), original_count(name, value, **kw)),
+    )
+    rig.desk.configure(create="error_500", faults=1, create_bill_on_fault=True, notify="none")
+    assert rig.withdraw("w1", 3_000).status == 202
+    stored = rig.stored("w1")
+    assert (stored.mchid, stored.appid) == (wx.MCHID, wx.APPID)  # pinned at request time
+    rig.work()  # the bill exists at the shop's merchant; the answer was lost
+    other = {**wx.wechatpay_settings(), "mchid": "1999999999"}
+    assert rig.shop.put(rig.shop.path("/settings/wechatpay"), other).status == 200
+    payouts.forget_clients()
+    rig.later(timedelta(seconds=31))
+    assert rig.check() == 1
+    # Nothing was sent to the new merchant: a query there says NOT_FOUND and a create would be a 2nd bill.
+    assert [(mchid, b.requests) for (mchid, _), b in rig.desk.bills.items()] == [(wx.MCHID, 1)]
+    stored = rig.stored("w1")
+    assert (stored.status, stored.wx_state) == ("pending", None)
+    assert balance("shop1", "m1") == money(withdrawing=3_000)
+    assert "PayoutMerchantChanged" in counted
+    # The operator restores the merchant: the bill is found (queried first) and applied, once.
+    assert rig.shop.put(rig.shop.path("/settings/wechatpay"), wx.wechatpay_settings()).status == 200
+    payouts.forget_clients()
+    rig.later(timedelta(minutes=2))
+    rig.check()
+    assert rig.view("w1")["status"] == "succeeded"
+    assert len(rig.desk.bills) == 1 and rig.bill("w1").requests == 1  # type: ignore[union-attr]
+    assert balance("shop1", "m1") == money(withdrawn=3_000)
+    assert_audit_clean()
+
+
 def test_without_news_the_reconciler_queries_the_bill(rig: PayoutRig) -> None:
     rig.desk.configure(notify="none")
     assert rig.withdraw("w1", 1_000).status == 202
@@ -533,3 +602,44 @@ def test_an_independent_client_the_wechatpayv3_sdk_is_served_and_verifies_the_an
     assert missing.status_code == 401  # unsigned
     status, text = core.request(f"{CREATE}/out-bill-no/NOPE00000")
     assert status == 404 and json.loads(text)["code"] == "NOT_FOUND"
+
+
+def test_the_stand_in_repeats_a_bill_only_for_the_identical_request(rig: PayoutRig) -> None:
+    from fenxiao.adapters.wechatpay_transfer import TransferRejected
+    from fenxiao.bootstrap import container
+    from fenxiao.service import payouts
+    from fenxiao.service.shops import load_shop
+
+    rig.desk.configure(notify="none", outcome="WAIT_USER_CONFIRM")
+    client = payouts._client(container(), load_shop("shop1"))
+    request = {
+        "appid": wx.APPID,
+        "out_bill_no": "DEDUP000000001",
+        "transfer_scene_id": "1005",
+        "openid": OPENID,
+        "transfer_amount": 100,
+        "transfer_remark": "佣金",
+        "notify_url": "https://fenxiao.test/Prod/wechatpay/notify/shop1",
+        "transfer_scene_report_infos": [{"info_type": "岗位类型", "info_content": "分销推广员"}],
+    }
+    first = client.create_bill(request)
+    assert first["state"] == "WAIT_USER_CONFIRM" and first["package_info"]
+    # notify_url may differ on a retry; the repeat answers the bill as it stands, package_info included
+    again = client.create_bill({**request, "notify_url": "https://elsewhere.test/notify"})
+    assert (again["transfer_bill_no"], again["package_info"]) == (
+        first["transfer_bill_no"],
+        first["package_info"],
+    )
+    for changed in (
+        {"transfer_remark": "别的备注"},
+        {"transfer_scene_id": "1000"},
+        {"transfer_scene_report_infos": [{"info_type": "岗位类型", "info_content": "别的"}]},
+        {"transfer_amount": 101},
+    ):
+        with pytest.raises(TransferRejected) as refused:
+            client.create_bill({**request, **changed})
+        assert (refused.value.status, refused.value.code) == (400, "INVALID_REQUEST")
+    [bill] = rig.desk.bills.values()
+    assert bill.requests == 2
+    listed = requests.get(rig.standin.url + "/standin/payouts/bills", timeout=5).json()["bills"]
+    assert listed[0]["package_info"] == first["package_info"]  # the control view shows it; the query does not
