@@ -27,11 +27,12 @@ US = timedelta(microseconds=1)
 def settle(now: datetime) -> dict[str, int]:
     """Run settlement as of ``now`` page after page, as the job's continuations would."""
     cursor: dict[str, Any] | None = None
-    totals = {"released": 0, "skipped": 0, "pages": 0}
+    totals = {"released": 0, "skipped": 0, "held": 0, "pages": 0}
     while True:
         page = settlement.run_page(now, cursor)
         totals["released"] += page.details["released"]
         totals["skipped"] += page.details["skipped"]
+        totals["held"] += page.details["held"]
         totals["pages"] += 1
         cursor = page.cursor
         if cursor is None:
@@ -165,7 +166,7 @@ def test_a_refund_racing_settlement_wins_and_the_next_run_releases_the_new_amoun
         return read
 
     monkeypatch.setattr(settlement, "_fetch", fetch_then_clawback)
-    assert settle(T0 + timedelta(minutes=5)) == {"released": 0, "skipped": 1, "pages": 1}
+    assert settle(T0 + timedelta(minutes=5)) == {"released": 0, "skipped": 1, "held": 0, "pages": 1}
     assert balance("shop1", "m1")["frozen_fen"] == 700
     assert balance("shop1", "m1")["available_fen"] == 0
 
@@ -254,9 +255,110 @@ def test_cost_follows_what_is_due_not_what_is_stored(shop: ShopCaller) -> None:
 
     with measuring() as measure:
         assert settle(T0)["released"] == 10
-    # 10 index entries + the same 10 commissions by BatchGetItem: nothing else is read.
+    # 10 index entries + the same 10 commissions by BatchGetItem: nothing else is read (no refunds stored).
     assert measure.read_items == 20
-    assert measure.calls["dynamodb.Query"] == 8  # one per due shard
+    # one per due shard, plus one per due order for its REFUND# items (empty here)
+    assert measure.calls["dynamodb.Query"] == 8 + 10
     assert measure.calls["dynamodb.BatchGetItem"] == 1
     assert measure.calls["dynamodb.TransactWriteItems"] == 10
     assert measure.calls.get("dynamodb.Scan", 0) == 0
+
+
+def test_a_stored_refund_the_consumer_has_not_applied_holds_the_release(
+    shop: ShopCaller, aws_env: dict[str, str]
+) -> None:
+    # Reviewer's reproduction: the refund notification stored REFUND# and nudged, but the order consumer
+    # lags (or its messages fail); the commission is due. Releasing it would pay 1000 instead of 600 and
+    # the later consumer run would flag the order late_refund instead of clawing back.
+    _distribution(shop, "payment", 7)
+    assert shop.put(shop.path("/orders/o1"), order_body("c", [("l1", "p1", 10000)])).status == 201
+    pay("shop1", "o1", 10000, T0)
+    assert run("shop1", "o1", T0)
+    wx.drain(aws_env)  # the registration's own nudge: nothing left to do
+    refund("shop1", "o1", "r1", 4000, T0 + timedelta(days=6))  # before the effective time T0 + 7 days
+    due = T0 + timedelta(days=7, minutes=1)
+    clock.set_now(due)
+
+    assert settle(due) == {"released": 0, "skipped": 0, "held": 2, "pages": 1}
+    assert balance("shop1", "b") == {
+        "frozen_fen": 1000,
+        "available_fen": 0,
+        "withdrawing_fen": 0,
+        "withdrawn_fen": 0,
+    }
+    assert stored("shop1", "o1", "b").status == "frozen"
+    # settlement nudged the order: the consumer, run from that one message, claws back
+    assert wx.drain(aws_env) == 1
+    assert (stored("shop1", "o1", "b").amount_fen, stored("shop1", "o1", "b").status) == (600, "frozen")
+
+    assert settle(due + timedelta(minutes=1)) == {"released": 2, "skipped": 0, "held": 0, "pages": 1}
+    assert balance("shop1", "b") == {
+        "frozen_fen": 0,
+        "available_fen": 600,
+        "withdrawing_fen": 0,
+        "withdrawn_fen": 0,
+    }
+    assert balance("shop1", "a")["available_fen"] == 300  # level2: floor(6000 * 500 / 10000)
+    assert not run("shop1", "o1", due + timedelta(minutes=2))
+    assert shop.get(shop.path("/orders/o1")).body["flags"] == []
+    assert_audit_clean()
+
+
+def test_a_refund_at_or_after_the_effective_time_does_not_hold_the_release(shop: ShopCaller) -> None:
+    _distribution(shop, "payment", 7)
+    assert shop.put(shop.path("/orders/o1"), order_body("c", [("l1", "p1", 10000)])).status == 201
+    pay("shop1", "o1", 10000, T0)
+    assert run("shop1", "o1", T0)
+    refund("shop1", "o1", "r1", 4000, T0 + timedelta(days=7))  # exactly at the effective time: does not count
+    assert settle(T0 + timedelta(days=7, minutes=1))["released"] == 2
+    assert balance("shop1", "b")["available_fen"] == 1000
+    assert_audit_clean()
+
+
+def test_a_refund_counted_without_changing_the_amount_is_not_late_after_the_release(
+    shop: ShopCaller,
+) -> None:
+    # Rounding: floor(10005 * 1000 / 10000) = 1000 = floor(10000 * 1000 / 10000), so refunding 5 fen during
+    # the freeze leaves b's commission at 1000 (a's: floor(10005 * 0.05) = 500 = floor(10000 * 0.05)).
+    _distribution(shop, "payment", 7)
+    assert shop.put(shop.path("/orders/o1"), order_body("c", [("l1", "p1", 10005)])).status == 201
+    pay("shop1", "o1", 10005, T0)
+    assert run("shop1", "o1", T0)
+    refund("shop1", "o1", "r1", 5, T0 + timedelta(days=1))
+    assert run("shop1", "o1", T0 + timedelta(days=1))  # the counted set changed: stored, amount unchanged
+    counted = stored("shop1", "o1", "b")
+    assert (counted.amount_fen, counted.counted_refunds, counted.version) == (1000, {"r1"}, 1)
+
+    assert settle(T0 + timedelta(days=7))["released"] == 2
+    assert not run("shop1", "o1", T0 + timedelta(days=7, minutes=1))  # a later nudge finds nothing new
+    view = shop.get(shop.path("/orders/o1")).body
+    assert view["flags"] == []
+    assert view["refunded_fen"] == 5
+    assert balance("shop1", "b")["available_fen"] == 1000
+    assert_audit_clean()
+
+
+def test_a_refund_reported_after_the_release_is_flagged_late_and_changes_nothing(shop: ShopCaller) -> None:
+    _distribution(shop, "payment", 7)
+    assert shop.put(shop.path("/orders/o1"), order_body("c", [("l1", "p1", 10000)])).status == 201
+    pay("shop1", "o1", 10000, T0)
+    assert run("shop1", "o1", T0)
+    assert settle(T0 + timedelta(days=7))["released"] == 2
+    # WeChat Pay reports, after the release, a refund that succeeded during the freeze (day 6)
+    refund("shop1", "o1", "r1", 4000, T0 + timedelta(days=6))
+    assert run("shop1", "o1", T0 + timedelta(days=8))
+    view = shop.get(shop.path("/orders/o1")).body
+    assert view["flags"] == ["late_refund"]
+    assert {(c["tier"], c["amount_fen"], c["status"]) for c in view["commissions"]} == {
+        ("level1", 1000, "available"),
+        ("level2", 500, "available"),
+    }
+    assert balance("shop1", "b") == {
+        "frozen_fen": 0,
+        "available_fen": 1000,
+        "withdrawing_fen": 0,
+        "withdrawn_fen": 0,
+    }
+    assert not run("shop1", "o1", T0 + timedelta(days=8, minutes=1))  # flagged once; nothing else moves
+    assert settle(T0 + timedelta(days=9))["released"] == 0
+    assert_audit_clean()

@@ -377,13 +377,16 @@ def _update_commissions(
                     frozen_fen=target - current,
                 )
             )
-            actions += [
-                CommissionModel.amount_fen.set(target),
+            actions.append(CommissionModel.amount_fen.set(target))
+            metrics["Clawbacks"] = metrics.get("Clawbacks", 0) + 1
+        if counted_nos != set(commission.counted_refunds or []):
+            # Stored whenever the set changes, even when the amount does not (a zero-rate line, rounding):
+            # settlement and the late_refund check compare against exactly what was counted.
+            actions.append(
                 CommissionModel.counted_refunds.set(counted_nos)
                 if counted_nos
-                else CommissionModel.counted_refunds.remove(),
-            ]
-            metrics["Clawbacks"] = metrics.get("Clawbacks", 0) + 1
+                else CommissionModel.counted_refunds.remove()
+            )
         if target == 0:
             actions += [
                 CommissionModel.status.set("reversed"),

@@ -12,6 +12,14 @@ A page that crashes half way loses and doubles nothing: each release is conditio
 being frozen, at the version read, and due (and its ledger entry key is unique), so a redelivered page skips
 what it already did. A refund racing settlement bumps the commission's version: the release is cancelled and
 the commission is skipped; if it is still due, the next run sees it again.
+
+A refund the notification stored but the order consumer has not applied yet (the consumer lags, or its
+messages fail) does not bump the commission. So before releasing an order's commissions, settlement reads the
+order's ``REFUND#`` items (one strongly consistent Query on the partition, usually empty): if a reported refund
+that counts (success_time before the effective time) is not among the refunds the commission reflects
+(``counted_refunds``), the commission is held, the order is nudged, and a later run releases what the
+consumer left. The window that remains is a refund stored between that Query and the release's commit
+(milliseconds); it is then treated as reported after the release (``late_refund``), see docs/decisions.md.
 """
 
 from __future__ import annotations
@@ -19,11 +27,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fenxiao.adapters.dynamo import DUE_SHARDS, CommissionModel, OrderItem
+from fenxiao.adapters.dynamo import DUE_SHARDS, CommissionModel, OrderItem, RefundModel
+from fenxiao.bootstrap import container
+from fenxiao.domain.commission import counted_refunds
 from fenxiao.entry.jobs_entry import Page
 from fenxiao.observability import count, logger
 from fenxiao.service.ledger import Movement, UnitOfWork, WriteConflict, version_is
-from fenxiao.timefmt import key
+from fenxiao.service.orders import OrderState, nudge
+from fenxiao.timefmt import from_key, key
 
 PAGE_SIZE = 50  # commissions per page: at most DUE_SHARDS index reads, one batch read, PAGE_SIZE transactions
 BATCH_GET_MAX = 100
@@ -50,22 +61,64 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
         start = result.last_evaluated_key
         if start is None:
             shard += 1
-    released = skipped = 0
-    for commission in _fetch(keys):
-        if release(commission, now):
-            released += 1
-        else:
-            skipped += 1
+    released = skipped = held = 0
+    for commissions in _by_order(_fetch(keys)):
+        # Read the order's refunds right before releasing its commissions: the window stays milliseconds.
+        waiting = _refunds_not_applied(commissions)
+        for commission in commissions:
+            if commission.sk in waiting:
+                held += 1
+            elif release(commission, now):
+                released += 1
+            else:
+                skipped += 1
+        if waiting:
+            first = commissions[0]
+            nudge(container(), first.shop_id, first.order_id)
     next_cursor = {"shard": shard, "start": start} if shard < DUE_SHARDS else None
     if released:
         count("CommissionsReleased", released)
+    if held:
+        count("CommissionsHeldForRefund", held)
+        logger().warning("settlement held commissions with a refund not applied yet", extra={"held": held})
     if skipped:
         logger().info("settlement skipped commissions that changed", extra={"skipped": skipped})
     return Page(
-        processed=released + skipped,
-        details={"released": released, "skipped": skipped},
+        processed=released + skipped + held,
+        details={"released": released, "skipped": skipped, "held": held},
         cursor=next_cursor,
     )
+
+
+def _by_order(commissions: list[CommissionModel]) -> list[list[CommissionModel]]:
+    """The commissions grouped by order, groups in the order their first commission comes."""
+    groups: dict[str, list[CommissionModel]] = {}
+    for commission in commissions:
+        groups.setdefault(commission.order_key, []).append(commission)
+    return list(groups.values())
+
+
+def _refunds_not_applied(commissions: list[CommissionModel]) -> set[str]:
+    """The sort keys of the order's commissions that a reported refund should have reduced but has not yet:
+    a refund WeChat Pay reported, with success_time before the commission's effective time, missing from
+    the refunds the commission reflects. One strongly consistent Query of the order's REFUND# items."""
+    first = commissions[0]
+    state = OrderState(first.shop_id, first.order_id)
+    state.refunds = [
+        item
+        for item in OrderItem.query(first.order_key, OrderItem.sk.startswith("REFUND#"), consistent_read=True)
+        if isinstance(item, RefundModel)
+    ]
+    reported = state.reported_refunds()
+    if not reported:
+        return set()
+    waiting = set()
+    for commission in commissions:
+        effective = from_key(commission.effective_at) if commission.effective_at else None
+        counted = {r.out_refund_no for r in counted_refunds(reported, effective)}
+        if counted - set(commission.counted_refunds or []):
+            waiting.add(commission.sk)
+    return waiting
 
 
 def _fetch(keys: list[tuple[str, str]]) -> list[CommissionModel]:
