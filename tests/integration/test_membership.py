@@ -148,3 +148,60 @@ def test_audit_is_clean_after_a_mix_of_events(shop: ShopCaller) -> None:
     history = growth_history(shop.shop_id, "a")
     assert sum(e["amount"] for e in history) == 3 + 2 * 3
     assert sum(1 for e in history if e["cause"] == "growth_profile") == 1
+
+
+@pytest.mark.parametrize(("at_payment", "changed_to"), [("1.5", "3"), ("2", "0.5")])
+def test_order_growth_uses_the_coefficient_in_force_at_the_success_time(
+    shop: ShopCaller, at_payment: str, changed_to: str
+) -> None:
+    """The coefficient changes (up, or down) after the payment's success_time but before the consumer
+    processes it: the payment's coefficient counts, also for the refund processed later."""
+    clock.set_now(T0)
+    put_membership(shop, growth_coefficient=at_payment, levels=levels(2))
+    assert shop.put(shop.path("/orders/o1"), order_body("buyer", [("l1", "p1", 10050)])).status == 201
+    paid_at = T0 + timedelta(minutes=1)
+    pay(shop.shop_id, "o1", 10050, paid_at)
+    clock.set_now(paid_at + timedelta(seconds=30))
+    put_membership(shop, growth_coefficient=changed_to)
+    run(shop.shop_id, "o1", paid_at + timedelta(minutes=2))
+    paid_growth = {"1.5": 150, "2": 201}[at_payment]  # floor(10050 * 1.5 / 100), floor(10050 * 2 / 100)
+    view = shop.get(shop.path("/members/buyer")).body
+    assert (view["growth"], view["level"]) == (paid_growth, 2)
+    refund(shop.shop_id, "o1", "rf1", 5000, paid_at + timedelta(minutes=3))
+    run(shop.shop_id, "o1", paid_at + timedelta(minutes=4))
+    after_refund = {"1.5": 75, "2": 101}[at_payment]  # floor(5050 * c / 100) with the payment's c
+    assert shop.get(shop.path("/members/buyer")).body["growth"] == after_refund
+    assert [(e["cause"], e["amount"]) for e in growth_history(shop.shop_id, "buyer")] == [
+        ("growth_order", paid_growth),
+        ("growth_refund", after_refund - paid_growth),
+    ]
+    assert audit_differences() == []
+
+
+def test_a_coefficient_changed_before_the_success_time_applies(shop: ShopCaller) -> None:
+    clock.set_now(T0)
+    put_membership(shop, growth_coefficient="1")
+    assert shop.put(shop.path("/orders/o1"), order_body("buyer", [("l1", "p1", 10050)])).status == 201
+    clock.set_now(T0 + timedelta(minutes=1))
+    put_membership(shop, growth_coefficient="0.01")
+    pay(shop.shop_id, "o1", 10050, T0 + timedelta(minutes=2))
+    run(shop.shop_id, "o1", T0 + timedelta(minutes=3))
+    assert shop.get(shop.path("/members/buyer")).body["growth"] == 1  # floor(10050 * 0.01 / 100)
+
+
+def test_an_amount_mismatch_order_gives_no_growth(shop: ShopCaller) -> None:
+    clock.set_now(T0)
+    put_membership(shop, growth_coefficient="100", signin_growth=2, levels=levels(2))
+    record_growth_event(shop.shop_id, "buyer", "signin", None, T0 + timedelta(seconds=1))
+    assert shop.put(shop.path("/orders/o1"), order_body("buyer", [("l1", "p1", 10000)])).status == 201
+    pay(shop.shop_id, "o1", 9000, T0 + timedelta(minutes=1))  # WeChat Pay says 90.00, the order 100.00
+    run(shop.shop_id, "o1", T0 + timedelta(minutes=2))
+    order = shop.get(shop.path("/orders/o1")).body
+    assert (order["paid_fen"], order["flags"]) == (9000, ["amount_mismatch"])
+    view = shop.get(shop.path("/members/buyer")).body
+    assert (view["growth"], view["level"]) == (2, 1)  # the sign-in only; 9000 × 100 / 100 would be 9000
+    assert [e["cause"] for e in growth_history(shop.shop_id, "buyer")] == ["growth_signin"]
+    refund(shop.shop_id, "o1", "rf1", 4000, T0 + timedelta(minutes=3))
+    run(shop.shop_id, "o1", T0 + timedelta(minutes=4))
+    assert shop.get(shop.path("/members/buyer")).body["growth"] == 2  # a refund takes nothing either
+    assert audit_differences() == []
