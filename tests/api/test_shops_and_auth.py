@@ -103,8 +103,9 @@ def test_other_shops_path_403(api: Api, shop: ShopCaller) -> None:
 
 
 def test_stage_prefixed_path_signature_accepted(shop: ShopCaller) -> None:
-    # Behind API Gateway the mall calls /Prod/shops/...; chalice's test client has no stage, so the
-    # candidate list is exercised in tests/unit/test_auth.py; here the unstaged form must verify.
+    # Behind API Gateway the mall calls /Prod/shops/...; chalice's test client has no stage, so the staged
+    # and base-path forms are sent as API Gateway proxy events in tests/unit/test_auth.py; here the
+    # unstaged form must verify.
     answer = shop.get(shop.path("/settings/distribution"), signed_path=shop.path("/settings/distribution"))
     assert answer.status == 200
 
