@@ -164,6 +164,9 @@ def _counting_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
 @contextmanager
 def measuring() -> Iterator[Measure]:
     """Count the calls made by this thread inside the block."""
+    global _peek_client
+    _peek_client = None  # a client of this block's environment: the endpoint may differ from the last block's
+    _schemas.clear()
     measure = Measure()
     botocore.client.BaseClient._make_api_call = _counting_call  # type: ignore[method-assign]
     _state.measure = measure
