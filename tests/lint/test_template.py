@@ -149,3 +149,54 @@ def test_every_dlq_and_function_has_an_alarm() -> None:
     assert dlqs and dlqs == watched_queues
     assert set(FUNCTIONS) == watched_functions
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+
+
+def _events_of(kind: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(function logical id, function properties, event properties) of every event of that type."""
+    return [
+        (name, fn["Properties"], event["Properties"])
+        for name, fn in FUNCTIONS.items()
+        for event in fn["Properties"].get("Events", {}).values()
+        if event["Type"] == kind
+    ]
+
+
+def test_every_chalice_sqs_handler_matches_its_template_event() -> None:
+    """The queue, batch size and partial-batch answers Chalice declares are the ones SAM deploys (and the
+    local poller reads from the template), so the decorator cannot drift from what runs."""
+    from chalice.app import SQSEventConfig
+
+    declared = {e.handler_string: e for e in app_module().app.event_sources if isinstance(e, SQSEventConfig)}
+    deployed: dict[str, list[dict[str, Any]]] = {}
+    for _, fn, props in _events_of("SQS"):
+        deployed.setdefault(fn["Handler"], []).append(props)
+    assert set(declared) == set(deployed), "Chalice SQS handlers and template SQS events differ"
+    for handler, config in declared.items():
+        (props,) = deployed[handler]  # one queue per consumer
+        queue = props["Queue"]["GetAtt"]
+        assert queue == f"{config.queue}.Arn", (
+            f"{handler}: Chalice reads {config.queue}, the template {queue}"
+        )
+        assert RESOURCES[config.queue]["Type"] == "AWS::SQS::Queue"
+        assert props.get("BatchSize") == config.batch_size, (
+            f"{handler}: batch_size {config.batch_size} in functions/app.py, BatchSize "
+            f"{props.get('BatchSize')} in template.yaml"
+        )
+        assert props.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], handler
+        window = props.get("MaximumBatchingWindowInSeconds", 0)
+        assert window == config.maximum_batching_window_in_seconds, handler
+
+
+def test_every_schedule_runs_a_registered_job() -> None:
+    import json
+
+    from fenxiao.entry import jobs_entry
+
+    jobs_entry._load_builtin_jobs()
+    registered = set(jobs_entry._JOBS)
+    schedules = _events_of("Schedule")
+    assert schedules, "the template has no timers"
+    for name, fn, props in schedules:
+        assert fn["Handler"] == "app.on_schedule", f"{name}: timers go to app.on_schedule"
+        job = json.loads(props["Input"])["job"]
+        assert job in registered, f"{name} schedules job {job!r}; registered jobs: {sorted(registered)}"
