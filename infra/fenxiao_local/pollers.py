@@ -2,7 +2,8 @@
 
 Each poller long-polls its queue, hands the handler a Lambda SQS event and deletes what succeeded:
 - with ``ReportBatchItemFailures`` the records named in ``batchItemFailures`` stay, the rest are deleted;
-  an answer Lambda would reject (an unknown or empty ``itemIdentifier``) fails the whole batch;
+  an answer Lambda would reject (not a JSON object, or an unknown or empty ``itemIdentifier``) fails the
+  whole batch; no answer (None) or one without ``batchItemFailures`` is a success;
 - a handler that raises fails the whole batch: nothing is deleted.
 Failed records come back when their visibility timeout ends, as in AWS. Locally that timeout (180 s for
 the order queue) is shortened to ``retry_seconds`` through ChangeMessageVisibility, so that retries are
@@ -71,7 +72,10 @@ def failed_ids(response: Any, records: list[dict[str, Any]], report_failures: bo
     if not report_failures or response is None:
         return set()
     if not isinstance(response, dict):
-        return set()
+        # Not an event response object (a list, a string, a number): Lambda cannot read it as a partial
+        # batch answer and fails the whole batch, so nothing is deleted.
+        log.warning("the handler answered %s, not an object: the whole batch fails", type(response).__name__)
+        return every
     failures = response.get("batchItemFailures")
     if failures is None:
         return set()

@@ -317,3 +317,53 @@ def test_timers_fire_when_the_clock_moves_past_their_time(stack: CreatedStack) -
         timers.join(timeout=5)
         clock.reset()
     assert not timers.is_alive()
+
+
+# ---------------------------------------------------------------- malformed partial-batch answers
+
+
+@pytest.mark.parametrize(
+    ("answer", "fails"),
+    [
+        (None, False),
+        ({}, False),
+        ({"batchItemFailures": None}, False),
+        ({"batchItemFailures": []}, False),
+        ([], True),
+        (["m1"], True),
+        ("ok", True),
+        (0, True),
+        (True, True),
+        ({"batchItemFailures": "m1"}, True),
+        ({"batchItemFailures": [{"itemIdentifier": ""}]}, True),
+        ({"batchItemFailures": [{"itemId": "m1"}]}, True),
+        ({"batchItemFailures": [{"itemIdentifier": "unknown"}]}, True),
+        ({"batchItemFailures": ["m1"]}, True),
+    ],
+)
+def test_a_malformed_partial_batch_answer_fails_the_whole_batch(answer: Any, fails: bool) -> None:
+    from fenxiao_local.pollers import failed_ids
+
+    records = [{"messageId": "m1"}, {"messageId": "m2"}]
+    assert failed_ids(answer, records, report_failures=True) == ({"m1", "m2"} if fails else set())
+    assert failed_ids(answer, records, report_failures=False) == set()  # without ReportBatchItemFailures
+
+
+def test_a_handler_answering_a_list_gets_the_whole_batch_again(stack: CreatedStack) -> None:
+    calls = {"n": 0}
+
+    def decide(records: list[dict[str, Any]]) -> Any:
+        calls["n"] += 1
+        return [r["messageId"] for r in records] if calls["n"] == 1 else {"batchItemFailures": []}
+
+    handler = Recorder(decide)
+    send(stack, "OrderEventsQueue", "l1", "l2")
+    poller = running_poller(stack, "OrderEventsQueue", handler, retry_seconds=0)
+    try:
+        wait_for(lambda: handler.count("l1") >= 2 and handler.count("l2") >= 2)
+        wait_for(lambda: queue_depth(stack.ref("OrderEventsQueue")) == 0)
+    finally:
+        stop(poller)
+    # the list was not read as "no failures": both records came back once, then succeeded
+    assert handler.count("l1") == handler.count("l2") == 2
+    assert sorted(n for body, n, _ in handler.seen if body == "l1") == [1, 2]
