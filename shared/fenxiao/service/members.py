@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fenxiao.adapters.dynamo import BindingModel, DistributorChangeModel, MemberItem, MemberModel
+from fenxiao.api.models import DistributionSettings
 from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, NotFound, RuleViolation
 from fenxiao.service import settings
@@ -101,15 +102,56 @@ class BindResult:
     bound_at: datetime
 
 
+BIND_ATTEMPTS = 4  # reads that a concurrent binding made stale are read again this many times
+
+
+class _StaleRead(Exception):
+    """A condition of the binding's transaction failed: what was read changed; read again."""
+
+
 def bind(c: Container, shop_id: str, member_id: str, inviter_id: str, now: datetime) -> BindResult:
-    """Bind ``member_id`` to ``inviter_id`` (SPEC §2). Idempotent for the same pair."""
+    """Bind ``member_id`` to ``inviter_id`` (SPEC §2). Idempotent for the same pair.
+
+    Everything the transaction's fan-counter deltas were computed from is guarded in it (see ``_bind_once``);
+    when a concurrent binding changed any of it, the whole decision is read and made again. The binding
+    message (leaderboard scoring) is sent after the commit, and again on every same-pair repeat, so a send
+    lost to a failure between the commit and the send is made good by the mall's retry (scoring is exactly
+    once through its marker, whatever the number of messages).
+    """
     dist = settings.distribution_at(shop_id, now)
     if not dist.enabled:
         raise RuleViolation("distribution is switched off for this shop", code="distribution_disabled")
     if member_id == inviter_id:
         raise RuleViolation("a member cannot invite themselves", code="self_binding", field="inviter_id")
+    for _ in range(BIND_ATTEMPTS):
+        try:
+            result = _bind_once(shop_id, member_id, inviter_id, now, dist)
+        except _StaleRead:
+            continue
+        c.queues.send(
+            "binding", {"shop_id": shop_id, "member_id": member_id, "bound_at": key(result.bound_at)}
+        )
+        return result
+    raise Conflict("the binding changed concurrently; retry the request", code="concurrent_change")
+
+
+def _bind_once(
+    shop_id: str, member_id: str, inviter_id: str, now: datetime, dist: DistributionSettings
+) -> BindResult:
+    """One read-decide-write round of ``bind``; raises ``_StaleRead`` when a guard failed.
+
+    Guards (conditions in the one transaction): the member's ``binding_version`` and ``fans_level1`` (its
+    level-1 fans move as level-2 fans), the ``binding_version`` of every member on the new inviter's chain
+    (cycle check, grand-inviter) and of the old inviter (whose inviter loses a level-2 fan).
+    """
     member = load_member(shop_id, member_id)
-    current = member.inviter_at(now)
+    newest = member.bindings[-1] if member.bindings else None
+    if newest is not None and newest.bound_at > key(now):
+        # A concurrent request (its clock later than ours) bound the member after we started.
+        if newest.inviter_id == inviter_id:
+            return BindResult(created=False, replaced=None, bound_at=from_key(newest.bound_at))
+        raise Conflict("the binding changed concurrently; retry the request", code="concurrent_change")
+    current = member.inviter_at(now)  # the newest binding: the fan counters' current state
     if current == inviter_id:
         binding = member.binding_at(now)
         assert binding is not None
@@ -135,8 +177,8 @@ def bind(c: Container, shop_id: str, member_id: str, inviter_id: str, now: datet
     uow = UnitOfWork(now)
     chain = _check_no_cycle(shop_id, member_id, inviter, uow)
     grand_inviter = chain[1] if len(chain) > 1 else None
-    member_fans = int(member.meta.fans_level1) if member.meta else 0
-    version = int(member.meta.binding_version) if member.meta else 0
+    member_fans = int(member.meta.fans_level1 or 0) if member.meta else 0
+    version = int(member.meta.binding_version or 0) if member.meta else 0
     bound_at = key(now)
 
     uow.save(
@@ -154,11 +196,23 @@ def bind(c: Container, shop_id: str, member_id: str, inviter_id: str, now: datet
             MemberModel.bound_at.set(bound_at),
             MemberModel.binding_version.set(version + 1),
         ],
-        condition=version_is(MemberModel.binding_version, version),
+        # The member's level-1 fans are counted into its old and new inviters' level 2: guard the count.
+        condition=version_is(MemberModel.binding_version, version)
+        & version_is(MemberModel.fans_level1, member_fans),
     )
-    _fans(uow, shop_id, inviter_id, level1=1, level2=member_fans)
+    # One (level1, level2) delta per member, summed: a member reached twice (the old and the new inviter
+    # share their inviter, or the new inviter is the old one's inviter) gets one ADD per counter, as
+    # DynamoDB requires of one update expression.
+    deltas: dict[str, list[int]] = {}
+
+    def fan(who: str, level1: int = 0, level2: int = 0) -> None:
+        delta = deltas.setdefault(who, [0, 0])
+        delta[0] += level1
+        delta[1] += level2
+
+    fan(inviter_id, level1=1, level2=member_fans)
     if grand_inviter:
-        _fans(uow, shop_id, grand_inviter, level2=1)
+        fan(grand_inviter, level2=1)
     if current is not None:
         old = member.binding_at(now)
         assert old is not None
@@ -168,17 +222,28 @@ def bind(c: Container, shop_id: str, member_id: str, inviter_id: str, now: datet
             actions=[BindingModel.replaced_at.set(bound_at)],
             condition=BindingModel.replaced_at.does_not_exist(),
         )
-        _fans(uow, shop_id, current, level1=-1, level2=-member_fans)
-        old_parent = load_member(shop_id, current).inviter_at(now)
+        fan(current, level1=-1, level2=-member_fans)
+        old_inviter = load_member(shop_id, current)
+        old_meta = old_inviter.meta
+        old_version = int(old_meta.binding_version or 0) if old_meta else 0
+        # Its current inviter (the counters' state, whatever the binding times) loses a level-2 fan:
+        # guard that it is still the one.
+        uow.member(shop_id, current, condition=version_is(MemberModel.binding_version, old_version))
+        old_parent = old_meta.inviter_id if old_meta else None
         if old_parent:
-            _fans(uow, shop_id, old_parent, level2=-1)
+            fan(old_parent, level2=-1)
+    for who, (level1, level2) in deltas.items():
+        _fans(uow, shop_id, who, level1=level1, level2=level2)
     try:
         uow.commit()
-    except WriteConflict:
-        raise Conflict(
-            "the binding changed concurrently; retry the request", code="concurrent_change"
-        ) from None
-    c.queues.send("binding", {"shop_id": shop_id, "member_id": member_id, "bound_at": bound_at})
+    except WriteConflict as exc:
+        if exc.failed():
+            raise _StaleRead from exc
+        if exc.busy():  # still busy after the unit of work's own retries
+            raise Conflict(
+                "the binding changed concurrently; retry the request", code="concurrent_change"
+            ) from None
+        raise
     return BindResult(created=True, replaced=current, bound_at=now)
 
 
@@ -196,7 +261,9 @@ def _check_no_cycle(shop_id: str, member_id: str, inviter: MemberRecord, uow: Un
     """Walk up from the inviter through the bindings in force; meeting the member would close a cycle.
 
     Each walked member's ``binding_version`` is checked again inside the transaction, so two concurrent
-    bindings cannot together create a cycle. Returns the chain above the member (inviter first).
+    bindings cannot together create a cycle. A chain longer than ``MAX_CHAIN`` above the member is refused
+    (422 ``chain_too_deep``): it could not be checked for a cycle. Returns the chain above the member
+    (inviter first).
     """
     chain: list[str] = []
     record: MemberRecord | None = inviter
@@ -206,9 +273,13 @@ def _check_no_cycle(shop_id: str, member_id: str, inviter: MemberRecord, uow: Un
                 "this binding would create a cycle of inviters", code="binding_cycle", field="inviter_id"
             )
         if len(chain) >= MAX_CHAIN:
-            break
+            raise RuleViolation(
+                f"the inviter's chain of inviters is longer than {MAX_CHAIN}; it cannot be checked for a cycle",
+                code="chain_too_deep",
+                field="inviter_id",
+            )
         chain.append(record.member_id)
-        version = int(record.meta.binding_version) if record.meta else 0
+        version = int(record.meta.binding_version or 0) if record.meta else 0
         # Merged into the member's update when it has one (the inviter's counters), else a condition check.
         uow.member(shop_id, record.member_id, condition=version_is(MemberModel.binding_version, version))
         parent = record.meta.inviter_id if record.meta else None
