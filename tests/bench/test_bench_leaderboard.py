@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -17,6 +20,7 @@ from fenxiao import clock
 from fenxiao.adapters.dynamo import BOARD_SHARDS
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.service import leaderboard
+from tests.bench import counting
 from tests.bench.counting import Measure, measuring
 from tests.support import Api, ShopCaller
 from tests.support_leaderboard import bind, binding_messages, drain_bindings, standings, write_counters
@@ -36,27 +40,79 @@ def _writes(measure: Measure) -> dict[str, int]:
     }
 
 
+WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
+
+@contextmanager
+def recording_writes() -> Iterator[list[tuple[str, list[dict[str, Any]]]]]:
+    """Every DynamoDB write request sent inside the block: (operation, the items it writes, one dict per
+    item with its table, key and kind). Wraps the call the bench counter makes, so both see the same."""
+    sent: list[tuple[str, list[dict[str, Any]]]] = []
+    real = counting._original
+
+    def spy(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation in WRITES and not getattr(counting._state, "inside", False):
+            sent.append((operation, _items_of(operation, params)))
+        return real(client, operation, params)
+
+    counting._original = spy
+    try:
+        yield sent
+    finally:
+        counting._original = real
+
+
+def _items_of(operation: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    if operation == "TransactWriteItems":
+        out = []
+        for entry in params["TransactItems"]:
+            ((kind, body),) = entry.items()
+            item_key = body.get("Key") or {"board_key": body["Item"]["board_key"], "sk": body["Item"]["sk"]}
+            out.append({"kind": kind, "table": body["TableName"], "key": item_key})
+        return out
+    if operation == "BatchWriteItem":
+        return [{"kind": "batch", "table": t} for t, rs in params["RequestItems"].items() for _ in rs]
+    return [{"kind": operation, "table": params["TableName"]}]
+
+
+def items_written(sent: list[tuple[str, list[dict[str, Any]]]]) -> int:
+    return sum(len(items) for _, items in sent)
+
+
 def test_writes_per_binding(shop: ShopCaller, report) -> None:
     bind(shop, "b", "a", WED)  # a is b's inviter: c -> b scores b (level 1) and a (level 2)
     drain_bindings()
     bind(shop, "c", "b", WED + timedelta(minutes=1))
     (message,) = binding_messages()
-    with measuring() as measure:
+    with recording_writes() as sent, measuring() as measure:
         result = leaderboard.score_binding(
             message["shop_id"], message["member_id"], message["bound_at"], clock.now()
         )
     assert result.scored and len(result.targets) == 6
-    with measuring() as repeat:
+    # The goal: one round trip, one TransactWriteItems of the marker and <= 2 distributors x 3 boards.
+    assert _writes(measure) == {"dynamodb.TransactWriteItems": 1}
+    ((operation, items),) = sent
+    assert operation == "TransactWriteItems"
+    counters = [i for i in items if i["kind"] == "Update"]
+    assert [i["kind"] for i in items].count("Put") == 1 and len(items) == 1 + len(counters)
+    members = {i["key"]["sk"]["S"] for i in counters}
+    boards = {i["key"]["board_key"]["S"].split("#")[1] for i in counters}
+    assert len(counters) == len(members) * len(boards) <= 2 * 3
+    assert (members, boards) == ({"a", "b"}, {"weekly", "monthly", "total"})
+    assert result.archives_refreshed == []  # mid-week: no archive rewrite
+    with recording_writes() as sent_again, measuring() as repeat:
         again = leaderboard.score_binding(
             message["shop_id"], message["member_id"], message["bound_at"], clock.now()
         )
     assert not again.scored
+    assert _writes(repeat) == {"dynamodb.TransactWriteItems": 1}  # cancelled by the marker
+    assert items_written(sent_again) == len(items)
     assert standings(shop, "weekly") == [("a", 2), ("b", 1)]
     report(
         "leaderboard: one binding scored (level 1 + level 2, 3 boards)",
         {
-            "counters updated": len(result.targets),
-            "items in the write transaction": len(result.targets) + 1,  # + the scored marker
+            "counters updated": len(counters),
+            "items in the write transaction": len(items),  # the counters + the scored marker
             "write round trips": sum(_writes(measure).values()),
             "writes": _writes(measure),
             "write units (WCU, transactional = 2 per item)": measure.write_units,
@@ -71,20 +127,26 @@ def test_rollover_cost_does_not_grow_with_the_board(shop: ShopCaller, report) ->
     loaded: dict[str, float] = {}
     figures: dict[str, object] = {}
     measures: dict[int, Measure] = {}
+    written: dict[int, int] = {}
     for size in (10, BIG):
         shop_id = f"board{size}"
         start = time.monotonic()
         counts = {f"d{i:06d}": (1 + i % 37, WED + timedelta(seconds=i % 3600)) for i in range(size)}
         write_counters(shop_id, "weekly", "2026-W48", counts)
         loaded[shop_id] = round(time.monotonic() - start, 1)
-        with measuring() as measure:
+        with recording_writes() as sent, measuring() as measure:
             archived, more = leaderboard.roll_over_shop(shop_id, period_end)
         assert (archived, more) == (2, False)  # 2026-W48 and (first run) 2026-10
         measures[size] = measure
+        written[size] = items_written(sent)
         figures[f"{size} distributors"] = measure.summary()
-        figures[f"{size} distributors: items written"] = sum(_writes(measure).values())
+        figures[f"{size} distributors: items written"] = written[size]
+    # The goal: the same items written (and round trips) whatever the board's size. Per shop and ended
+    # period: one archive put and one rollover mark update; 2 periods here.
+    assert written[10] == written[BIG] == 2 * 2
     assert _writes(measures[10]) == _writes(measures[BIG])
     assert measures[10].round_trips == measures[BIG].round_trips
+    assert measures[BIG].read_items <= 2 * BOARD_SHARDS * (leaderboard.ARCHIVE_SIZE + 1)
     figures["counter load time (s, moto batch writes, not measured)"] = loaded
     report(f"leaderboard: rollover of one shop, 10 vs {BIG} distributors", figures)
 
@@ -98,7 +160,8 @@ def test_board_reads(api: Api, shop: ShopCaller, report) -> None:
         assert len(standings(shop, "weekly")) == 10
     with measuring() as shards_only:
         found = leaderboard.shard_standings("shop1", "weekly", "2026-W48", 10)
-    assert shards_only.read_items == len(found) <= BOARD_SHARDS * 10
+    # the top 10 of each shard and one look-ahead item (no ties at the cut in this data)
+    assert shards_only.read_items == len(found) == BOARD_SHARDS * (10 + 1)
     leaderboard.roll_over_shop("shop1", MONDAY)
     clock.set_now(MONDAY)
     with measuring() as archived:
