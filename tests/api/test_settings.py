@@ -93,6 +93,8 @@ LONG = "x" * 2001
         ({"leaderboard": {"display_count": None}}, "leaderboard.display_count"),
         ({"eligibility": {"mode": "everyone"}}, "eligibility.mode"),
         ({"eligibility": {"min_orders": -1}}, "eligibility.min_orders"),
+        ({"eligibility": {"mode": "product"}}, "eligibility.product_ids"),  # nobody could ever qualify
+        ({"eligibility": {"mode": "product", "product_ids": ["p1", "bad id"]}}, "eligibility.product_ids[1]"),
         ({"binding": {"protection_days": 3651}}, "binding.protection_days"),
         ({"settlement": {"freeze_days": 366}}, "settlement.freeze_days"),
         ({"settlement": {"withdraw_min_fen": 0}}, "settlement.withdraw_min_fen"),

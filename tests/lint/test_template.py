@@ -200,3 +200,13 @@ def test_every_schedule_runs_a_registered_job() -> None:
         assert fn["Handler"] == "app.on_schedule", f"{name}: timers go to app.on_schedule"
         job = json.loads(props["Input"])["job"]
         assert job in registered, f"{name} schedules job {job!r}; registered jobs: {sorted(registered)}"
+
+
+def test_the_readme_lists_every_deploy_parameter() -> None:
+    """`sam deploy --guided` asks for every template parameter; the README's table explains each one."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Deploying to AWS", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.M))
+    assert listed == set(TEMPLATE_DOC["Parameters"]), (
+        "README's deploy parameter table and template.yaml differ"
+    )

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from fenxiao.domain.eligibility import Eligibility as Threshold
+from fenxiao.domain.eligibility import validate_eligibility
 from fenxiao.domain.errors import InvalidInput
 from fenxiao.domain.growth import Level, parse_coefficient, validate_levels
 
@@ -65,6 +67,15 @@ class Eligibility(Strict):
     min_orders: Annotated[int, Field(ge=0, le=100000)] = 1
     min_amount_fen: Fen = 0
     product_ids: Annotated[list[Identifier], Field(max_length=200)] = []
+
+    @model_validator(mode="after")
+    def _domain_rules(self) -> Eligibility:
+        threshold = Threshold(self.mode, self.min_orders, self.min_amount_fen, frozenset(self.product_ids))
+        try:
+            validate_eligibility(threshold)
+        except InvalidInput as exc:
+            raise FieldError((exc.field or "eligibility").removeprefix("eligibility."), exc.message) from None
+        return self
 
 
 class Rates(Strict):
