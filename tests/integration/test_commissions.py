@@ -232,3 +232,113 @@ def test_member_commissions_newest_first_with_cursor(api, shop: ShopCaller) -> N
     assert other.error["field"] == "cursor"
     assert shop.get(shop.path("/members/b/commissions?limit=0")).status == 400
     assert shop.get(shop.path("/members/b/commissions?limit=101")).status == 400
+
+
+def _zero_rate_lines(shop: ShopCaller) -> None:
+    """level1 10 % on p1 only; p2 earns nothing (its own rates are all 0)."""
+    setup_chain(shop, rates={"level1_bp": 1000, "level2_bp": 0, "self_bp": 0})
+    assert (
+        shop.put(shop.path("/products/p2/rates"), {"level1_bp": 0, "level2_bp": 0, "self_bp": 0}).status
+        == 200
+    )
+
+
+@pytest.mark.parametrize("arrival", [["r1", "r2"], ["r2", "r1"]])
+def test_a_commission_reversed_by_rounding_comes_back_whatever_the_arrival_order(
+    api, shop: ShopCaller, arrival: list[str]
+) -> None:
+    # Alabama paradox of largest remainder (docs/decisions.md, D-refund-monotone), reaching 0:
+    # lines l1 10 fen (10 %), l2 and l3 1000 fen (0 %); b's level1 = floor(10 * 0.1) = 1.
+    # r1 alone (67 unsplit): quotas 0.33, 33.33, 33.33 -> floors 0, 33, 33, the spare fen to l1 (tie, earlier
+    #   line) -> l1 refunded 1 -> floor(9 * 0.1) = 0: reversed.
+    # r2 alone (1): quotas 0.005, 0.4975, 0.4975 -> the fen to l2 -> l1 untouched: 1.
+    # r1 + r2 (68): quotas 0.34, 33.83, 33.83 -> floors 0, 33, 33, spares to l2, l3 -> l1 untouched: 1.
+    # The set {r1, r2} gives 1, so both arrival orders must end at 1.
+    _zero_rate_lines(shop)
+    shop.put(
+        shop.path("/orders/z1"), order_body("c", [("l1", "p1", 10), ("l2", "p2", 1000), ("l3", "p2", 1000)])
+    )
+    pay("shop1", "z1", 2010, T0)
+    assert run("shop1", "z1", T0)
+    assert commissions(shop, "z1") == {"level1": ("b", 1, "frozen")}
+    amounts = {"r1": 67, "r2": 1}
+    seen = []
+    for hour, no in enumerate(arrival, start=1):
+        refund("shop1", "z1", no, amounts[no], T0 + timedelta(hours=hour))
+        run("shop1", "z1", T0 + timedelta(hours=hour))
+        seen.append(commissions(shop, "z1")["level1"])
+    if arrival == ["r1", "r2"]:
+        assert seen == [("b", 0, "reversed"), ("b", 1, "frozen")]
+    else:
+        assert seen == [("b", 1, "frozen"), ("b", 1, "frozen")]
+    assert balance(shop, "b")["frozen_fen"] == 1
+    view = shop.get(shop.path("/orders/z1")).body
+    assert view["commissions"][0]["effective_at"] == "2026-11-27T10:00:00+08:00"
+    audit_clean(api)
+
+
+def test_a_reversed_commission_stays_reversed_after_its_effective_time(api, shop: ShopCaller) -> None:
+    _zero_rate_lines(shop)
+    shop.put(
+        shop.path("/orders/z2"), order_body("c", [("l1", "p1", 10), ("l2", "p2", 1000), ("l3", "p2", 1000)])
+    )
+    pay("shop1", "z2", 2010, T0)
+    assert run("shop1", "z2", T0)
+    refund("shop1", "z2", "r1", 67, T0 + timedelta(hours=1))
+    assert run("shop1", "z2", T0 + timedelta(hours=1))
+    assert commissions(shop, "z2")["level1"] == ("b", 0, "reversed")
+    # r2 succeeded during the freeze but is processed only after the effective time (T0 + 7 days)
+    refund("shop1", "z2", "r2", 1, T0 + timedelta(hours=2))
+    run("shop1", "z2", T0 + timedelta(days=7))
+    assert commissions(shop, "z2")["level1"] == ("b", 0, "reversed")
+    assert balance(shop, "b")["frozen_fen"] == 0
+    audit_clean(api)
+
+
+def test_freeze_days_zero_a_refund_after_the_payment_never_counts(api, shop: ShopCaller) -> None:
+    # freeze_days 0, basis payment: the effective time IS the payment's success_time, so every refund
+    # (success_time after the payment) is at or after it and leaves the commission as it is (SPEC §3).
+    setup_chain(shop, settlement={"basis": "payment", "freeze_days": 0})
+    shop.put(shop.path("/orders/f0"), order_body("c", [("l1", "p1", 10000)]))
+    pay("shop1", "f0", 10000, T0)
+    assert run("shop1", "f0", T0)
+    view = shop.get(shop.path("/orders/f0")).body
+    assert view["commissions"][0]["effective_at"] == "2026-11-20T10:00:00+08:00"  # = paid_at
+    refund("shop1", "f0", "r1", 4000, T0 + timedelta(minutes=1))  # reported before settlement ran
+    run("shop1", "f0", T0 + timedelta(minutes=2))
+    assert commissions(shop, "f0") == {
+        "level1": ("b", 1000, "frozen"),
+        "level2": ("a", 500, "frozen"),
+        "self": ("c", 200, "frozen"),
+    }
+    from fenxiao.service import settlement
+
+    page = settlement.run_page(T0 + timedelta(minutes=3), None)
+    assert (page.details["released"], page.details["held"]) == (3, 0)  # the refund does not hold it
+    assert balance(shop, "b")["available_fen"] == 1000
+    assert not run("shop1", "f0", T0 + timedelta(minutes=4))
+    assert shop.get(shop.path("/orders/f0")).body["flags"] == []  # it never counted: not a late refund
+    audit_clean(api)
+
+
+def test_attribution_uses_the_binding_in_force_at_success_time_when_replaced_before_processing(
+    api, shop: ShopCaller
+) -> None:
+    setup_chain(shop, binding={"mode": "last_touch"})
+    shop.put(shop.path("/orders/lt"), order_body("c", [("l1", "p1", 10000)]))
+    pay("shop1", "lt", 10000, T0)  # c is bound to b (whose inviter is a) at the payment
+    clock.set_now(T0 + timedelta(hours=1))
+    assert shop.post(shop.path("/members/c/inviter"), {"inviter_id": "x"}).status in (200, 201)  # replaced
+    assert shop.get(shop.path("/members/c")).body["inviter_id"] == "x"
+    assert run("shop1", "lt", T0 + timedelta(hours=2))  # processed after the replacement
+    assert commissions(shop, "lt") == {
+        "level1": ("b", 1000, "frozen"),
+        "level2": ("a", 500, "frozen"),
+        "self": ("c", 200, "frozen"),
+    }
+    # a payment after the replacement goes to the new inviter (x has no inviter: no level2)
+    shop.put(shop.path("/orders/lt2"), order_body("c", [("l1", "p1", 10000)]))
+    pay("shop1", "lt2", 10000, T0 + timedelta(hours=3))
+    assert run("shop1", "lt2", T0 + timedelta(hours=3))
+    assert commissions(shop, "lt2") == {"level1": ("x", 1000, "frozen"), "self": ("c", 200, "frozen")}
+    audit_clean(api)

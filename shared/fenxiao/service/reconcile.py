@@ -94,7 +94,7 @@ def _plan(state: OrderState, now: datetime) -> _Plan | None:
         payment = state.payments[0]
         _apply_payment(state, payment, refunds, uow, order_actions, flags, metrics)
     else:
-        _update_commissions(state, refunds, uow, flags, metrics)
+        _update_commissions(state, refunds, uow, flags, metrics, now)
         _update_growth(state, refunds, uow, order_actions)
     if len(state.payments) > 1:
         flags.add("duplicate_payment")
@@ -336,7 +336,12 @@ def _eligibility(
 
 
 def _update_commissions(
-    state: OrderState, refunds: list[Refund], uow: UnitOfWork, flags: set[str], metrics: dict[str, int]
+    state: OrderState,
+    refunds: list[Refund],
+    uow: UnitOfWork,
+    flags: set[str],
+    metrics: dict[str, int],
+    now: datetime,
 ) -> None:
     order = state.order
     assert order is not None
@@ -350,9 +355,14 @@ def _update_commissions(
         )
         counted = counted_refunds(refunds, effective)
         counted_nos = {r.out_refund_no for r in counted}
-        if commission.status != "frozen":
-            if commission.status == "available" and counted_nos - set(commission.counted_refunds or []):
+        status = str(commission.status)
+        if status == "available":
+            if counted_nos - set(commission.counted_refunds or []):
                 flags.add("late_refund")  # reported after the commission became available: it stays
+            continue
+        if status == "reversed" and effective is not None and now >= effective:
+            continue  # past its effective time a reversed commission is final
+        if status not in ("frozen", "reversed"):
             continue
         plan_lines = [
             DomainLineRate(li.line_id, int(li.paid_fen), int(li.rate_bp)) for li in commission.lines
@@ -362,6 +372,8 @@ def _update_commissions(
             if counted
             else int(commission.original_fen)
         )
+        if status == "reversed" and target == 0:
+            continue  # still nothing (a full refund of its lines always stays here)
         actions: list[Any] = []
         current = int(commission.amount_fen)
         version = int(commission.version or 0)
@@ -393,22 +405,27 @@ def _update_commissions(
                 CommissionModel.due_shard.remove(),
                 CommissionModel.due_at.remove(),
             ]
+        elif status == "reversed":
+            # Largest remainder (docs/decisions.md, D-refund-monotone): one more refund can give a line one
+            # fen back, so a commission reversed to 0 by rounding comes back, whatever the arrival order.
+            actions.append(CommissionModel.status.set("frozen"))
+            metrics["CommissionsRestored"] = metrics.get("CommissionsRestored", 0) + 1
+        if effective is not None and target > 0 and (known is None or status == "reversed"):
+            actions += [
+                CommissionModel.due_shard.set(
+                    due_shard(state.order_id, commission.tier, commission.member_id)
+                ),
+                CommissionModel.due_at.set(key(effective)),
+            ]
         if known is None and effective is not None:
             actions.append(CommissionModel.effective_at.set(key(effective)))
-            if target > 0:
-                actions += [
-                    CommissionModel.due_shard.set(
-                        due_shard(state.order_id, commission.tier, commission.member_id)
-                    ),
-                    CommissionModel.due_at.set(key(effective)),
-                ]
         if actions:
             actions.append(CommissionModel.version.set(version + 1))
             uow.update(
                 f"commission:{commission.tier}",
                 CommissionModel(commission.order_key, commission.sk),
                 actions=actions,
-                condition=version_is(CommissionModel.version, version) & (CommissionModel.status == "frozen"),
+                condition=version_is(CommissionModel.version, version) & (CommissionModel.status == status),
             )
 
 
