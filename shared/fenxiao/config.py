@@ -12,6 +12,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 ENV_PREFIX = "FENXIAO_"
+OPERATOR_TOKEN_MIN_LENGTH = 32
 
 
 class Settings(BaseModel):
@@ -30,7 +31,8 @@ class Settings(BaseModel):
     payout_queue_url: str = Field(min_length=1)
     jobs_queue_url: str = Field(min_length=1)
     kms_key_id: str = Field(min_length=1)
-    operator_token: SecretStr = Field(min_length=16)
+    # As template.yaml's OperatorToken MinLength and the README say (``fenxiao local up`` generates 43).
+    operator_token: SecretStr = Field(min_length=OPERATOR_TOKEN_MIN_LENGTH)
     wechatpay_base_url: str = "https://api.mch.weixin.qq.com"
     # Public base URL of this API, for the notify_url of merchant transfers ("" = rely on bill queries).
     notify_base_url: str = ""
