@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -53,3 +53,44 @@ def validate_eligibility(eligibility: Eligibility, field_prefix: str = "eligibil
         raise InvalidInput("product mode needs at least one product id", field=f"{field_prefix}.product_ids")
     if any(not product_id for product_id in eligibility.product_ids):
         raise InvalidInput("product ids must not be empty", field=f"{field_prefix}.product_ids")
+
+
+def distributor_at(
+    at: str,
+    came_into_being: str | None,
+    changes: Iterable[tuple[str, bool]],
+    modes: Iterable[tuple[str, str]],
+    initial_mode: str = "none",
+) -> bool:
+    """Whether a member is a distributor at ``at`` (SPEC §2: once a distributor, always one, unless the
+    shop revokes it).
+
+    Times are sortable keys (``timefmt.key``). ``changes``: the member's grants and revocations
+    ``(at, active)`` (by the shop or by eligibility); ``modes``: the shop's eligibility mode versions
+    ``(effective_at, mode)``, ``initial_mode`` before the first. ``came_into_being``: when the member was
+    first referenced (None or a later time: at ``at`` itself, which references it).
+
+    The answer is the latest of: the grants/revocations at or before ``at``, and the moments the member
+    became a distributor by mode ``none`` — the start of each run of ``none`` (consecutive ``none``
+    versions are one run) that began after the member came into being, or the member's coming into being
+    during such a run. At the same moment a grant or revocation wins.
+    """
+    born = at if came_into_being is None or came_into_being > at else came_into_being
+    by_none: str | None = None
+    run_start: str | None = "" if initial_mode == "none" else None  # "": the shop's beginning
+    for effective_at, mode in sorted(v for v in modes if v[0] <= at):
+        if mode == "none":
+            if run_start is None:
+                run_start = effective_at
+        elif run_start is not None:
+            if effective_at > born:  # the run had not ended when the member came into being
+                by_none = max(run_start, born)
+            run_start = None
+    if run_start is not None:
+        by_none = max(run_start, born)
+    explicit: tuple[str, bool] | None = None
+    for change in sorted(c for c in changes if c[0] <= at):
+        explicit = change
+    if explicit is not None and (by_none is None or explicit[0] >= by_none):
+        return explicit[1]
+    return by_none is not None

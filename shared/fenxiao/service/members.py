@@ -3,7 +3,10 @@
 A member's partition (MembersTable, ``{shop}#{member}``) holds its META item (current state, balances,
 counters), every binding it ever had (``BIND#{t}``, replaced ones included) and every grant or revocation of
 distributor status (``DIST#{t}``). One Query of the partition answers "who was the inviter at t" and
-"was this member a distributor at t", which is what a payment at t is attributed by.
+"was this member a distributor at t", which is what a payment at t is attributed by. Distributor status at
+t is the latest of the grants/revocations and the moments mode ``none`` made the member one (once a
+distributor, always one, unless the shop revokes it); when the member's own items do not settle it, the
+shop's eligibility modes up to t are read too (``eligibility_modes``).
 
 Fan counters (``fans_level1``, ``fans_level2``) are maintained at binding time in the same transaction as
 the binding, never counted by a query.
@@ -15,9 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from fenxiao.adapters.dynamo import BindingModel, DistributorChangeModel, MemberItem, MemberModel
+from pynamodb.expressions.condition import Condition
+
+from fenxiao import clock
+from fenxiao.adapters.dynamo import (
+    BindingModel,
+    ConfigVersionModel,
+    DistributorChangeModel,
+    MemberItem,
+    MemberModel,
+)
 from fenxiao.api.models import DistributionSettings
-from fenxiao.bootstrap import Container
+from fenxiao.bootstrap import Container, container
+from fenxiao.domain.eligibility import distributor_at
 from fenxiao.domain.errors import Conflict, NotFound, RuleViolation
 from fenxiao.service import settings
 from fenxiao.service.ledger import UnitOfWork, WriteConflict, account, version_is
@@ -62,12 +75,32 @@ class MemberRecord:
                 status = change.active
         return status
 
+    def came_into_being(self) -> str | None:
+        """When the member was first referenced (the earliest of its items), None when never."""
+        known = [self.meta.created_at] if self.meta is not None and self.meta.created_at else []
+        known += [b.bound_at for b in self.bindings[:1]] + [c.at for c in self.changes[:1]]
+        return min(known) if known else None
+
     def is_distributor_at(self, at: datetime, eligibility_mode: str) -> bool:
-        """Distributor at ``at``: a grant or revocation decides; without one, mode ``none`` makes everyone one."""
+        """Distributor at ``at`` (SPEC §2, once one always one unless revoked; ``eligibility.distributor_at``):
+        the latest of the grants/revocations and the moments mode ``none`` made the member one.
+
+        ``eligibility_mode`` is the mode in force at ``at`` (the caller has read it): with a grant in force,
+        or mode ``none`` and no grant/revocation, the answer needs no more reads. Otherwise the shop's
+        eligibility modes up to ``at`` are read (one Query, see ``eligibility_modes``).
+        """
         explicit = self.explicit_status_at(at)
-        if explicit is not None:
-            return explicit
-        return eligibility_mode == "none"
+        if explicit is True:
+            return True  # a later moment by mode none could only say the same
+        if explicit is None and eligibility_mode == "none":
+            return True  # everyone is one now, this member included
+        return distributor_at(
+            key(at),
+            self.came_into_being(),
+            [(c.at, c.active) for c in self.changes],
+            eligibility_modes(self.shop_id, at),
+            INITIAL_MODE,
+        )
 
 
 def load_member(shop_id: str, member_id: str, consistent: bool = True) -> MemberRecord:
@@ -84,6 +117,62 @@ def load_member(shop_id: str, member_id: str, consistent: bool = True) -> Member
     bindings.sort(key=lambda b: b.bound_at)
     changes.sort(key=lambda c: c.at)
     return MemberRecord(shop_id, member_id, meta, bindings, changes)
+
+
+# ---------------------------------------------------------------- the shop's eligibility modes over time
+
+INITIAL_MODE = DistributionSettings().eligibility.mode  # before the shop's first distribution settings
+FINAL_AFTER = timedelta(minutes=15)  # a version effective this long ago can no longer appear (see below)
+CACHED_SHOPS = 1000
+
+
+@dataclass
+class _ModesSeen:
+    clock_offset: float
+    final_to: str  # every version effective at or before this is in ``versions``, for good
+    versions: list[tuple[str, str]]
+
+
+def eligibility_modes(shop_id: str, at: datetime) -> list[tuple[str, str]]:
+    """``(effective_at, eligibility mode)`` of the shop's distribution versions at or before ``at``, oldest
+    first: one Query of ConfigTable (consistent read), or none.
+
+    Versions are immutable and stored with their request's time, so one effective more than ``FINAL_AFTER``
+    (Lambda's longest run) before the clock can no longer appear: those are kept per container, and a later
+    call queries only the versions after them (nothing at all when ``at`` is that old). A move of the clock
+    override (local stack, tests) drops what was kept.
+    """
+    at_key = key(at)
+    cache: dict[str, _ModesSeen] = container()._cache.setdefault("eligibility_modes", {})
+    offset = clock.offset_seconds()
+    seen = cache.get(shop_id)
+    if seen is not None and seen.clock_offset != offset:
+        seen = None
+    if seen is not None and at_key <= seen.final_to:
+        return [v for v in seen.versions if v[0] <= at_key]
+    final_to = min(at_key, key(clock.now() - FINAL_AFTER))  # read before the Query
+    ckey = settings.config_key(shop_id, settings.DISTRIBUTION)
+    condition: Condition
+    if seen is None:
+        condition = ConfigVersionModel.effective_at <= at_key
+        known: list[tuple[str, str]] = []
+    else:
+        condition = ConfigVersionModel.effective_at.between(seen.final_to, at_key)
+        known = list(seen.versions)
+    for item in ConfigVersionModel.query(ckey, condition, consistent_read=True):
+        if seen is None or item.effective_at > seen.final_to:
+            known.append((item.effective_at, _mode_of(item.doc)))
+    if seen is None or final_to > seen.final_to:
+        if shop_id not in cache and len(cache) >= CACHED_SHOPS:
+            cache.pop(next(iter(cache)))
+        cache[shop_id] = _ModesSeen(offset, final_to, [v for v in known if v[0] <= final_to])
+    return known
+
+
+def _mode_of(doc: Any) -> str:
+    eligibility = doc.get("eligibility") if isinstance(doc, dict) else None
+    mode = eligibility.get("mode") if isinstance(eligibility, dict) else None
+    return str(mode) if mode else INITIAL_MODE
 
 
 def is_distributor_at(shop_id: str, member_id: str, at: datetime) -> bool:
