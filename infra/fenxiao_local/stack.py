@@ -73,6 +73,7 @@ class Moto:
         from moto.server import ThreadedMotoServer
 
         quiet_moto()
+        serialize_moto_dynamodb()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 
     def start(self) -> str:
@@ -83,6 +84,28 @@ class Moto:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+_moto_dynamodb_lock = threading.RLock()
+
+
+def serialize_moto_dynamodb() -> None:
+    """One DynamoDB request at a time in moto's server, as DynamoDB executes each request atomically. moto
+    is not thread-safe: concurrent TransactWriteItems can both pass a condition (50 concurrent withdrawals
+    of one balance overdrew it, tests/e2e/test_withdrawal_concurrency_e2e.py). Requests still interleave
+    freely between each other, where the service's races live. Idempotent."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    if getattr(original, "_fenxiao_serialized", False):
+        return
+
+    def call_action(self: Any) -> Any:
+        with _moto_dynamodb_lock:
+            return original(self)
+
+    call_action._fenxiao_serialized = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
 def aws_environment(endpoint: str, region: str = REGION) -> dict[str, str]:
