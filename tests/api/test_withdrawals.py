@@ -350,3 +350,49 @@ def test_deciding_an_unknown_withdrawal_is_404(reviewed: ShopCaller) -> None:
     assert (answer.status, answer.error["code"]) == (404, "withdrawal_not_found")
     bad = reviewed.post(reviewed.path("/withdrawals/n%23pe/approval"), {"approve": True})
     assert (bad.status, bad.error["field"]) == (400, "withdrawal_id")
+
+
+# ---------------------------------------------------------------- the audit under live traffic
+
+
+def test_the_audit_reads_again_when_a_movement_lands_between_its_two_reads(
+    funded: ShopCaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.service import audit
+
+    original = audit.ledger_totals
+    reads: list[str] = []
+
+    def commission_lands_first_time(account: str) -> dict[str, int]:
+        reads.append(account)
+        if len(reads) == 1:  # between the member read and the ledger read: a commission is released
+            give_available("shop1", "m1", 700, order_id="o-interleaved")
+        return original(account)
+
+    monkeypatch.setattr(audit, "ledger_totals", commission_lands_first_time)
+    assert audit.audit_member("shop1", "m1") == []  # the first pair disagreed; the second agrees
+    assert reads == ["shop1#m1", "shop1#m1"]
+    assert balance("shop1", "m1")["available_fen"] == 5_700
+    page = audit.run_page(clock.now(), None)
+    assert page.details["differences"] == []
+
+
+def test_the_audit_reports_a_difference_that_persists(
+    funded: ShopCaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.adapters.dynamo import MemberModel
+    from fenxiao.service import audit
+
+    MemberModel("shop1#m1", MemberModel.SK).update(actions=[MemberModel.available_fen.add(1)])
+    original = audit.ledger_totals
+    reads: list[str] = []
+
+    def counting(account: str) -> dict[str, int]:
+        reads.append(account)
+        return original(account)
+
+    monkeypatch.setattr(audit, "ledger_totals", counting)
+    assert audit.audit_member("shop1", "m1") == [
+        {"shop_id": "shop1", "member_id": "m1", "field": "available_fen", "stored": 5_001, "ledger": 5_000}
+    ]
+    assert len(reads) == audit.READS == 3
