@@ -1,6 +1,7 @@
 """Logs (Powertools JSON logger, secrets masked) and metrics (CloudWatch embedded metric format).
 
-Built lazily on first use, never at import. The logger's formatter masks every value whose key looks
+Built lazily on first use, never at import. Every metric carries the current ``shop_id`` (the one the
+entry points append to the logger) as EMF metadata, never as a dimension. The logger's formatter masks every value whose key looks
 like a secret, wherever it sits in a log record, so a careless ``logger.info(..., extra=body)`` cannot leak.
 """
 
@@ -43,13 +44,16 @@ def logger() -> Any:
     return Logger(logger_formatter=MaskingFormatter(), utc=True)
 
 
-_pending = {"metrics": False}
+# The metadata of the metrics waiting to be flushed. An EMF blob has one metadata set for all its metrics,
+# so a metric whose metadata differs (another shop, another job) first flushes the blob before it.
+_pending: dict[str, Any] = {"metrics": False, "metadata": {}}
 
 
 def flush_metrics() -> None:
     """Write the invocation's metrics (EMF on stdout), if it recorded any."""
     if _pending["metrics"]:
         _pending["metrics"] = False
+        _pending["metadata"] = {}
         metrics().flush_metrics()
 
 
@@ -60,23 +64,37 @@ def metrics() -> Any:
     return Metrics()
 
 
-def count(name: str, value: int = 1, **metadata: str) -> None:
-    """Add one count metric; shop ids go in metadata, never in dimensions (cardinality)."""
+def current_shop_id() -> str | None:
+    """The shop the current log lines are about (``shop_id`` appended to the logger by the entry points)."""
+    value = logger().get_current_keys().get("shop_id")
+    return value if isinstance(value, str) and value else None
+
+
+def _add(name: str, unit: Any, value: float, metadata: dict[str, Any]) -> None:
+    meta = {k: str(v) for k, v in metadata.items()}
+    shop_id = current_shop_id()
+    if shop_id and "shop_id" not in meta:
+        meta["shop_id"] = shop_id
+    if _pending["metrics"] and meta != _pending["metadata"]:
+        flush_metrics()
+    m = metrics()
+    m.add_metric(name=name, unit=unit, value=value)
+    for k, v in meta.items():
+        m.add_metadata(key=k, value=v)
+    _pending["metrics"] = True
+    _pending["metadata"] = meta
+
+
+def count(name: str, value: int = 1, **metadata: Any) -> None:
+    """Add one count metric. The current shop id (see ``current_shop_id``) and ``metadata`` go in the EMF
+    metadata, never in dimensions (cardinality): the only dimension is ``service``."""
     from aws_lambda_powertools.metrics import MetricUnit
 
-    m = metrics()
-    _pending["metrics"] = True
-    m.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    for k, v in metadata.items():
-        m.add_metadata(key=k, value=v)
+    _add(name, MetricUnit.Count, value, metadata)
 
 
-def duration(name: str, milliseconds: float, **metadata: str) -> None:
-    """Add one duration metric (milliseconds)."""
+def duration(name: str, milliseconds: float, **metadata: Any) -> None:
+    """Add one duration metric (milliseconds); metadata as for ``count``."""
     from aws_lambda_powertools.metrics import MetricUnit
 
-    m = metrics()
-    _pending["metrics"] = True
-    m.add_metric(name=name, unit=MetricUnit.Milliseconds, value=milliseconds)
-    for k, v in metadata.items():
-        m.add_metadata(key=k, value=v)
+    _add(name, MetricUnit.Milliseconds, milliseconds, metadata)
