@@ -138,16 +138,21 @@ def accept(c: Container, shop_id: str, headers: Mapping[str, str], body: bytes, 
 def record(
     shop_id: str, envelope: Mapping[str, Any], outcome: str, now: datetime, summary: Any = None
 ) -> None:
-    """Keep a notification that had no effect, for the operator (same id again overwrites: one record)."""
-    NotificationModel(
-        shop_id,
-        f"NOTIF#{envelope.get('id', 'unknown')}",
-        event_type=str(envelope.get("event_type", "")),
-        outcome=outcome,
-        summary=summary if summary is not None else {"summary": envelope.get("summary")},
-        received_at=key(now),
-        expires_at=int((now + timedelta(days=RECORD_DAYS)).timestamp()),
-    ).save()
+    """Keep a notification that had no effect, for the operator: one record per notification id, written
+    once (a redelivery keeps the first record and its received_at)."""
+    try:
+        NotificationModel(
+            shop_id,
+            f"NOTIF#{envelope.get('id', 'unknown')}",
+            event_type=str(envelope.get("event_type", "")),
+            outcome=outcome,
+            summary=summary if summary is not None else {"summary": envelope.get("summary")},
+            received_at=key(now),
+            expires_at=int((now + timedelta(days=RECORD_DAYS)).timestamp()),
+        ).save(condition=NotificationModel.sk.does_not_exist())
+    except PutError as exc:
+        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
     if outcome != "recorded":
         logger().warning("notification not applied", extra={"shop_id": shop_id, "outcome": outcome})
 
@@ -158,8 +163,13 @@ def _merchant_matches(shop: ShopModel, data: Mapping[str, Any], check_appid: boo
     return not check_appid or str(data.get("appid", "")) == shop.wx_appid
 
 
+def _amounts(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    amounts = data.get("amount")
+    return amounts if isinstance(amounts, Mapping) else {}
+
+
 def _amount(data: Mapping[str, Any], name: str) -> int:
-    value = (data.get("amount") or {}).get(name)
+    value = _amounts(data).get(name)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise NotifyMalformed(f"amount.{name} is missing or not a non-negative integer")
     return value
@@ -170,6 +180,20 @@ def _success_time(data: Mapping[str, Any]) -> datetime:
         return parse_rfc3339(str(data.get("success_time")))
     except ValueError:
         raise NotifyMalformed("success_time is not an RFC 3339 time") from None
+
+
+def _malformed(
+    shop: ShopModel,
+    envelope: Mapping[str, Any],
+    now: datetime,
+    ids: dict[str, Any],
+    exc: NotifyMalformed,
+) -> None:
+    """A verified fact of a known type whose content is unusable (no amount, a bad success_time): recorded
+    with its ids for the operator and acknowledged, like a fact with bad identifiers. WeChat Pay resends the
+    same content, so a 4xx would only repeat it for a day and leave nothing to see."""
+    count("NotificationsMalformed", event_type=str(envelope.get("event_type", "")))
+    record(shop.shop_id, envelope, "not_applied:malformed", now, {**ids, "reason": str(exc)})
 
 
 def _rejected(
@@ -203,15 +227,19 @@ def on_transaction_success(
     if not _ORDER_ID.match(order_id) or not transaction_id or len(transaction_id) > 64:
         record(shop.shop_id, envelope, "not_applied:bad_identifiers", now, ids)
         return
-    success_time = _success_time(data)
+    try:
+        success_time = _success_time(data)
+        total_fen = _amount(data, "total")
+        payer_total_fen = _amount(data, "payer_total") if "payer_total" in _amounts(data) else total_fen
+    except NotifyMalformed as exc:
+        _malformed(shop, envelope, now, ids, exc)
+        return
     payment = PaymentModel(
         order_key(shop.shop_id, order_id),
         f"PAY#{transaction_id}",
         transaction_id=transaction_id,
-        total_fen=_amount(data, "total"),
-        payer_total_fen=_amount(data, "payer_total")
-        if "payer_total" in (data.get("amount") or {})
-        else _amount(data, "total"),
+        total_fen=total_fen,
+        payer_total_fen=payer_total_fen,
         success_time=key(success_time),
         mchid=shop.wx_mchid,
         appid=shop.wx_appid,
@@ -241,7 +269,12 @@ def on_refund_success(
     if not _ORDER_ID.match(order_id) or not _ORDER_ID.match(out_refund_no) or not refund_id:
         record(shop.shop_id, envelope, "not_applied:bad_identifiers", now, ids)
         return
-    success_time = _success_time(data)
+    try:
+        success_time = _success_time(data)
+        amount_fen = _amount(data, "refund")
+    except NotifyMalformed as exc:
+        _malformed(shop, envelope, now, ids, exc)
+        return
     refund = RefundModel(order_key(shop.shop_id, order_id), f"REFUND#{out_refund_no}")
     try:
         refund.update(
@@ -249,7 +282,7 @@ def on_refund_success(
                 RefundModel.item_type.set(RefundModel.item_type | RefundModel),
                 RefundModel.out_refund_no.set(out_refund_no),
                 RefundModel.refund_id.set(refund_id),
-                RefundModel.amount_fen.set(_amount(data, "refund")),
+                RefundModel.amount_fen.set(amount_fen),
                 RefundModel.success_time.set(key(success_time)),
                 RefundModel.received_at.set(RefundModel.received_at | key(now)),
             ],
@@ -264,7 +297,9 @@ def on_refund_success(
 
 
 def recorded(shop_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
-    """The operator's view of a shop's notifications that had no effect (newest id order, one page)."""
+    """The operator's view of a shop's notifications that had no effect, one page. Entries come in
+    descending notification id order (the sort key is the id, which makes a redelivery one record); WeChat
+    Pay's ids are not time-ordered, so this is NOT newest first: each entry carries its received_at."""
     from fenxiao.api import cursor as cursors
 
     start = cursors.decode(cursor, expect={"shop_id": shop_id})
