@@ -1,0 +1,185 @@
+"""Settlement of a big backlog on the local stack: one run with 10 000 due commissions, started by
+``POST /admin/jobs/settlement`` and carried on by its own continuation messages through the stack's
+JobsQueue poller, until every commission is released. Figures: wall time, pages, releases per second.
+
+    .venv/bin/python -m pytest -p no:xdist -q -s -m bench tests/bench/test_bench_settlement_stack.py
+(FENXIAO_BENCH_SETTLEMENT_DUE=2000 for a quicker run.)
+
+The stack runs in this process (``fenxiao_local.stack.LocalStack``: moto server, HTTP API, pollers, timers,
+exactly what ``fenxiao local up`` starts), so the 10 000 commissions, their ``commission_frozen`` ledger
+entries and the members' frozen balances are seeded straight into its moto with PynamoDB batch writes
+(the HTTP path would take hours); the run itself is the real one. moto runs under ``item_level_moto()``
+(tests/storm/fast_moto.py: the same answers, without moto's whole-table copy per transaction item, which
+would make each release cost seconds at this size). It is moto's time, not DynamoDB's: what carries over
+to AWS is the shape (pages of at most 50, one continuation message per page, a page well inside Lambda's
+limits).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from fenxiao.service import settlement
+from fenxiao.timefmt import key
+from tests.storm.fast_moto import item_level_moto
+
+pytestmark = pytest.mark.bench
+
+DUE = int(os.environ.get("FENXIAO_BENCH_SETTLEMENT_DUE", "10000"))
+MEMBERS = 10
+AMOUNT = 100
+TOKEN = "bench-operator-token-0123456789abcdefghij"
+SHOP = "bench"
+
+
+@pytest.fixture
+def local_stack() -> Iterator[Any]:
+    from fenxiao import bootstrap, clock, config
+    from fenxiao_local.stack import LocalStack, StackOptions
+
+    saved = dict(os.environ)
+    with item_level_moto():
+        stack = LocalStack(
+            StackOptions(port=0, operator_token=TOKEN, allow_clock_override=True, log_level="WARNING"),
+            progress=lambda line: None,
+        ).start()
+        try:
+            yield stack
+        finally:
+            stack.stop()
+            os.environ.clear()
+            os.environ.update(saved)
+            config.get_settings.cache_clear()
+            bootstrap.reset()
+            clock.reset()
+
+
+def _seed(due_at: datetime) -> float:
+    """DUE frozen commissions, due at ``due_at``, spread over MEMBERS members, each with its ledger entry;
+    the members' frozen balances equal to what their entries add up to (so the audit agrees)."""
+    from fenxiao.adapters.dynamo import CommissionLineMap, CommissionModel, LedgerEntryModel, MemberModel
+    from fenxiao.service.ledger import account
+    from fenxiao.service.orders import order_key
+    from fenxiao.service.reconcile import due_shard
+
+    started = time.monotonic()
+    paid = due_at - timedelta(days=7)
+    with CommissionModel.batch_write() as commissions, LedgerEntryModel.batch_write() as ledger:
+        for i in range(DUE):
+            order_id, member_id = f"o{i:05d}", f"m{i % MEMBERS}"
+            commissions.save(
+                CommissionModel(
+                    order_key(SHOP, order_id),
+                    f"COMM#level1#{member_id}",
+                    shop_id=SHOP,
+                    order_id=order_id,
+                    tier="level1",
+                    member_id=member_id,
+                    lines=[CommissionLineMap(line_id="l1", paid_fen=AMOUNT * 10, rate_bp=1000)],
+                    original_fen=AMOUNT,
+                    amount_fen=AMOUNT,
+                    status="frozen",
+                    basis="payment",
+                    freeze_days=7,
+                    paid_at=key(paid),
+                    effective_at=key(due_at),
+                    due_shard=due_shard(order_id, "level1", member_id),
+                    due_at=key(due_at),
+                    version=0,
+                    beneficiary=account(SHOP, member_id),
+                    paid_sort=f"{key(paid)}#{order_id}#level1",
+                )
+            )
+            ledger.save(
+                LedgerEntryModel(
+                    account(SHOP, member_id),
+                    f"COMM#{order_id}#level1#{member_id}#FROZEN",
+                    kind="commission_frozen",
+                    ref=order_id,
+                    frozen_fen=AMOUNT,
+                    at=key(paid),
+                )
+            )
+    for m in range(MEMBERS):
+        share = len(range(m, DUE, MEMBERS)) * AMOUNT
+        MemberModel(
+            account(SHOP, f"m{m}"),
+            MemberModel.SK,
+            shop_id=SHOP,
+            member_id=f"m{m}",
+            created_at=key(paid),
+            frozen_fen=share,
+        ).save()
+    return time.monotonic() - started
+
+
+def _balances() -> dict[str, int]:
+    from fenxiao.adapters.dynamo import MemberModel
+    from fenxiao.service.ledger import account
+
+    totals = {"frozen_fen": 0, "available_fen": 0}
+    for m in range(MEMBERS):
+        member = MemberModel.get(account(SHOP, f"m{m}"), MemberModel.SK, consistent_read=True)
+        totals["frozen_fen"] += int(member.frozen_fen or 0)
+        totals["available_fen"] += int(member.available_fen or 0)
+    return totals
+
+
+def _still_due(now: datetime) -> int:
+    from fenxiao.adapters.dynamo import DUE_SHARDS, CommissionModel
+
+    return sum(
+        1
+        for shard in range(DUE_SHARDS)
+        for _ in CommissionModel.due_commissions.query(f"DUE#{shard}", CommissionModel.due_at <= key(now))
+    )
+
+
+def test_settlement_of_10_000_due_on_the_local_stack(local_stack: Any, report: Any) -> None:
+    from fenxiao_local.client import OperatorClient
+
+    operator = OperatorClient(local_stack.api_url, TOKEN)
+    assert operator.create_shop(SHOP, "Bench shop")[0] == 201
+    due_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    setup = _seed(due_at)
+    assert _balances() == {"frozen_fen": DUE * AMOUNT, "available_fen": 0}
+    run_at = due_at + timedelta(seconds=1)
+
+    started = time.monotonic()
+    status, first = operator.run_job("settlement", run_at.isoformat())
+    assert status == 200, first
+    request_seconds = time.monotonic() - started
+    deadline = started + 3600
+    while _balances()["available_fen"] < DUE * AMOUNT:
+        assert time.monotonic() < deadline, _balances()
+        time.sleep(0.5)
+    seconds = time.monotonic() - started
+
+    assert _balances() == {"frozen_fen": 0, "available_fen": DUE * AMOUNT}
+    assert _still_due(run_at) == 0
+    status, audit = operator.run_job("audit")
+    assert status == 200 and audit["differences"] == [], audit
+    pages = -(-DUE // settlement.PAGE_SIZE)
+    report(
+        f"settlement: one run with {DUE} due on the local stack",
+        {
+            "due": DUE,
+            "members": MEMBERS,
+            "pages": pages,
+            "pages_in_the_operator_request": first["pages"],
+            "released_in_the_operator_request": first["released"],
+            "skipped_or_held_in_the_operator_request": first["skipped"] + first["held"],
+            "operator_request_seconds": round(request_seconds, 1),
+            "continuations": "JobsQueue poller, one message per page",
+            "run_seconds_on_moto": round(seconds, 1),
+            "releases_per_second": round(DUE / seconds, 1),
+            "setup_seconds": round(setup, 1),
+            "moto": "item_level_moto() (tests/storm/fast_moto.py)",
+        },
+    )
