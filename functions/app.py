@@ -338,7 +338,7 @@ def on_binding_event(event: Any) -> dict[str, Any]:
     return sqs_batch(event, handle_binding_message)
 
 
-@app.on_sqs_message(queue="PayoutQueue", batch_size=5)
+@app.on_sqs_message(queue="PayoutQueue", batch_size=1)
 def on_payout_event(event: Any) -> dict[str, Any]:
     from fenxiao.entry.consumers import handle_payout_message
 

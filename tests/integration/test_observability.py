@@ -161,3 +161,24 @@ def test_metrics_of_different_shops_never_share_a_blob(capsys: pytest.CaptureFix
         ("shop-c", None, {"CommissionsWritten": [1.0]}),
     ]
     assert all(b["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]] for b in blobs)
+
+
+def test_an_audit_difference_is_counted_for_its_alarm(
+    api: Api, shop: ShopCaller, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AuditDifferencesAlarm (template.yaml) watches this count: a balance that differs from its ledger."""
+    from fenxiao.adapters.dynamo import MemberModel
+
+    assert shop.post(shop.path("/members/m1/growth-events"), {"type": "profile"}).status == 200
+    answer = api.operator("POST", "/admin/jobs/audit")
+    assert answer.status == 200 and answer.body["differences"] == [], answer
+    flush_metrics()
+    assert not [b for b in emf_blobs(capsys.readouterr().out) if "AuditDifferences" in b]
+
+    member = MemberModel.get("shop1#m1", MemberModel.SK, consistent_read=True)
+    member.update(actions=[MemberModel.available_fen.set(123)])  # a change with no ledger entry
+    answer = api.operator("POST", "/admin/jobs/audit")
+    assert answer.status == 200 and len(answer.body["differences"]) == 1, answer
+    blobs = [b for b in emf_blobs(capsys.readouterr().out) if "AuditDifferences" in b]
+    assert [(b["AuditDifferences"], b["shop_id"]) for b in blobs] == [([1.0], "shop1")]
+    assert blobs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]

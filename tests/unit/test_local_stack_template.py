@@ -59,7 +59,7 @@ def test_event_sources_of_the_template(template: Template) -> None:
     assert set(sqs) == {"OrderEventsQueue", "BindingEventsQueue", "PayoutQueue", "JobsQueue"}
     assert sqs["OrderEventsQueue"].function.handler == "app.on_order_event"
     assert sqs["OrderEventsQueue"].batch_size == 10
-    assert sqs["PayoutQueue"].batch_size == 5
+    assert sqs["PayoutQueue"].batch_size == 1  # one withdrawal per invocation (its WeChat Pay calls)
     assert sqs["JobsQueue"].function.timeout_seconds == 900
     assert all(s.report_batch_item_failures for s in sqs.values())
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from fenxiao.adapters.dynamo import LedgerEntryModel, MemberModel, ShopModel
 from fenxiao.entry.jobs_entry import Page
-from fenxiao.observability import logger
+from fenxiao.observability import count, logger
 
 PAGE_MEMBERS = 100
 BUCKETS = ("frozen_fen", "available_fen", "withdrawing_fen", "withdrawn_fen", "growth")
@@ -107,6 +107,7 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
         checked += 1
     if differences:
         logger().error("audit found differences", extra={"shop_id": shop_id, "count": len(differences)})
+        count("AuditDifferences", len(differences), shop_id=shop_id)  # AuditDifferencesAlarm (template.yaml)
     if result.last_evaluated_key and member_id:
         next_cursor: dict[str, Any] | None = {"shop_id": shop_id, "member_id": member_id}
     else:

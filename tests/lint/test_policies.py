@@ -1,0 +1,286 @@
+"""template.yaml's least-privilege policies, batch timing, gateway answers and business alarms.
+
+Each function gets only the tables, queues and KMS uses its code makes (traced from functions/app.py
+through the services; the expectations below are that trace written down). SAM policy templates:
+DynamoDBReadPolicy = read, DynamoDBWritePolicy = write (incl. condition checks), DynamoDBCrudPolicy = both.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.lint.test_template import FUNCTIONS, RESOURCES, TEMPLATE_DOC
+from tests.support import ROOT, app_module
+
+pytestmark = pytest.mark.lint
+
+TABLES = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::DynamoDB::Table"}
+QUEUES = {
+    name for name, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Queue" and not name.endswith("DLQ")
+}
+DYNAMO_TEMPLATES = {
+    "DynamoDBReadPolicy": {"read"},
+    "DynamoDBWritePolicy": {"write"},
+    "DynamoDBCrudPolicy": {"read", "write"},
+}
+
+
+class Grants:
+    """What one function's Policies allow, in the terms of this test."""
+
+    def __init__(self, policies: list[Any]) -> None:
+        self.tables: dict[str, set[str]] = {}
+        self.queues: set[str] = set()
+        self.kms: list[tuple[str, frozenset[str] | None]] = []  # (action, allowed purposes or None = any)
+        for policy in policies:
+            (kind, args), *rest = policy.items()
+            assert not rest, policy
+            if kind in DYNAMO_TEMPLATES:
+                table = args["TableName"]["Ref"]
+                assert table in TABLES, policy
+                self.tables.setdefault(table, set()).update(DYNAMO_TEMPLATES[kind])
+            elif kind == "SQSSendMessagePolicy":
+                queue = args["QueueName"]["GetAtt"].split(".")[0]
+                assert queue in QUEUES, policy
+                self.queues.add(queue)
+            elif kind in ("KMSEncryptPolicy", "KMSDecryptPolicy"):
+                assert args["KeyId"] == {"Ref": "SecretsKey"}, policy
+                self.kms.append(("kms:Encrypt" if kind == "KMSEncryptPolicy" else "kms:Decrypt", None))
+            elif kind == "Statement":
+                for statement in args:
+                    assert statement["Effect"] == "Allow", statement
+                    actions = statement["Action"]
+                    for action in [actions] if isinstance(actions, str) else actions:
+                        assert action.startswith("kms:"), f"inline statements are for KMS only: {statement}"
+                        assert statement["Resource"] == {"GetAtt": "SecretsKey.Arn"}, statement
+                        purposes = (
+                            (statement.get("Condition") or {})
+                            .get("StringEquals", {})
+                            .get("kms:EncryptionContext:purpose")
+                        )
+                        self.kms.append((action, frozenset(purposes) if purposes else None))
+            else:
+                raise AssertionError(f"policy kind not understood by this test: {kind}")
+
+    def reads(self, table: str) -> bool:
+        return "read" in self.tables.get(table, set())
+
+    def writes(self, table: str) -> bool:
+        return "write" in self.tables.get(table, set())
+
+    def kms_actions(self) -> set[str]:
+        return {action for action, _ in self.kms}
+
+
+GRANTS = {name: Grants(fn["Properties"].get("Policies", [])) for name, fn in FUNCTIONS.items()}
+WORKERS = {name for name in FUNCTIONS if name != "ApiFunction"}
+
+
+def _purposes() -> tuple[str, str, str]:
+    from fenxiao.service.settings import APIV3_PURPOSE, MERCHANT_KEY_PURPOSE
+    from fenxiao.service.shops import SECRET_PURPOSE
+
+    return SECRET_PURPOSE, APIV3_PURPOSE, MERCHANT_KEY_PURPOSE
+
+
+# ---------------------------------------------------------------- tables
+
+
+def test_every_function_has_its_own_policies() -> None:
+    assert set(GRANTS) == {
+        "ApiFunction",
+        "OrderWorkerFunction",
+        "BindingWorkerFunction",
+        "PayoutWorkerFunction",
+        "JobsWorkerFunction",
+        "SchedulerFunction",
+    }
+    worker_tables = {name: frozenset(g.tables) for name, g in GRANTS.items() if name in WORKERS}
+    # The jobs worker and the scheduler run the same job pages; every other worker differs from all.
+    assert worker_tables["JobsWorkerFunction"] == worker_tables["SchedulerFunction"]
+    others = [t for n, t in worker_tables.items() if n != "SchedulerFunction"]
+    assert len(set(others)) == len(others), "two workers share the same tables: not traced per function"
+    assert all(len(g.tables) < len(TABLES) for n, g in GRANTS.items() if n in WORKERS)
+
+
+def test_only_the_api_writes_shops_and_configuration() -> None:
+    for table in ("ShopsTable", "ConfigTable"):
+        writers = {name for name, g in GRANTS.items() if g.writes(table)}
+        assert writers == {"ApiFunction"}, (table, writers)
+
+
+def test_the_order_consumer_reaches_only_orders_members_ledger_and_reads_settings() -> None:
+    order = GRANTS["OrderWorkerFunction"]
+    assert order.tables == {
+        "ConfigTable": {"read"},
+        "OrdersTable": {"read", "write"},
+        "MembersTable": {"read", "write"},
+        "LedgerTable": {"read", "write"},
+    }
+    assert not order.queues and not order.kms
+
+
+def test_the_binding_consumer_moves_no_money() -> None:
+    binding = GRANTS["BindingWorkerFunction"]
+    assert binding.tables == {
+        "ConfigTable": {"read"},
+        "MembersTable": {"read"},
+        "LeaderboardTable": {"read", "write"},
+    }
+    assert not binding.queues and not binding.kms
+
+
+def test_the_payout_worker_and_the_jobs() -> None:
+    payout = GRANTS["PayoutWorkerFunction"]
+    assert payout.tables["ShopsTable"] == {"read"} and payout.tables["ConfigTable"] == {"read"}
+    assert payout.tables["NotificationsTable"] == {"write"}  # a contradicting final state, recorded
+    assert (
+        payout.writes("WithdrawalsTable") and payout.writes("LedgerTable") and payout.writes("MembersTable")
+    )
+    assert "OrdersTable" not in payout.tables and "LeaderboardTable" not in payout.tables
+    assert payout.queues == {"PayoutQueue"}  # its own delayed nudges
+
+    jobs = GRANTS["JobsWorkerFunction"]
+    assert jobs.tables["ShopsTable"] == {"read"} and jobs.tables["WithdrawalsTable"] == {"read"}
+    assert "ConfigTable" not in jobs.tables and "NotificationsTable" not in jobs.tables
+    assert jobs.queues == {"OrderEventsQueue", "PayoutQueue", "JobsQueue"}
+
+
+def test_the_api_keeps_what_it_needs() -> None:
+    api = GRANTS["ApiFunction"]
+    assert all(api.reads(t) and api.writes(t) for t in TABLES)  # writes everything, runs jobs inline
+    assert api.queues == QUEUES
+    assert api.kms_actions() == {"kms:Encrypt", "kms:Decrypt"}
+
+
+# ---------------------------------------------------------------- KMS
+
+
+def test_only_the_api_encrypts_and_only_the_payout_worker_among_workers_decrypts() -> None:
+    encrypters = {name for name, g in GRANTS.items() if "kms:Encrypt" in g.kms_actions()}
+    assert encrypters == {"ApiFunction"}
+    decrypting_workers = {name for name in WORKERS if GRANTS[name].kms}
+    assert decrypting_workers == {"PayoutWorkerFunction"}
+
+
+def test_the_payout_worker_decrypts_only_wechat_pay_secrets_never_an_api_secret() -> None:
+    api_secret, apiv3, merchant_key = _purposes()
+    grants = GRANTS["PayoutWorkerFunction"].kms
+    assert grants == [("kms:Decrypt", frozenset({apiv3, merchant_key}))]
+    assert all(purposes is not None and api_secret not in purposes for _, purposes in grants)
+
+
+def test_the_purposes_in_the_template_are_the_ones_the_code_binds_into_the_encryption_context() -> None:
+    from fenxiao.adapters.secrets import SecretBox
+
+    class RecordingKms:
+        def __init__(self) -> None:
+            self.calls: list[dict[str, Any]] = []
+
+        def decrypt(self, **kwargs: Any) -> dict[str, Any]:
+            self.calls.append(kwargs)
+            return {"Plaintext": b"plain"}
+
+    kms = RecordingKms()
+    for purpose in _purposes():
+        SecretBox(kms, "key-id").decrypt(b"ciphertext", shop_id="s1", purpose=purpose)
+    assert [c["EncryptionContext"] for c in kms.calls] == [
+        {"shop_id": "s1", "purpose": p} for p in _purposes()
+    ]
+    template_purposes = set().union(*(p for g in GRANTS.values() for _, p in g.kms if p))
+    assert template_purposes and template_purposes <= set(_purposes())
+
+
+# ---------------------------------------------------------------- batches and timeouts
+
+
+def _sqs_sources() -> dict[str, tuple[str, dict[str, Any]]]:
+    out = {}
+    for name, fn in FUNCTIONS.items():
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                out[event["Properties"]["Queue"]["GetAtt"].split(".")[0]] = (name, event["Properties"])
+    return out
+
+
+def _timeout(function: str) -> int:
+    props = FUNCTIONS[function]["Properties"]
+    return int(props.get("Timeout") or TEMPLATE_DOC["Globals"]["Function"]["Timeout"])
+
+
+def test_chalice_batch_sizes_match_the_template() -> None:
+    app = app_module().app
+    chalice = {source.queue: source.batch_size for source in app.event_sources if hasattr(source, "queue")}
+    template = {queue: int(props["BatchSize"]) for queue, (_, props) in _sqs_sources().items()}
+    assert chalice == template
+
+
+def test_every_queue_outlives_its_function_and_the_payout_batch_fits_its_timeout() -> None:
+    from fenxiao.adapters.wechatpay_transfer import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
+
+    for queue, (function, _) in _sqs_sources().items():
+        visibility = int(RESOURCES[queue]["Properties"]["VisibilityTimeout"])
+        assert visibility >= _timeout(function), (queue, visibility, function)
+
+    function, props = _sqs_sources()["PayoutQueue"]
+    calls_per_message = 3  # query, create, query again (service.payouts._submit)
+    worst = int(props["BatchSize"]) * calls_per_message * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS)
+    assert worst <= _timeout(function) / 2, "leave half the timeout to DynamoDB, KMS and retries"
+    assert int(RESOURCES["PayoutQueue"]["Properties"]["VisibilityTimeout"]) >= 6 * _timeout(function)
+
+
+# ---------------------------------------------------------------- API Gateway's own answers
+
+
+def _gateway_bodies() -> dict[str, dict[str, Any]]:
+    responses = RESOURCES["FenxiaoApi"]["Properties"]["GatewayResponses"]
+    out = {}
+    for kind, spec in responses.items():
+        text = spec["ResponseTemplates"]["application/json"]
+        # $context.error.messageString is API Gateway's message, already a quoted JSON string
+        out[kind] = json.loads(text.replace("$context.error.messageString", '"gateway message"'))
+    return out
+
+
+def test_gateway_answers_are_in_the_spec_shape_with_accurate_codes() -> None:
+    bodies = _gateway_bodies()
+    for kind, body in bodies.items():
+        assert set(body) == {"error"} and {"code", "message"} <= set(body["error"]) <= {
+            "code",
+            "message",
+            "field",
+        }, kind
+        assert re.fullmatch(r"[a-z_]+", body["error"]["code"]), kind
+    codes = {kind: body["error"]["code"] for kind, body in bodies.items()}
+    assert (
+        codes["REQUEST_TOO_LARGE"] == "body_too_large"
+        and bodies["REQUEST_TOO_LARGE"]["error"]["field"] == "body"
+    )
+    assert codes["THROTTLED"] == "throttled"
+    assert codes["ACCESS_DENIED"] == "forbidden" and codes["WAF_FILTERED"] == "forbidden"
+    assert codes["MISSING_AUTHENTICATION_TOKEN"] == "not_found"  # API Gateway's answer to an unknown route
+    assert [k for k, c in codes.items() if c == "not_found"] == ["MISSING_AUTHENTICATION_TOKEN"]
+    assert codes["DEFAULT_5XX"] == "unavailable"
+
+
+# ---------------------------------------------------------------- business alarms
+
+
+def test_business_alarms_watch_metrics_the_code_emits() -> None:
+    service = TEMPLATE_DOC["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    source = "\n".join(p.read_text() for p in (ROOT / "shared" / "fenxiao").rglob("*.py"))
+    emitted = set(re.findall(r"\bcount\(\s*\"(\w+)\"", source))
+    alarms = {
+        r["Properties"]["MetricName"]: r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "Fenxiao"
+    }
+    assert {"PayoutAfterFinal", "AuditDifferences"} <= set(alarms)
+    for metric, alarm in alarms.items():
+        assert metric in emitted, f"alarm on {metric}, which no count() emits"
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": service}], metric
+        assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
