@@ -61,21 +61,30 @@ def _load_handlers() -> None:
 # ---------------------------------------------------------------- shop key material, cached briefly
 
 _SHOP_TTL_SECONDS = 30.0
-_shop_cache: dict[str, tuple[float, Any, str]] = {}
+_CACHE_NAME = "wechatpay_shop_material"  # in the container's cache: bootstrap.reset() drops it
 _shop_lock = threading.Lock()
 
 
+def _shop_cache(c: Container) -> dict[str, tuple[float, tuple[ShopModel, dict[str, Any], str]]]:
+    with _shop_lock:
+        cache: dict[str, tuple[float, tuple[ShopModel, dict[str, Any], str]]] = c._cache.setdefault(
+            _CACHE_NAME, {}
+        )
+        return cache
+
+
 def _shop_material(c: Container, shop_id: str) -> tuple[ShopModel, dict[str, Any], str]:
-    """(shop, platform keys by serial, APIv3 key). Cached per container for 30 s: a key switch keeps both
-    keys configured, so the short delay before new keys are seen loses nothing."""
+    """(shop, platform keys by serial, APIv3 key), cached per container for 30 s. ``PUT settings/wechatpay``
+    forgets the shop in the container that served it (``forget_shop``), so there the new keys count at once;
+    another warm container sees them within the 30 s (a key switch keeps both keys configured meanwhile)."""
     from fenxiao.adapters.wechatpay_crypto import load_platform_key
 
     now = time.monotonic()
+    cache = _shop_cache(c)
     with _shop_lock:
-        hit = _shop_cache.get(shop_id)
+        hit = cache.get(shop_id)
     if hit and now - hit[0] < _SHOP_TTL_SECONDS:
-        shop, keys, apiv3 = hit[1]
-        return shop, keys, apiv3
+        return hit[1]
     shop = find_shop(shop_id)
     if shop is None or not shop.wx_mchid:
         raise NotifyRejected("unknown shop or WeChat Pay not configured")
@@ -84,14 +93,17 @@ def _shop_material(c: Container, shop_id: str) -> tuple[ShopModel, dict[str, Any
         loaded = load_platform_key(platform.serial, platform.pem)
         keys[loaded.serial] = loaded
     apiv3, _ = wechatpay_secrets(c, shop)
+    material = (shop, keys, apiv3)
     with _shop_lock:
-        _shop_cache[shop_id] = (now, (shop, keys, apiv3), shop.wx_updated_at or "")
-    return shop, keys, apiv3
+        cache[shop_id] = (now, material)
+    return material
 
 
-def forget_shop(shop_id: str) -> None:
+def forget_shop(c: Container, shop_id: str) -> None:
+    """Drop the shop's cached keys in this container (called when its WeChat Pay settings change)."""
+    cache = _shop_cache(c)
     with _shop_lock:
-        _shop_cache.pop(shop_id, None)
+        cache.pop(shop_id, None)
 
 
 # ---------------------------------------------------------------- the accept path

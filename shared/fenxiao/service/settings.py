@@ -261,6 +261,7 @@ def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> di
             ShopModel.wx_updated_at.set(key(now)),
         ]
     )
+    __import__("fenxiao.service.notifications", fromlist=["forget_shop"]).forget_shop(c, shop.shop_id)
     return wechatpay_public(shop)
 
 
