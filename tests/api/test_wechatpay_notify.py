@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -178,35 +179,107 @@ def test_merchant_mismatch_and_other_events_are_recorded_without_effect(
     assert paid_shop.get(paid_shop.path("/orders/o6")).body["status"] == "registered"
 
 
-def test_storage_failure_answers_500_and_the_retry_applies_once(
-    api: Api, paid_shop: ShopCaller, aws_env: dict, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from pynamodb.exceptions import PutError
+class InjectedFailure:
+    """Answers matching calls of one botocore client with an AWS error, as the service would after botocore's
+    own retries were spent: a ``before-call`` hook that returns the error response (the request never leaves),
+    so the product sees a real ``ClientError`` raised by botocore, wrapped as PynamoDB wraps it."""
 
+    def __init__(self, client: Any, event: str, code: str, status: int, times: int, when: Any = None) -> None:
+        self.client, self.event, self.code, self.status = client, event, code, status
+        self.left, self.when, self.hits = times, when or (lambda params: True), 0
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        if self.left <= 0 or not self.when(params):
+            return None
+        self.left -= 1
+        self.hits += 1
+        error = {
+            "Error": {"Code": self.code, "Message": "injected"},
+            "ResponseMetadata": {"HTTPStatusCode": self.status},
+        }
+        return AWSResponse("https://injected.invalid", self.status, {}, None), error
+
+    def __enter__(self) -> InjectedFailure:
+        self.client.meta.events.register_first(self.event, self, unique_id=f"inject-{id(self)}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.meta.events.unregister(self.event, unique_id=f"inject-{id(self)}")
+
+
+def _puts_payment(params: dict[str, Any]) -> bool:
+    return json.loads(params["body"])["Item"]["sk"]["S"].startswith("PAY#")
+
+
+def _payments(shop_id: str, order_id: str) -> list[str]:
+    return [sk for sk in stored_items(shop_id, order_id) if sk.startswith("PAY#")]
+
+
+def test_storage_failure_answers_500_and_the_retry_applies_once(
+    api: Api, paid_shop: ShopCaller, aws_env: dict
+) -> None:
     paid_shop.put(paid_shop.path("/orders/o7"), order_body("c", [("l1", "p1", 10000)]))
+    wx.drain(aws_env)
     headers, body = wx.notification(
         "TRANSACTION.SUCCESS", wx.transaction("o7", 10000, T0), timestamp=now_ts()
     )
-    original = PaymentModel.save
-    calls = {"n": 0}
-
-    def failing_once(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise PutError("injected: DynamoDB unavailable")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(PaymentModel, "save", failing_once)
-    status, answer = wx.post(api, "shop1", headers, body)
-    assert status == 500
-    assert answer["code"] == "FAIL"
-    assert "PAY#" not in " ".join(stored_items("shop1", "o7"))
+    dynamodb = PaymentModel._get_connection().connection.client
+    throttled = InjectedFailure(
+        dynamodb,
+        "before-call.dynamodb.PutItem",
+        "ProvisionedThroughputExceededException",
+        400,
+        times=1,
+        when=_puts_payment,
+    )
+    with throttled:
+        status, answer = wx.post(api, "shop1", headers, body)
+        assert throttled.hits == 1
+        assert status == 500
+        assert answer["code"] == "FAIL"
+        assert _payments("shop1", "o7") == []
+        assert wx.drain(aws_env) == 0  # nothing was sent either
+        assert wx.post(api, "shop1", headers, body)[0] == 204  # WeChat Pay's retry
     assert wx.post(api, "shop1", headers, body)[0] == 204
-    assert wx.post(api, "shop1", headers, body)[0] == 204
+    assert len(_payments("shop1", "o7")) == 1
     wx.drain(aws_env)
     view = paid_shop.get(paid_shop.path("/orders/o7")).body
     assert view["status"] == "paid"
     assert paid_shop.get(paid_shop.path("/members/b")).body["balance"]["frozen_fen"] == 1000
+
+
+def test_a_send_failure_after_the_write_answers_500_and_the_retry_applies_once(
+    api: Api, paid_shop: ShopCaller, aws_env: dict
+) -> None:
+    from fenxiao.bootstrap import container
+    from tests.support_money import assert_audit_clean, entries
+
+    paid_shop.put(paid_shop.path("/orders/o9"), order_body("c", [("l1", "p1", 10000)]))
+    wx.drain(aws_env)
+    headers, body = wx.notification(
+        "TRANSACTION.SUCCESS", wx.transaction("o9", 10000, T0), timestamp=now_ts()
+    )
+    with InjectedFailure(
+        container().sqs, "before-call.sqs.SendMessage", "ServiceUnavailable", 503, times=1
+    ) as unavailable:
+        status, answer = wx.post(api, "shop1", headers, body)
+    assert unavailable.hits == 1
+    assert (status, answer["code"]) == (500, "FAIL")
+    assert len(_payments("shop1", "o9")) == 1  # the fact was written; only the nudge is missing
+    assert wx.drain(aws_env) == 0
+    assert paid_shop.get(paid_shop.path("/orders/o9")).body["status"] == "registered"
+
+    assert wx.post(api, "shop1", headers, body)[0] == 204  # the retried delivery nudges again
+    assert len(_payments("shop1", "o9")) == 1
+    assert wx.drain(aws_env) == 1
+    assert wx.post(api, "shop1", headers, body)[0] == 204  # and once more: nothing changes
+    wx.drain(aws_env)
+    assert paid_shop.get(paid_shop.path("/orders/o9")).body["status"] == "paid"
+    assert paid_shop.get(paid_shop.path("/members/b")).body["balance"]["frozen_fen"] == 1000
+    assert [e.entry_key for e in entries("shop1", "b", "COMM#")] == ["COMM#o9#level1#b#FROZEN"]
+    assert_audit_clean()
 
 
 def test_operator_sees_notifications_without_effect(api: Api, paid_shop: ShopCaller) -> None:
