@@ -342,3 +342,40 @@ def test_attribution_uses_the_binding_in_force_at_success_time_when_replaced_bef
     assert run("shop1", "lt2", T0 + timedelta(hours=3))
     assert commissions(shop, "lt2") == {"level1": ("x", 1000, "frozen"), "self": ("c", 200, "frozen")}
     audit_clean(api)
+
+
+@pytest.mark.parametrize("stored_first", ["early", "late"])
+def test_two_payments_known_together_apply_the_earliest_whatever_their_arrival(
+    api, shop: ShopCaller, stored_first: str
+) -> None:
+    setup_chain(shop)
+    shop.put(shop.path("/orders/dp"), order_body("c", [("l1", "p1", 10000)]))
+    # the later payment's id sorts first, so the partition's key order is not the success_time order
+    payments = {"early": ("tx-z-early", T0), "late": ("tx-a-late", T0 + timedelta(minutes=3))}
+    for name in (stored_first, "late" if stored_first == "early" else "early"):
+        tx, at = payments[name]
+        pay("shop1", "dp", 10000, at, transaction_id=tx)
+    assert run("shop1", "dp", T0 + timedelta(minutes=5))
+    view = shop.get(shop.path("/orders/dp")).body
+    assert view["paid_at"] == "2026-11-20T10:00:00+08:00"  # the earliest success_time
+    assert view["flags"] == ["duplicate_payment"]
+    assert view["commissions"][0]["effective_at"] == "2026-11-27T10:00:00+08:00"  # from the earliest
+    assert balance(shop, "b")["frozen_fen"] == 1000  # applied once
+    assert not run("shop1", "dp", T0 + timedelta(minutes=6))
+    audit_clean(api)
+
+
+def test_a_payment_reported_after_the_order_was_processed_is_only_flagged(api, shop: ShopCaller) -> None:
+    # Documented limit (docs/decisions.md "Several payments for one order"): an earlier payment reported only
+    # after another one was applied does not re-attribute the commissions already computed.
+    setup_chain(shop)
+    shop.put(shop.path("/orders/dq"), order_body("c", [("l1", "p1", 10000)]))
+    pay("shop1", "dq", 10000, T0 + timedelta(minutes=3), transaction_id="tx-late")
+    assert run("shop1", "dq", T0 + timedelta(minutes=4))
+    pay("shop1", "dq", 10000, T0, transaction_id="tx-early")
+    assert run("shop1", "dq", T0 + timedelta(minutes=5))
+    view = shop.get(shop.path("/orders/dq")).body
+    assert view["paid_at"] == "2026-11-20T10:03:00+08:00"  # the payment applied first stays applied
+    assert view["flags"] == ["duplicate_payment"]
+    assert balance(shop, "b")["frozen_fen"] == 1000
+    audit_clean(api)
