@@ -91,7 +91,7 @@ def _plan(state: OrderState, now: datetime) -> _Plan | None:
     paid_total = sum(r.amount_fen for r in refunds)
 
     if order.applied_transaction_id is None:
-        payment = state.payments[0]
+        payment = state.payments[0]  # the earliest known, by success_time (load_order sorts them)
         _apply_payment(state, payment, refunds, uow, order_actions, flags, metrics)
     else:
         _update_commissions(state, refunds, uow, flags, metrics, now)
