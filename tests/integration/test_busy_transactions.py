@@ -61,14 +61,34 @@ def test_a_binding_cancelled_because_items_were_busy_is_retried_and_applied_once
     assert boss["fans"]["level1"] == 1, boss
 
 
-def test_a_failed_condition_is_not_retried(shop: ShopCaller, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_condition_is_not_retried_by_the_unit_of_work(
+    shop: ShopCaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancellation with a failed condition is the caller's answer: commit raises at once, and the
+    transaction is not sent again (the binding service then reads the member again and decides afresh)."""
+    clock.set_now(T0)
+    _distributor(shop, "boss")
+    calls = _cancelling(monkeypatch, [None, "ConditionalCheckFailed", "TransactionConflict"], times=1)
+    uow = ledger.UnitOfWork(clock.now())
+    uow.move(ledger.Movement(shop.shop_id, "boss", "TEST#1", "test", growth=1))
+    with pytest.raises(ledger.WriteConflict) as raised:
+        uow.commit()
+    assert calls["n"] == 1
+    assert raised.value.busy() is False
+
+
+def test_a_binding_whose_guard_failed_is_decided_again_from_a_fresh_read(
+    shop: ShopCaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unit of work does not retry a failed condition; the binding service reads the member again and
+    sends a new transaction built from what it read (service/members.py, BIND_ATTEMPTS)."""
     clock.set_now(T0)
     _distributor(shop, "boss")
     calls = _cancelling(monkeypatch, [None, "ConditionalCheckFailed", "TransactionConflict"], times=1)
     answer = shop.post(shop.path("/members/fan/inviter"), {"inviter_id": "boss"})
-    assert (answer.status, answer.body["error"]["code"]) == (409, "concurrent_change"), answer
-    assert calls["n"] == 1
-    assert shop.get(shop.path("/members/fan")).status == 404  # nothing stored: the fan never came into being
+    assert answer.status == 201, answer
+    assert calls["n"] == 2
+    assert shop.get(shop.path("/members/boss")).body["fans"]["level1"] == 1
 
 
 def test_items_that_stay_busy_end_in_a_409_that_names_the_cause(

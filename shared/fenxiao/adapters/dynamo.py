@@ -485,7 +485,9 @@ class NotificationModel(Model):
         pass
 
     shop_id = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)  # {received_at}#{notification id}
+    sk = UnicodeAttribute(
+        range_key=True
+    )  # NOTIF#{notification id}: one record per notification, redeliveries included
     event_type = UnicodeAttribute()
     outcome = UnicodeAttribute()  # recorded | not_applied:<reason>
     summary = JSONAttribute(null=True)

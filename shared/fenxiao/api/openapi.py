@@ -115,7 +115,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         description='Where clock override is allowed (local only), {"now": "<RFC 3339>"} sets the clock first.',
     ),
     ("GET", "/admin/notifications"): Operation(
-        "WeChat Pay notifications of a shop that had no effect, newest first",
+        "WeChat Pay notifications of a shop that had no effect (by notification id; each with received_at)",
         "operator",
         (200,),
         query=("shop_id", "cursor", "limit"),
