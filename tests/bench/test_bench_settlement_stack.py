@@ -13,6 +13,11 @@ entries and the members' frozen balances are seeded straight into its moto with 
 would make each release cost seconds at this size). It is moto's time, not DynamoDB's: what carries over
 to AWS is the shape (pages of at most 50, one continuation message per page, a page well inside Lambda's
 limits).
+
+Measured once (2 shared cores): 10 000 due in 200 pages released in 328.7 s on moto (30 releases/s), audit
+clean; the operator request ran 4 pages in its 20 s budget and handed the rest to continuations. 66 of its
+first 200 were skipped: moving the clock a day forward also fired the stack's 5-minute settlement timer,
+whose chain raced the same pages; every release is conditional, so the other chain released them, once.
 """
 
 from __future__ import annotations
