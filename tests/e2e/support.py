@@ -122,3 +122,19 @@ def wait_until(predicate: Any, what: str, timeout: float = 30.0) -> Any:
         if time.monotonic() > deadline:
             pytest.fail(f"{what}: not within {timeout} s")
         time.sleep(0.2)
+
+
+def transaction_success(
+    wechatpay_settings: dict[str, Any], order_id: str, transaction_id: str, total_fen: int, paid_at: Any
+) -> dict[str, Any]:
+    """The decrypted resource of a TRANSACTION.SUCCESS for ``order_id``, paid in full at ``paid_at``, as the
+    WeChat Pay stand-in signs and encrypts it (``StandinClient.notify``)."""
+    return {
+        "mchid": wechatpay_settings["mchid"],
+        "appid": wechatpay_settings["appid"],
+        "out_trade_no": order_id,
+        "transaction_id": transaction_id,
+        "trade_state": "SUCCESS",
+        "success_time": paid_at.isoformat(),
+        "amount": {"total": total_fen, "payer_total": total_fen, "currency": "CNY", "payer_currency": "CNY"},
+    }

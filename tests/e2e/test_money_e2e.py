@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, StandinClient
-from tests.e2e.support import TOKEN, Running, ok, wait_until
+from tests.e2e.support import TOKEN, Running, ok, transaction_success, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,16 +40,9 @@ def test_commissions_refund_and_audit_through_the_local_stack(stack: Running) ->
     ok(shop.request("PUT", shop.path("/orders/o1"), order), 201)
     # WeChat Pay times have whole seconds: the payment is in the second after the bindings and settings
     paid_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    mchid, appid = keys["wechatpay_settings"]["mchid"], keys["wechatpay_settings"]["appid"]
-    payment = {
-        "mchid": mchid,
-        "appid": appid,
-        "out_trade_no": "o1",
-        "transaction_id": "4200000000000000000000000001",
-        "trade_state": "SUCCESS",
-        "success_time": paid_at.isoformat(),
-        "amount": {"total": 13833, "payer_total": 13833, "currency": "CNY", "payer_currency": "CNY"},
-    }
+    payment = transaction_success(
+        keys["wechatpay_settings"], "o1", "4200000000000000000000000001", 13833, paid_at
+    )
     sent = ok(standin.notify("money", "TRANSACTION.SUCCESS", payment, deliveries=3))
     assert sent["status"] in (204, [204, 204, 204]), sent
 
@@ -76,7 +69,7 @@ def test_commissions_refund_and_audit_through_the_local_stack(stack: Running) ->
         201,
     )
     refund = {
-        "mchid": mchid,
+        "mchid": payment["mchid"],
         "out_trade_no": "o1",
         "transaction_id": payment["transaction_id"],
         "out_refund_no": "r1",

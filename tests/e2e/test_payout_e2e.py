@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, StandinClient, http_request
-from tests.e2e.support import TOKEN, Running, ok, wait_until
+from tests.e2e.support import TOKEN, Running, ok, transaction_success, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -41,15 +41,7 @@ def test_paid_settled_withdrawn_through_the_standin(stack: Running) -> None:
     }
     ok(shop.request("PUT", shop.path("/orders/o1"), order), 201)
     paid_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    resource = {
-        "mchid": keys["mchid"],
-        "appid": keys["appid"],
-        "out_trade_no": "o1",
-        "transaction_id": "4200000000000000000000009001",
-        "trade_state": "SUCCESS",
-        "success_time": paid_at.isoformat(),
-        "amount": {"total": 50000, "payer_total": 50000, "currency": "CNY", "payer_currency": "CNY"},
-    }
+    resource = transaction_success(keys, "o1", "4200000000000000000000009001", 50000, paid_at)
     ok(standin.notify("payout", "TRANSACTION.SUCCESS", resource))
 
     def balance() -> dict[str, int]:

@@ -18,7 +18,7 @@ import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, StandinClient
 from fenxiao_local.wechatpay_keys import StandinKeys
-from tests.e2e.support import TOKEN, Running, start_stack, stop
+from tests.e2e.support import TOKEN, Running, start_stack, stop, transaction_success
 
 pytestmark = pytest.mark.e2e
 
@@ -129,15 +129,7 @@ def test_no_secret_in_logs_or_answers_at_debug(debug_stack: tuple[Running, Path]
     keep("bad token", OperatorClient(api, TOKEN[:-1] + "x").create_shop("s2", "x"), 401)
 
     paid_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    payment = {
-        "mchid": wechatpay["mchid"],
-        "appid": wechatpay["appid"],
-        "out_trade_no": "o1",
-        "transaction_id": "4200000000000000000000000009",
-        "trade_state": "SUCCESS",
-        "success_time": paid_at.isoformat(),
-        "amount": {"total": 10000, "payer_total": 10000, "currency": "CNY", "payer_currency": "CNY"},
-    }
+    payment = transaction_success(wechatpay, "o1", "4200000000000000000000000009", 10000, paid_at)
     sent = keep("notify", standin.notify("secrets", "TRANSACTION.SUCCESS", payment))
     assert sent["status"] in (204, [204]), sent
     deadline = time.monotonic() + 20

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, StandinClient
-from tests.e2e.support import TOKEN, Running, ok, wait_until
+from tests.e2e.support import TOKEN, Running, ok, transaction_success, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -50,20 +50,7 @@ def _funded_shop(stack: Running) -> tuple[OperatorClient, ShopClient]:
     }
     ok(shop.request("PUT", shop.path("/orders/o1"), order), 201)
     paid_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    resource = {
-        "mchid": keys["mchid"],
-        "appid": keys["appid"],
-        "out_trade_no": "o1",
-        "transaction_id": "4200000000000000000000009101",
-        "trade_state": "SUCCESS",
-        "success_time": paid_at.isoformat(),
-        "amount": {
-            "total": EARNED * 5,
-            "payer_total": EARNED * 5,
-            "currency": "CNY",
-            "payer_currency": "CNY",
-        },
-    }
+    resource = transaction_success(keys, "o1", "4200000000000000000000009101", EARNED * 5, paid_at)
     ok(standin.notify("race", "TRANSACTION.SUCCESS", resource))
     wait_until(lambda: _balance(shop)["frozen_fen"] == EARNED, "commission frozen")
     due = paid_at + timedelta(days=7, seconds=1)
