@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 TOOLS = ROOT / ".tools" / "sam"
 BIN = "Scripts" if os.name == "nt" else "bin"
+PIP = "pip>=23,<26.3"  # chalice 1.34 requires pip<26.3: a newer pip makes pip report a conflict
 SAM_TOOLS = ["aws-sam-cli>=1.120,<2", "cfn-lint>=1.10,<2"]
 
 
@@ -52,7 +53,7 @@ def ensure_venv(venv: Path, packages: list[str], stamp_source: str) -> Path:
         log(f"creating {venv.relative_to(ROOT)}")
         must([sys.executable, "-m", "venv", str(venv)])
     started = time.monotonic()
-    must([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--upgrade", "pip"])
+    must([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--upgrade", PIP])
     must([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *packages])
     stamp.write_text(digest)
     log(f"{venv.relative_to(ROOT)} ready in {time.monotonic() - started:.0f} s")
