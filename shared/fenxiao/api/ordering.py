@@ -19,7 +19,6 @@ resends if it still wants it). The same protects against the mall's own retries 
 
 from __future__ import annotations
 
-from fenxiao.adapters.dynamo import SignedWriteMarkModel
 from fenxiao.api.auth import MAX_SKEW_SECONDS
 from fenxiao.domain.errors import Conflict
 
@@ -47,6 +46,8 @@ def _key(shop_id: str, path: str) -> str:
 
 def check(shop_id: str, path: str, signed_at: int, now_unix: float) -> None:
     """Raise 409 ``stale_request`` when a write to ``path`` signed later than ``signed_at`` was accepted."""
+    from fenxiao.adapters.dynamo import SignedWriteMarkModel  # not at import: cold start (see api.http)
+
     try:
         mark = SignedWriteMarkModel.get(_key(shop_id, path), "MARK", consistent_read=True)
     except SignedWriteMarkModel.DoesNotExist:
@@ -66,6 +67,8 @@ def check(shop_id: str, path: str, signed_at: int, now_unix: float) -> None:
 def record(shop_id: str, path: str, signed_at: int, now_unix: float) -> None:
     """Remember that a write to ``path`` signed at ``signed_at`` was accepted (the mark only moves forward)."""
     from pynamodb.exceptions import PutError
+
+    from fenxiao.adapters.dynamo import SignedWriteMarkModel
 
     mark = SignedWriteMarkModel(
         _key(shop_id, path),
