@@ -1,0 +1,35 @@
+"""What a cold Lambda imports before its first event: the handler module must not pull in the table models,
+the services or Powertools (each is imported on first use, once per container; the settings model is
+imported, and validated on the first event). The timings themselves are
+a benchmark (tests/bench/test_bench_cold_import.py); this is the structural guard that keeps them there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import ROOT
+
+pytestmark = pytest.mark.unit
+
+DEFERRED = (
+    "fenxiao.adapters.dynamo",
+    "fenxiao.service.reconcile",
+    "fenxiao.service.notifications",
+    "aws_lambda_powertools",
+)
+
+
+def test_importing_the_handler_module_defers_models_services_and_powertools() -> None:
+    code = (
+        f"import sys, json; sys.path.insert(0, {str(ROOT / 'functions')!r}); import app; "
+        f"print(json.dumps(sorted(m for m in {list(DEFERRED)!r} if m in sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
