@@ -237,12 +237,16 @@ def _guarded(
                 log.append_keys(shop_id=shop_id)
             call = Call(shop_id=shop_id, raw_body=_raw_body(request), now=clock.now(), request=request)
             resource = str((request.context or {}).get("resourcePath") or "")
-            if shop_id and ordering.is_ordered(request.method, resource):
-                return _in_signed_order(shop_id, request, lambda: fn(call, *args, **kwargs))
+            ordered = bool(shop_id) and ordering.is_ordered(request.method, resource)
+            if ordered:  # a last-writer-wins resource: refused if a write signed later was applied
+                signed_at = int(_headers(request)["x-timestamp"])  # checked with the signature
+                path = _unstaged_path(request)
+                ordering.check(str(shop_id), path, signed_at, clock.unix_now())
             result = fn(call, *args, **kwargs)
-            if isinstance(result, Response):
-                return result
-            return response(200, result)
+            answer = result if isinstance(result, Response) else response(200, result)
+            if ordered and 200 <= answer.status_code < 300:
+                ordering.record(str(shop_id), path, signed_at, clock.unix_now())
+            return answer
         except FenxiaoError as exc:
             if exc.status >= 500:
                 log.exception("request failed", extra={"code": exc.code})
@@ -256,20 +260,6 @@ def _guarded(
             return response(500, error_body("internal_error", "an internal error occurred; retry later"))
 
     return wrapper
-
-
-def _in_signed_order(shop_id: str, request: Any, handle: Callable[[], Any]) -> Any:
-    """Run a write to a last-writer-wins resource unless a write signed later was applied (api.ordering)."""
-    from chalice import Response
-
-    signed_at = int(_headers(request)["x-timestamp"])  # checked by the signature verification
-    path = _unstaged_path(request)
-    ordering.check(shop_id, path, signed_at, clock.unix_now())
-    result = handle()
-    answer = result if isinstance(result, Response) else response(200, result)
-    if 200 <= answer.status_code < 300:
-        ordering.record(shop_id, path, signed_at, clock.unix_now())
-    return answer
 
 
 def shop_route(fn: Callable[..., Any]) -> Callable[..., Any]:
