@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fenxiao.adapters.dynamo import PaymentModel, RefundModel
+from fenxiao.adapters.orders import PaymentModel, RefundModel
 from fenxiao.bootstrap import container
 from fenxiao.service.orders import order_key
 from fenxiao.service.reconcile import reconcile_order

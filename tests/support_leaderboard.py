@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import BoardScoreModel
+from fenxiao.adapters.leaderboard import BoardScoreModel
 from fenxiao.domain.leaderboard import SCORE_SCALE, score_for
 from fenxiao.entry.consumers import handle_binding_message
 from fenxiao.service.leaderboard import counter_key

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from fenxiao import bootstrap, clock
-from fenxiao.adapters.dynamo import WithdrawalModel
+from fenxiao.adapters.withdrawals import WithdrawalModel
 from fenxiao_local.standin import Standin
 from fenxiao_local.standin_payouts import Bill, PayoutDesk
 from tests import wechatpay_support as wx

@@ -62,7 +62,7 @@ def container() -> Container:
         with _lock:
             if _container is None:
                 settings = settings_from_env()
-                from fenxiao.adapters.dynamo import bind_tables
+                from fenxiao.adapters.tables import bind_tables
 
                 bind_tables(settings)
                 _container = Container(settings=settings)

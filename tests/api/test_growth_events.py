@@ -41,7 +41,7 @@ def growth_of(shop: ShopCaller, member: str) -> int:
 
 
 def ledger_keys(shop_id: str, member: str) -> list[str]:
-    from fenxiao.adapters.dynamo import LedgerEntryModel
+    from fenxiao.adapters.ledger import LedgerEntryModel
 
     return [e.entry_key for e in LedgerEntryModel.query(f"{shop_id}#{member}", consistent_read=True)]
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fenxiao import bootstrap, clock
-from fenxiao.adapters.dynamo import PlatformKeyMap, ShopModel
+from fenxiao.adapters.shops import PlatformKeyMap, ShopModel
 from fenxiao.adapters.wechatpay_crypto import notification_headers
 from fenxiao_local.wechatpay_keys import StandinKeys
 from tests import wechatpay_support as wx

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import NotificationModel, OrderItem
+from fenxiao.adapters.notifications import NotificationModel
+from fenxiao.adapters.orders import OrderItem
 from fenxiao.timefmt import from_key
 from tests import wechatpay_support as wx
 from tests.money_support import order_body

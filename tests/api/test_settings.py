@@ -29,7 +29,7 @@ BASE_MEMBERSHIP = {"growth_coefficient": "1.5", "review_growth": 3, "levels": LE
 
 def versions(shop_id: str, kind: str, product_id: str | None = None) -> list[tuple[str, Any]]:
     """Every stored version of one configuration key, oldest first (the HEAD item left out)."""
-    from fenxiao.adapters.dynamo import ConfigVersionModel
+    from fenxiao.adapters.shops import ConfigVersionModel
     from fenxiao.service.settings import HEAD, config_key
 
     return [

@@ -17,7 +17,7 @@ def test_create_shop_returns_secret_once_and_stores_only_ciphertext(api: Api) ->
     assert answer.body["shop_id"] == "s-1"
     secret = answer.body["api_secret"]
     assert len(secret) >= 40
-    from fenxiao.adapters.dynamo import ShopModel
+    from fenxiao.adapters.shops import ShopModel
 
     stored = ShopModel.get("s-1")
     assert secret.encode() not in bytes(stored.api_secret_ct)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import NotificationModel, OrderItem, PaymentModel
+from fenxiao.adapters.notifications import NotificationModel
+from fenxiao.adapters.orders import OrderItem, PaymentModel
 from tests import wechatpay_support as wx
 from tests.money_support import order_body
 from tests.support import Api, ShopCaller

@@ -380,7 +380,7 @@ def test_the_audit_reads_again_when_a_movement_lands_between_its_two_reads(
 def test_the_audit_reports_a_difference_that_persists(
     funded: ShopCaller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fenxiao.adapters.dynamo import MemberModel
+    from fenxiao.adapters.members import MemberModel
     from fenxiao.service import audit
 
     MemberModel("shop1#m1", MemberModel.SK).update(actions=[MemberModel.available_fen.add(1)])

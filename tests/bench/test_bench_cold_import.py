@@ -31,7 +31,7 @@ def test_cold_import(report) -> None:
     handler = _median_ms(f"import sys; sys.path.insert(0, {str(ROOT / 'functions')!r}); import app")
     first_request = _median_ms(
         f"import sys; sys.path.insert(0, {str(ROOT / 'functions')!r}); import app; "
-        "import fenxiao.service.reconcile, fenxiao.service.notifications, fenxiao.adapters.dynamo, boto3"
+        "import fenxiao.service.reconcile, fenxiao.service.notifications, fenxiao.adapters.tables, boto3"
     )
     report(
         "cold import (median of 10 fresh processes, ms)",

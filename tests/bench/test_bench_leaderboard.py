@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import BOARD_SHARDS
+from fenxiao.adapters.leaderboard import BOARD_SHARDS
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.service import leaderboard
 from tests.bench import counting

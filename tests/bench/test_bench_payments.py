@@ -148,7 +148,7 @@ def test_notify_accept_path(api: Api, shop: ShopCaller, aws_env: dict, report) -
 def _paid_order_measure(
     api: Api, shop: ShopCaller, aws_env: dict, extra_members: int
 ) -> tuple[str, float, int]:
-    from fenxiao.adapters.dynamo import MemberModel
+    from fenxiao.adapters.members import MemberModel
     from fenxiao.bootstrap import container
     from fenxiao.service.reconcile import reconcile_order
 

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import CommissionLineMap, CommissionModel
+from fenxiao.adapters.ledger import account
+from fenxiao.adapters.orders import CommissionLineMap, CommissionModel
 from fenxiao.service import settlement
-from fenxiao.service.ledger import account
 from fenxiao.service.reconcile import due_shard
 from fenxiao.timefmt import key
 from tests.bench.counting import Measure, measuring

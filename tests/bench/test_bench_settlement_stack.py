@@ -68,8 +68,9 @@ def local_stack() -> Iterator[Any]:
 def _seed(due_at: datetime) -> float:
     """DUE frozen commissions, due at ``due_at``, spread over MEMBERS members, each with its ledger entry;
     the members' frozen balances equal to what their entries add up to (so the audit agrees)."""
-    from fenxiao.adapters.dynamo import CommissionLineMap, CommissionModel, LedgerEntryModel, MemberModel
-    from fenxiao.service.ledger import account
+    from fenxiao.adapters.ledger import LedgerEntryModel, account
+    from fenxiao.adapters.members import MemberModel
+    from fenxiao.adapters.orders import CommissionLineMap, CommissionModel
     from fenxiao.service.orders import order_key
     from fenxiao.service.reconcile import due_shard
 
@@ -125,8 +126,8 @@ def _seed(due_at: datetime) -> float:
 
 
 def _balances() -> dict[str, int]:
-    from fenxiao.adapters.dynamo import MemberModel
-    from fenxiao.service.ledger import account
+    from fenxiao.adapters.ledger import account
+    from fenxiao.adapters.members import MemberModel
 
     totals = {"frozen_fen": 0, "available_fen": 0}
     for m in range(MEMBERS):
@@ -137,7 +138,7 @@ def _balances() -> dict[str, int]:
 
 
 def _still_due(now: datetime) -> int:
-    from fenxiao.adapters.dynamo import DUE_SHARDS, CommissionModel
+    from fenxiao.adapters.orders import DUE_SHARDS, CommissionModel
 
     return sum(
         1

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from fenxiao.adapters.unit_of_work import UnitOfWork
 from fenxiao.bootstrap import container
 from fenxiao.service import members
-from fenxiao.service.ledger import UnitOfWork
 from tests.support import ShopCaller
 from tests.support_leaderboard import drain_bindings, standings
 

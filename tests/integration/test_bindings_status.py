@@ -162,7 +162,7 @@ def test_a_revocation_still_wins(api, shop: ShopCaller) -> None:
 def test_eligibility_modes_one_query_and_only_final_versions_kept(
     api, shop: ShopCaller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fenxiao.adapters.dynamo import ConfigVersionModel
+    from fenxiao.adapters.shops import ConfigVersionModel
 
     team_under_none_then_switch(shop)
     clock.set_now(T0)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from fenxiao import clock
-from fenxiao.service import ledger
+from fenxiao.adapters import unit_of_work as ledger
 from tests.support import ShopCaller
 
 pytestmark = pytest.mark.integration

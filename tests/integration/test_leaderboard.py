@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import BOARD_SHARDS, BoardArchiveModel, BoardRolloverModel, BoardScoreModel
+from fenxiao.adapters.leaderboard import BOARD_SHARDS, BoardArchiveModel, BoardRolloverModel, BoardScoreModel
 from fenxiao.domain.leaderboard import decode_score, unix_ms
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.entry.consumers import handle_binding_message

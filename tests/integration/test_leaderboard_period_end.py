@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import BoardArchiveModel
+from fenxiao.adapters.leaderboard import BoardArchiveModel
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.entry.consumers import handle_binding_message
 from fenxiao.service import leaderboard

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import BOARD_SHARDS
+from fenxiao.adapters.leaderboard import BOARD_SHARDS
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.service import leaderboard
 from tests.bench.counting import measuring

@@ -149,7 +149,7 @@ def test_the_stack_is_what_template_yaml_declares(stack: CreatedStack) -> None:
 
 
 def test_pynamodb_and_boto3_reach_moto_through_aws_endpoint_url(stack: CreatedStack) -> None:
-    from fenxiao.adapters.dynamo import ShopModel
+    from fenxiao.adapters.shops import ShopModel
 
     endpoint = os.environ["AWS_ENDPOINT_URL"]
     old = dict(os.environ)

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import LedgerEntryModel
+from fenxiao.adapters import unit_of_work as ledger
+from fenxiao.adapters.ledger import LedgerEntryModel
 from fenxiao.domain.errors import Conflict
-from fenxiao.service import ledger, membership
+from fenxiao.service import membership
 from tests.support import ShopCaller
 
 pytestmark = pytest.mark.integration

@@ -167,7 +167,7 @@ def test_an_audit_difference_is_counted_for_its_alarm(
     api: Api, shop: ShopCaller, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """AuditDifferencesAlarm (template.yaml) watches this count: a balance that differs from its ledger."""
-    from fenxiao.adapters.dynamo import MemberModel
+    from fenxiao.adapters.members import MemberModel
 
     assert shop.post(shop.path("/members/m1/growth-events"), {"type": "profile"}).status == 200
     answer = api.operator("POST", "/admin/jobs/audit")

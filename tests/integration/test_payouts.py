@@ -199,7 +199,7 @@ def test_a_refusal_while_another_create_for_the_bill_is_on_its_way_returns_no_mo
 def test_a_success_after_the_money_was_returned_is_recorded_for_the_operator(
     rig: PayoutRig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fenxiao.adapters.dynamo import NotificationModel
+    from fenxiao.adapters.notifications import NotificationModel
     from fenxiao.bootstrap import container
     from fenxiao.service import payouts
     from fenxiao.service.shops import load_shop

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import CommissionModel
+from fenxiao.adapters.orders import CommissionModel
+from fenxiao.adapters.unit_of_work import UnitOfWork
+from fenxiao.domain.ledger import Movement
 from fenxiao.service import settlement
-from fenxiao.service.ledger import Movement, UnitOfWork
 from fenxiao.timefmt import from_key, key, rfc3339
 from tests import wechatpay_support as wx
 from tests.bench.counting import measuring

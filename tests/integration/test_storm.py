@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import LedgerEntryModel
+from fenxiao.adapters.ledger import LedgerEntryModel
 from fenxiao.bootstrap import container
 from fenxiao.service import orders
 from fenxiao.service.audit import BUCKETS

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import WithdrawalModel
+from fenxiao.adapters.withdrawals import WithdrawalModel
 from fenxiao.api.models import WithdrawalIn
 from fenxiao.bootstrap import container
 from fenxiao.domain.errors import Conflict

@@ -1,5 +1,5 @@
 """Product defects the fault storm found, each reduced to its smallest reproduction, kept as regression
-tests now that both are fixed (F1: service/ledger.py, F2: service/orders.py)."""
+tests now that both are fixed (F1: the unit of work, now adapters/unit_of_work.py, F2: service/orders.py)."""
 
 from __future__ import annotations
 

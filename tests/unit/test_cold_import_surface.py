@@ -16,7 +16,8 @@ from tests.support import ROOT
 pytestmark = pytest.mark.unit
 
 DEFERRED = (
-    "fenxiao.adapters.dynamo",
+    "fenxiao.adapters.members",
+    "fenxiao.adapters.orders",
     "fenxiao.service.reconcile",
     "fenxiao.service.notifications",
     "aws_lambda_powertools",

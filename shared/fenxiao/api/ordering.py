@@ -46,7 +46,7 @@ def _key(shop_id: str, path: str) -> str:
 
 def check(shop_id: str, path: str, signed_at: int, now_unix: float) -> None:
     """Raise 409 ``stale_request`` when a write to ``path`` signed later than ``signed_at`` was accepted."""
-    from fenxiao.adapters.dynamo import SignedWriteMarkModel  # not at import: cold start (see api.http)
+    from fenxiao.adapters.shops import SignedWriteMarkModel  # not at import: cold start (see api.http)
 
     try:
         mark = SignedWriteMarkModel.get(_key(shop_id, path), "MARK", consistent_read=True)
@@ -68,7 +68,7 @@ def record(shop_id: str, path: str, signed_at: int, now_unix: float) -> None:
     """Remember that a write to ``path`` signed at ``signed_at`` was accepted (the mark only moves forward)."""
     from pynamodb.exceptions import PutError
 
-    from fenxiao.adapters.dynamo import SignedWriteMarkModel
+    from fenxiao.adapters.shops import SignedWriteMarkModel
 
     mark = SignedWriteMarkModel(
         _key(shop_id, path),

@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fenxiao.adapters.dynamo import LedgerEntryModel, MemberModel, ShopModel
+from fenxiao.adapters.ledger import LedgerEntryModel
+from fenxiao.adapters.members import MemberModel
+from fenxiao.adapters.shops import ShopModel
 from fenxiao.entry.jobs_entry import Page
 from fenxiao.observability import count, logger
 

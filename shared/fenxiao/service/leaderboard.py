@@ -25,15 +25,17 @@ from typing import Any
 from pynamodb.exceptions import PutError, UpdateError
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import (
+from fenxiao.adapters.leaderboard import (
     BOARD_SHARDS,
-    BindingModel,
     BoardArchiveModel,
     BoardRolloverModel,
     BoardScoredModel,
     BoardScoreModel,
-    ShopModel,
 )
+from fenxiao.adapters.ledger import account
+from fenxiao.adapters.members import BindingModel
+from fenxiao.adapters.shops import ShopModel
+from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.bootstrap import container
 from fenxiao.domain.errors import InvalidInput, NotFound
 from fenxiao.domain.leaderboard import (
@@ -49,7 +51,6 @@ from fenxiao.domain.periods import Board, ended_periods, parse_board, parse_peri
 from fenxiao.entry.jobs_entry import Page
 from fenxiao.observability import logger
 from fenxiao.service import settings
-from fenxiao.service.ledger import UnitOfWork, WriteConflict, account
 from fenxiao.service.members import load_member
 from fenxiao.timefmt import from_key, key, rfc3339
 

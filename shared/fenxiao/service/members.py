@@ -21,19 +21,16 @@ from typing import Any
 from pynamodb.expressions.condition import Condition
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import (
-    BindingModel,
-    ConfigVersionModel,
-    DistributorChangeModel,
-    MemberItem,
-    MemberModel,
-)
+from fenxiao.adapters.dynamo import version_is
+from fenxiao.adapters.ledger import account
+from fenxiao.adapters.members import BindingModel, DistributorChangeModel, MemberItem, MemberModel
+from fenxiao.adapters.shops import ConfigVersionModel
+from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.api.models import DistributionSettings
 from fenxiao.bootstrap import Container, container
 from fenxiao.domain.eligibility import distributor_at
 from fenxiao.domain.errors import Conflict, NotFound, RuleViolation
 from fenxiao.service import settings
-from fenxiao.service.ledger import UnitOfWork, WriteConflict, account, version_is
 from fenxiao.timefmt import from_key, key, rfc3339_from_key
 
 MAX_CHAIN = 60  # the longest inviter chain walked for the cycle check (each step is one read)

@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fenxiao.adapters.dynamo import LedgerEntryModel, MemberModel
+from fenxiao.adapters.ledger import LedgerEntryModel, account
+from fenxiao.adapters.members import MemberModel
+from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound
 from fenxiao.domain.growth import Level, level_for
+from fenxiao.domain.ledger import Movement
 from fenxiao.domain.money import BP_SCALE
 from fenxiao.observability import count
 from fenxiao.service import settings
-from fenxiao.service.ledger import Movement, UnitOfWork, WriteConflict, account
 from fenxiao.timefmt import SHANGHAI, rfc3339_from_key
 
 GROWTH_PREFIX = "GROWTH#"

@@ -20,7 +20,9 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from fenxiao.adapters.dynamo import NotificationModel, PaymentModel, RefundModel, ShopModel
+from fenxiao.adapters.notifications import NotificationModel
+from fenxiao.adapters.orders import PaymentModel, RefundModel
+from fenxiao.adapters.shops import ShopModel
 from fenxiao.bootstrap import Container
 from fenxiao.observability import count, logger
 from fenxiao.service.orders import nudge, order_key

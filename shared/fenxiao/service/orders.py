@@ -16,7 +16,7 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from fenxiao.adapters.dynamo import (
+from fenxiao.adapters.orders import (
     CommissionModel,
     LineMap,
     OrderItem,
@@ -287,8 +287,8 @@ def commission_view(c: CommissionModel) -> dict[str, Any]:
 
 def member_commissions(shop_id: str, member_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
     """A member's commissions, newest first (by payment time), one page."""
+    from fenxiao.adapters.ledger import account
     from fenxiao.api import cursor as cursors
-    from fenxiao.service.ledger import account
 
     beneficiary = account(shop_id, member_id)
     start = cursors.decode(cursor, expect={"beneficiary": beneficiary})

@@ -36,7 +36,9 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from fenxiao import clock
-from fenxiao.adapters.dynamo import CHECK_SHARDS, PayoutBillModel, ShopModel, WithdrawalModel
+from fenxiao.adapters.dynamo import version_is
+from fenxiao.adapters.shops import ShopModel
+from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.adapters.wechatpay_transfer import (
     CONNECT_TIMEOUT_SECONDS,
     READ_TIMEOUT_SECONDS,
@@ -44,7 +46,9 @@ from fenxiao.adapters.wechatpay_transfer import (
     TransferRejected,
     TransferUnavailable,
 )
+from fenxiao.adapters.withdrawals import CHECK_SHARDS, PayoutBillModel, WithdrawalModel
 from fenxiao.bootstrap import Container
+from fenxiao.domain.ledger import Movement
 from fenxiao.domain.withdrawals import (
     FAILED_STATES,
     OUT_BILL_NO,
@@ -58,7 +62,6 @@ from fenxiao.domain.withdrawals import (
 from fenxiao.entry.jobs_entry import Page
 from fenxiao.observability import count, logger
 from fenxiao.service import settings
-from fenxiao.service.ledger import Movement, UnitOfWork, WriteConflict, version_is
 from fenxiao.service.notifications import record, register_handler
 from fenxiao.service.shops import load_shop
 from fenxiao.service.withdrawals import bill_key, check_shard, entry_key, load, nudge_payout

@@ -19,13 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from fenxiao.adapters.dynamo import (
-    DUE_SHARDS,
-    CommissionLineMap,
-    CommissionModel,
-    DistributorChangeModel,
-    OrderModel,
-)
+from fenxiao.adapters.dynamo import version_is
+from fenxiao.adapters.ledger import account
+from fenxiao.adapters.members import DistributorChangeModel
+from fenxiao.adapters.orders import DUE_SHARDS, CommissionLineMap, CommissionModel, OrderModel
+from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.bootstrap import Container
 from fenxiao.domain.commission import (
     CommissionPlan,
@@ -38,10 +36,10 @@ from fenxiao.domain.commission import (
 from fenxiao.domain.commission import LineRate as DomainLineRate
 from fenxiao.domain.eligibility import Eligibility, qualifies
 from fenxiao.domain.growth import order_growth, parse_coefficient
+from fenxiao.domain.ledger import Movement
 from fenxiao.domain.refunds import OrderLine, Refund, line_refunds
 from fenxiao.observability import count, logger
 from fenxiao.service import settings
-from fenxiao.service.ledger import Movement, UnitOfWork, WriteConflict, account, version_is
 from fenxiao.service.members import MemberRecord, load_member
 from fenxiao.service.orders import OrderState, load_order, order_key
 from fenxiao.timefmt import from_key, key
@@ -287,7 +285,7 @@ def _eligibility(
 ) -> None:
     """Count the paid order for the buyer and, after its commissions, make them a distributor if it
     qualifies them (SPEC §2: the qualifying order earns no self-purchase commission)."""
-    from fenxiao.adapters.dynamo import MemberModel
+    from fenxiao.adapters.members import MemberModel
 
     shop_id, buyer_id = state.shop_id, buyer.member_id
     meta = buyer.meta

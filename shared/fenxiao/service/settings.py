@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from fenxiao.adapters.dynamo import ConfigVersionModel, PlatformKeyMap, ShopModel
+from fenxiao.adapters.shops import ConfigVersionModel, PlatformKeyMap, ShopModel
 from fenxiao.api.errors import from_validation_error
 from fenxiao.api.models import DistributionSettings, MembershipSettings, ProductRates, WechatPaySettings
 from fenxiao.bootstrap import Container

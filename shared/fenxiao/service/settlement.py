@@ -27,12 +27,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fenxiao.adapters.dynamo import DUE_SHARDS, CommissionModel, OrderItem, RefundModel
+from fenxiao.adapters.dynamo import version_is
+from fenxiao.adapters.orders import DUE_SHARDS, CommissionModel, OrderItem, RefundModel
+from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.bootstrap import container
 from fenxiao.domain.commission import counted_refunds
+from fenxiao.domain.ledger import Movement
 from fenxiao.entry.jobs_entry import Page
 from fenxiao.observability import count, logger
-from fenxiao.service.ledger import Movement, UnitOfWork, WriteConflict, version_is
 from fenxiao.service.orders import OrderState, nudge
 from fenxiao.timefmt import from_key, key
 

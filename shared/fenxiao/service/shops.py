@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from pynamodb.exceptions import PutError
 
-from fenxiao.adapters.dynamo import ShopModel
+from fenxiao.adapters.shops import ShopModel
 from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, NotFound
 from fenxiao.timefmt import key

@@ -16,11 +16,15 @@ import json
 from datetime import datetime
 from typing import Any
 
-from fenxiao.adapters.dynamo import CHECK_SHARDS, PayoutBillModel, ShopModel, WithdrawalModel
+from fenxiao.adapters.dynamo import version_is
+from fenxiao.adapters.shops import ShopModel
+from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
+from fenxiao.adapters.withdrawals import CHECK_SHARDS, PayoutBillModel, WithdrawalModel
 from fenxiao.api import cursor as cursors
 from fenxiao.api.models import ApprovalIn, WithdrawalIn
 from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from fenxiao.domain.ledger import Movement
 from fenxiao.domain.withdrawals import (
     PACING,
     USER_NAME_REQUIRED_FROM_FEN,
@@ -29,7 +33,6 @@ from fenxiao.domain.withdrawals import (
 )
 from fenxiao.observability import count
 from fenxiao.service import settings
-from fenxiao.service.ledger import Movement, UnitOfWork, WriteConflict, version_is
 from fenxiao.service.shops import load_shop
 from fenxiao.timefmt import key, rfc3339_from_key
 

@@ -1,4 +1,5 @@
-"""The append-only ledger and the balances derived from it, written together in one DynamoDB transaction.
+"""One DynamoDB transaction across the tables: the ledger and the balances derived from it, with the
+business items of one use case.
 
 Every change of money (or growth) is a ``Movement``: a ledger entry with a unique business key (written
 with ``attribute_not_exists``, so it happens once) and the same deltas applied to the member's META item.
@@ -25,34 +26,12 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from fenxiao.adapters.dynamo import LedgerEntryModel, MemberModel
+from fenxiao.adapters.ledger import LedgerEntryModel, account
+from fenxiao.adapters.members import MemberModel
+from fenxiao.domain.ledger import Movement
 from fenxiao.timefmt import key
 
-BUCKETS = ("frozen_fen", "available_fen", "withdrawing_fen", "withdrawn_fen", "growth")
 MAX_ITEMS = 100  # DynamoDB's limit on one transaction
-
-
-def account(shop_id: str, member_id: str) -> str:
-    return f"{shop_id}#{member_id}"
-
-
-@dataclass(frozen=True)
-class Movement:
-    """One ledger entry and its effect on one member's buckets."""
-
-    shop_id: str
-    member_id: str
-    entry_key: str
-    kind: str
-    ref: str | None = None
-    frozen_fen: int = 0
-    available_fen: int = 0
-    withdrawing_fen: int = 0
-    withdrawn_fen: int = 0
-    growth: int = 0
-
-    def deltas(self) -> dict[str, int]:
-        return {b: getattr(self, b) for b in BUCKETS if getattr(self, b)}
 
 
 TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
@@ -261,19 +240,12 @@ def _all(conditions: list[Condition]) -> Condition | None:
     return combined
 
 
-def version_is(attribute: Any, version: int) -> Condition:
-    """``attribute == version``, where an absent attribute counts as version 0."""
-    condition: Condition = attribute == version
-    if version == 0:
-        condition = condition | attribute.does_not_exist()
-    return condition
-
-
 def _range_key(model: Model) -> Any:
     return model.get_range_key() if hasattr(model, "get_range_key") else None
 
 
 def _connection() -> Connection:
     # The models' own connection (rebuilt by bind_tables), so transactions reuse its botocore client.
+    # PynamoDB exposes no public accessor for a model's connection: this is the one private reach.
     conn: Connection = MemberModel._get_connection().connection
     return conn
