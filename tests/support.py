@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -71,12 +69,9 @@ def app_module() -> Any:
     """functions/app.py, imported once by file path (it is the Lambda handler module, not a package)."""
     global _app_module
     if _app_module is None:
-        spec = importlib.util.spec_from_file_location("app", ROOT / "functions" / "app.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["app"] = module
-        spec.loader.exec_module(module)
-        _app_module = module
+        from fenxiao_local.runtime import load_module
+
+        _app_module = load_module(ROOT / "functions" / "app.py", "app")
     return _app_module
 
 

@@ -54,6 +54,8 @@ def load_module(path: Path, name: str) -> ModuleType:
     existing = sys.modules.get(name)
     if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() == resolved:
         return existing
+    if str(resolved.parent) not in sys.path:  # Lambda runs a handler with its code directory on sys.path
+        sys.path.insert(0, str(resolved.parent))
     spec = importlib.util.spec_from_file_location(name, resolved)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {resolved}")

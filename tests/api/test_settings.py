@@ -209,9 +209,9 @@ def test_every_accepted_coefficient_is_one_the_payment_code_reads(configured: Sh
 
 
 def test_the_documented_coefficient_pattern_agrees_with_parse_coefficient() -> None:
-    from fenxiao.api.models import COEFFICIENT_SCHEMA_PATTERN
     from fenxiao.domain.errors import InvalidInput
     from fenxiao.domain.growth import parse_coefficient
+    from fenxiao.schemas.common import COEFFICIENT_SCHEMA_PATTERN
 
     for text in (
         "0",

@@ -10,9 +10,9 @@ import pytest
 
 from fenxiao import clock
 from fenxiao.adapters.withdrawals import WithdrawalModel
-from fenxiao.api.models import WithdrawalIn
 from fenxiao.bootstrap import container
 from fenxiao.domain.errors import Conflict
+from fenxiao.schemas.withdrawals import WithdrawalIn
 from fenxiao.service import withdrawals
 from tests import wechatpay_support as wx
 from tests.support import ShopCaller

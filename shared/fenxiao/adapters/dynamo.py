@@ -17,6 +17,7 @@ notifications.py  NotificationsTable
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
@@ -43,3 +44,9 @@ def version_is(attribute: Any, version: int) -> Condition:
     if version == 0:
         condition = condition | attribute.does_not_exist()
     return condition
+
+
+def shard_of(text: str, shards: int) -> int:
+    """A stable shard in ``range(shards)`` for a key (crc32: the same in every process, unlike ``hash``).
+    The one shard function of every sharded index and counter."""
+    return zlib.crc32(text.encode()) % shards

@@ -13,7 +13,7 @@ from fenxiao.adapters.shops import ConfigVersionModel, ShopModel, SignedWriteMar
 from fenxiao.adapters.withdrawals import PayoutBillModel, WithdrawalModel
 from fenxiao.config import Settings
 
-_TABLES: dict[type[Model], str] = {
+TABLES: dict[type[Model], str] = {
     ShopModel: "shops_table",
     ConfigVersionModel: "config_table",
     SignedWriteMarkModel: "config_table",
@@ -32,7 +32,7 @@ def bind_tables(settings: Settings) -> None:
     from fenxiao.adapters.aws import share_loader_with_pynamodb
 
     share_loader_with_pynamodb()
-    for model, field in _TABLES.items():
+    for model, field in TABLES.items():
         table_name = getattr(settings, field)
         for cls in [model, *_subclasses(model)]:
             cls.Meta.table_name = table_name

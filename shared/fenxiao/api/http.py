@@ -1,6 +1,6 @@
 """HTTP plumbing shared by every route: body limits and JSON parsing, authentication, answers, error mapping.
 
-Routes in ``functions/app.py`` are wrapped by ``shop_route`` or ``operator_route``; everything that can go
+Routes in ``functions/routes/`` are wrapped by ``shop_route`` or ``operator_route``; everything that can go
 wrong below them is a typed error turned into the SPEC's error shape here, in one place.
 """
 
@@ -20,6 +20,7 @@ from fenxiao.api.auth import canonical_query, verify_operator, verify_shop_signa
 from fenxiao.api.errors import error_body, from_validation_error, to_response
 from fenxiao.bootstrap import container
 from fenxiao.domain.errors import FenxiaoError, Forbidden, InvalidInput, Unauthorized
+from fenxiao.domain.ids import is_id
 from fenxiao.observability import logger
 
 MAX_BODY_BYTES = 64 * 1024
@@ -235,6 +236,7 @@ def _guarded(
             shop_id = authenticate(request, kwargs)
             if shop_id:
                 log.append_keys(shop_id=shop_id)
+            check_path_ids(kwargs)
             call = Call(shop_id=shop_id, raw_body=_raw_body(request), now=clock.now(), request=request)
             resource = str((request.context or {}).get("resourcePath") or "")
             ordered = bool(shop_id) and ordering.is_ordered(request.method, resource)
@@ -277,18 +279,20 @@ def operator_route(fn: Callable[..., Any]) -> Callable[..., Any]:
     return _guarded(fn, authenticate)
 
 
-def public_route(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A route that authenticates inside (the WeChat Pay notification endpoint)."""
-    return _guarded(fn, lambda request, kwargs: None)
-
-
-_ID_PATTERN = __import__("re").compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
-
-
 def checked_id(value: str, field: str) -> str:
     """Path ids follow the same rule as body ids: 1-64 of ``A-Z a-z 0-9 _ . : -``."""
-    if not _ID_PATTERN.fullmatch(value):  # fullmatch: "$" alone would let a trailing newline through
+    if not is_id(value):
         raise InvalidInput(
             f"{field}: must be 1-64 characters of A-Z a-z 0-9 _ . : -", code="invalid_field", field=field
         )
     return value
+
+
+PATH_IDS = ("out_refund_no",)  # path parameters that are mall ids without the ``_id`` suffix
+
+
+def check_path_ids(path_params: dict[str, Any]) -> None:
+    """Every id in the path (``*_id`` and ``out_refund_no``) is checked before the route runs."""
+    for name, value in path_params.items():
+        if name.endswith("_id") or name in PATH_IDS:
+            checked_id(value, name)

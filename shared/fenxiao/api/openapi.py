@@ -27,24 +27,20 @@ from fenxiao.api import cursor
 from fenxiao.api.auth import MAX_SKEW_SECONDS
 from fenxiao.api.http import MAX_BODY_BYTES
 from fenxiao.api.models import (
-    ApprovalIn,
     CreateShop,
-    DistributionSettings,
     DistributorIn,
     GrowthEventIn,
     InviterIn,
-    MembershipSettings,
-    OrderIn,
-    ProductRates,
-    RefundSplitIn,
     RotateSecret,
     RunJob,
-    WechatPaySettings,
-    WithdrawalIn,
 )
 from fenxiao.api.ordering import is_ordered
+from fenxiao.domain.ids import ID_SCHEMA_PATTERN
+from fenxiao.schemas.orders import OrderIn, RefundSplitIn
+from fenxiao.schemas.settings import DistributionSettings, MembershipSettings, ProductRates, WechatPaySettings
+from fenxiao.schemas.withdrawals import ApprovalIn, WithdrawalIn
 
-IDENTIFIER_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+IDENTIFIER_PATTERN = ID_SCHEMA_PATTERN
 METHOD_ORDER = ("GET", "PUT", "POST", "PATCH", "DELETE")
 Auth = Literal["shop", "operator", "wechatpay"]
 

@@ -16,7 +16,6 @@ distributor. Scores only ever grow: a replaced binding does not take the old inv
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from typing import Any
 from pynamodb.exceptions import PutError, UpdateError
 
 from fenxiao import clock
+from fenxiao.adapters import dynamo
 from fenxiao.adapters.leaderboard import (
     BOARD_SHARDS,
     BoardArchiveModel,
@@ -80,7 +80,7 @@ class BoardContention(Exception):
 
 def shard_of(member_id: str) -> int:
     """A stable shard for the member (crc32: the same in every process, unlike ``hash``)."""
-    return zlib.crc32(member_id.encode()) % BOARD_SHARDS
+    return dynamo.shard_of(member_id, BOARD_SHARDS)
 
 
 def shard_key(shop_id: str, board: str, period: str, shard: int) -> str:

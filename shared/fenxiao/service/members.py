@@ -26,10 +26,10 @@ from fenxiao.adapters.ledger import account
 from fenxiao.adapters.members import BindingModel, DistributorChangeModel, MemberItem, MemberModel
 from fenxiao.adapters.shops import ConfigVersionModel
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
-from fenxiao.api.models import DistributionSettings
 from fenxiao.bootstrap import Container, container
 from fenxiao.domain.eligibility import distributor_at
 from fenxiao.domain.errors import Conflict, NotFound, RuleViolation
+from fenxiao.schemas.settings import DistributionSettings
 from fenxiao.service import settings
 from fenxiao.timefmt import from_key, key, rfc3339_from_key
 

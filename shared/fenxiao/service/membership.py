@@ -16,7 +16,6 @@ table in force at the time asked, so a new level table re-levels every member on
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +25,7 @@ from fenxiao.adapters.members import MemberModel
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound
 from fenxiao.domain.growth import Level, level_for
+from fenxiao.domain.ids import is_id
 from fenxiao.domain.ledger import Movement
 from fenxiao.domain.money import BP_SCALE
 from fenxiao.observability import count
@@ -33,7 +33,6 @@ from fenxiao.service import settings
 from fenxiao.timefmt import SHANGHAI, rfc3339_from_key
 
 GROWTH_PREFIX = "GROWTH#"
-_REVIEW_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")  # a mall id, like every id the mall chooses
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def resolve_event(event_type: str, ref: str | None, now: datetime) -> GrowthEven
             raise InvalidInput(
                 "ref: field required for a review (the review id)", code="missing_field", field="ref"
             )
-        if not _REVIEW_ID.fullmatch(ref):
+        if not is_id(ref):
             raise InvalidInput(
                 "ref: a review id is 1-64 characters of A-Z a-z 0-9 _ . : -",
                 code="invalid_field",

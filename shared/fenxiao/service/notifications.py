@@ -11,7 +11,6 @@ consumer converges), which also covers a crash between the write and the send.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,13 +23,13 @@ from fenxiao.adapters.notifications import NotificationModel
 from fenxiao.adapters.orders import PaymentModel, RefundModel
 from fenxiao.adapters.shops import ShopModel
 from fenxiao.bootstrap import Container
+from fenxiao.domain.ids import is_id
 from fenxiao.observability import count, logger
 from fenxiao.service.orders import nudge, order_key
 from fenxiao.service.settings import wechatpay_secrets
 from fenxiao.service.shops import find_shop
 from fenxiao.timefmt import key, parse_rfc3339, rfc3339_from_key
 
-_ORDER_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 RECORD_DAYS = 90
 
 Handler = Callable[[Container, ShopModel, dict[str, Any], dict[str, Any], datetime], None]
@@ -115,7 +114,7 @@ def accept(c: Container, shop_id: str, headers: Mapping[str, str], body: bytes, 
     """Verify and apply one notification; returns its event type. Raises NotifyRejected / NotifyMalformed."""
     from fenxiao.adapters.wechatpay_crypto import WechatPayCryptoError, decrypt_resource, verify_notification
 
-    if not _ORDER_ID.match(shop_id):
+    if not is_id(shop_id):
         raise NotifyRejected("unknown shop")
     shop, keys, apiv3 = _shop_material(c, shop_id)
     try:
@@ -238,7 +237,7 @@ def on_transaction_success(
         return
     order_id = str(data.get("out_trade_no", ""))
     transaction_id = str(data.get("transaction_id", ""))
-    if not _ORDER_ID.match(order_id) or not transaction_id or len(transaction_id) > 64:
+    if not is_id(order_id) or not transaction_id or len(transaction_id) > 64:
         record(shop.shop_id, envelope, "not_applied:bad_identifiers", now, ids)
         return
     try:
@@ -280,7 +279,7 @@ def on_refund_success(
     order_id = str(data.get("out_trade_no", ""))
     out_refund_no = str(data.get("out_refund_no", ""))
     refund_id = str(data.get("refund_id", ""))
-    if not _ORDER_ID.match(order_id) or not _ORDER_ID.match(out_refund_no) or not refund_id:
+    if not is_id(order_id) or not is_id(out_refund_no) or not refund_id:
         record(shop.shop_id, envelope, "not_applied:bad_identifiers", now, ids)
         return
     try:

@@ -25,10 +25,10 @@ from fenxiao.adapters.orders import (
     RefundLineMap,
     RefundModel,
 )
-from fenxiao.api.models import OrderIn, RefundSplitIn
 from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from fenxiao.domain.refunds import OrderLine, Refund, line_refunds
+from fenxiao.schemas.orders import OrderIn, RefundSplitIn
 from fenxiao.timefmt import from_key, key, rfc3339_from_key
 
 

@@ -14,11 +14,11 @@ the payment's success_time (SPEC §3).
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from fenxiao.adapters import dynamo
 from fenxiao.adapters.dynamo import version_is
 from fenxiao.adapters.ledger import account
 from fenxiao.adapters.members import DistributorChangeModel
@@ -270,7 +270,7 @@ def _new_commission(
 
 
 def due_shard(order_id: str, tier: str, member_id: str) -> str:
-    return f"DUE#{zlib.crc32(f'{order_id}#{tier}#{member_id}'.encode()) % DUE_SHARDS}"
+    return f"DUE#{dynamo.shard_of(f'{order_id}#{tier}#{member_id}', DUE_SHARDS)}"
 
 
 def _eligibility(

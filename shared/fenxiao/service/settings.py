@@ -19,9 +19,9 @@ from pynamodb.transactions import TransactWrite
 
 from fenxiao.adapters.shops import ConfigVersionModel, PlatformKeyMap, ShopModel
 from fenxiao.api.errors import from_validation_error
-from fenxiao.api.models import DistributionSettings, MembershipSettings, ProductRates, WechatPaySettings
 from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from fenxiao.schemas.settings import DistributionSettings, MembershipSettings, ProductRates, WechatPaySettings
 from fenxiao.timefmt import from_key, key, rfc3339_from_key
 
 M = TypeVar("M", bound=BaseModel)

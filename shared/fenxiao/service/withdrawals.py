@@ -16,12 +16,12 @@ import json
 from datetime import datetime
 from typing import Any
 
+from fenxiao.adapters import dynamo
 from fenxiao.adapters.dynamo import version_is
 from fenxiao.adapters.shops import ShopModel
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.adapters.withdrawals import CHECK_SHARDS, PayoutBillModel, WithdrawalModel
 from fenxiao.api import cursor as cursors
-from fenxiao.api.models import ApprovalIn, WithdrawalIn
 from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from fenxiao.domain.ledger import Movement
@@ -32,6 +32,7 @@ from fenxiao.domain.withdrawals import (
     out_bill_no,
 )
 from fenxiao.observability import count
+from fenxiao.schemas.withdrawals import ApprovalIn, WithdrawalIn
 from fenxiao.service import settings
 from fenxiao.service.shops import load_shop
 from fenxiao.timefmt import key, rfc3339_from_key
@@ -52,8 +53,7 @@ def review_queue(shop_id: str) -> str:
 
 
 def check_shard(withdrawal_id: str) -> str:
-    digest = hashlib.sha256(withdrawal_id.encode()).digest()
-    return f"CHECK#{digest[0] % CHECK_SHARDS}"
+    return f"CHECK#{dynamo.shard_of(withdrawal_id, CHECK_SHARDS)}"
 
 
 def entry_key(withdrawal_id: str, step: str) -> str:

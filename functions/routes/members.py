@@ -1,0 +1,80 @@
+"""Members: bindings, distributor status, the member view, commissions, growth events, leaderboards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from fenxiao.api.http import Call, response, shop_route
+from fenxiao.api.models import DistributorIn, InviterIn
+from fenxiao.bootstrap import container
+from fenxiao.timefmt import rfc3339
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/shops/{shop_id}/members/{member_id}/inviter", methods=["POST"])
+@shop_route
+def bind_member(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.service import members
+
+    body = call.parse(InviterIn)
+    result = members.bind(container(), shop_id, member_id, body.inviter_id, call.now)
+    return response(
+        201 if result.created else 200,
+        {
+            "member_id": member_id,
+            "inviter_id": body.inviter_id,
+            "bound_at": rfc3339(result.bound_at),
+            "created": result.created,
+            "replaced_inviter_id": result.replaced,
+        },
+    )
+
+
+@bp.route("/shops/{shop_id}/members/{member_id}/distributor", methods=["PUT"])
+@shop_route
+def put_distributor(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.service import members
+
+    body = call.parse(DistributorIn)
+    members.set_distributor(shop_id, member_id, body.active, call.now)
+    return members.member_view(shop_id, member_id, call.now)
+
+
+@bp.route("/shops/{shop_id}/members/{member_id}", methods=["GET"])
+@shop_route
+def get_member(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.service import members
+
+    return members.member_view(shop_id, member_id, call.now)
+
+
+@bp.route("/shops/{shop_id}/members/{member_id}/commissions", methods=["GET"])
+@shop_route
+def get_member_commissions(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.api import cursor
+    from fenxiao.service import orders
+
+    return orders.member_commissions(
+        shop_id, member_id, call.query("cursor"), cursor.limit(call.query("limit"))
+    )
+
+
+@bp.route("/shops/{shop_id}/members/{member_id}/growth-events", methods=["POST"])
+@shop_route
+def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.api.models import GrowthEventIn
+    from fenxiao.service import membership
+
+    body = call.parse(GrowthEventIn)
+    return membership.record_growth_event(shop_id, member_id, body.type, body.ref, call.now)
+
+
+@bp.route("/shops/{shop_id}/leaderboards/{board}", methods=["GET"])
+@shop_route
+def get_leaderboard(call: Call, shop_id: str, board: str) -> Any:
+    from fenxiao.service import leaderboard
+
+    return leaderboard.board_view(shop_id, board, call.query("period"), call.now)

@@ -1,0 +1,80 @@
+"""A shop's settings documents and product rates (last-writer-wins, versioned)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from fenxiao.api.http import Call, response, shop_route
+from fenxiao.bootstrap import container
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/shops/{shop_id}/settings/distribution", methods=["GET"])
+@shop_route
+def get_distribution_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+
+    return settings.distribution_at(shop_id, call.now).model_dump(mode="json")
+
+
+@bp.route("/shops/{shop_id}/settings/distribution", methods=["PUT"])
+@shop_route
+def put_distribution_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+
+    return settings.put_distribution(shop_id, call.json(), call.now).model_dump(mode="json")
+
+
+@bp.route("/shops/{shop_id}/products/{product_id}/rates", methods=["PUT"])
+@shop_route
+def put_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
+    from fenxiao.service import settings
+
+    rates = settings.put_product_rates(shop_id, product_id, call.json(), call.now)
+    return {"product_id": product_id, **rates.model_dump(mode="json")}
+
+
+@bp.route("/shops/{shop_id}/products/{product_id}/rates", methods=["DELETE"])
+@shop_route
+def delete_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
+    from fenxiao.service import settings
+
+    settings.delete_product_rates(shop_id, product_id, call.now)
+    return response(204)
+
+
+@bp.route("/shops/{shop_id}/settings/membership", methods=["GET"])
+@shop_route
+def get_membership_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+
+    return settings.membership_at(shop_id, call.now).model_dump(mode="json")
+
+
+@bp.route("/shops/{shop_id}/settings/membership", methods=["PUT"])
+@shop_route
+def put_membership_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+
+    return settings.put_membership(shop_id, call.json(), call.now).model_dump(mode="json")
+
+
+@bp.route("/shops/{shop_id}/settings/wechatpay", methods=["GET"])
+@shop_route
+def get_wechatpay_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+    from fenxiao.service.shops import load_shop
+
+    return settings.wechatpay_public(load_shop(shop_id))
+
+
+@bp.route("/shops/{shop_id}/settings/wechatpay", methods=["PUT"])
+@shop_route
+def put_wechatpay_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+    from fenxiao.service.shops import load_shop
+
+    return settings.put_wechatpay(container(), load_shop(shop_id), call.json(), call.now)
