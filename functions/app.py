@@ -13,7 +13,8 @@ from chalice import Chalice
 from routes import members, notify, operator, orders, settings, withdrawals
 
 from fenxiao.api import http
-from fenxiao.entry import jobs_entry, lambda_middleware, sqs_batch
+from fenxiao.entry import lambda_middleware, sqs_batch
+from fenxiao.service import jobs
 
 app = Chalice(app_name="fenxiao")
 http.bind_app(app)
@@ -48,9 +49,9 @@ def on_payout_event(event: Any) -> dict[str, Any]:
 
 @app.on_sqs_message(queue="JobsQueue", batch_size=1)
 def on_job_event(event: Any) -> dict[str, Any]:
-    return sqs_batch(event, jobs_entry.handle_job_message)
+    return sqs_batch(event, jobs.handle_job_message)
 
 
 @app.lambda_function(name="scheduler")
 def on_schedule(event: Any, context: Any) -> dict[str, Any]:
-    return jobs_entry.on_timer(event)
+    return jobs.on_timer(event)

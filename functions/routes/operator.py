@@ -10,7 +10,7 @@ from fenxiao.api import http
 from fenxiao.api.http import Call, operator_route, response
 from fenxiao.api.models import CreateShop, RunJob
 from fenxiao.bootstrap import container
-from fenxiao.entry import jobs_entry
+from fenxiao.service import jobs
 from fenxiao.timefmt import rfc3339
 
 bp = Blueprint(__name__)
@@ -43,7 +43,7 @@ def admin_rotate_secret(call: Call, shop_id: str) -> Any:
 @operator_route
 def admin_run_job(call: Call, job: str) -> Any:
     body = call.parse(RunJob) if call.raw_body else RunJob()
-    return jobs_entry.run_now(job, body.now)
+    return jobs.run_now(job, body.now)
 
 
 @bp.route("/admin/notifications", methods=["GET"])

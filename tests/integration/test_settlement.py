@@ -217,13 +217,13 @@ def test_a_crash_mid_page_loses_and_doubles_nothing(
 def test_bounded_pages_continue_through_the_jobs_queue(
     api: Api, shop: ShopCaller, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fenxiao.entry import jobs_entry
+    from fenxiao.service import jobs
 
     monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
     clock.set_now(T0)
     for i in range(10):
         frozen_commission("shop1", f"o{i}", "m1", 100, T0 - timedelta(hours=1))
-    first = jobs_entry.on_timer({"job": "settlement"})
+    first = jobs.on_timer({"job": "settlement"})
     assert first == {"job": "settlement", "processed": 4, "more": True}
     assert wx.drain(aws_env, "FENXIAO_JOBS_QUEUE_URL", "on_job_event") == 2  # two continuation pages
     assert balance("shop1", "m1")["available_fen"] == 1000

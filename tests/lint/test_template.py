@@ -194,10 +194,9 @@ def test_every_chalice_sqs_handler_matches_its_template_event() -> None:
 def test_every_schedule_runs_a_registered_job() -> None:
     import json
 
-    from fenxiao.entry import jobs_entry
+    from fenxiao.service import jobs
 
-    jobs_entry._load_builtin_jobs()
-    registered = set(jobs_entry._JOBS)
+    registered = set(jobs.JOBS)
     schedules = _events_of("Schedule")
     assert schedules, "the template has no timers"
     for name, fn, props in schedules:

@@ -65,8 +65,7 @@ def test_fault_storm(
     with item_level_moto():
         shop = setup_shop(api, scenario)
         faults = Faults(seed + 1)
-        from fenxiao.entry import jobs_entry
-        from fenxiao.service import reconcile
+        from fenxiao.service import jobs, reconcile
 
         monkeypatch.setattr(reconcile, "reconcile_order", faults.wrap_consumer(reconcile.reconcile_order))
         driver = Driver(api, shop, aws_env, faults, seed + 2)
@@ -80,7 +79,7 @@ def test_fault_storm(
         assert driver.dead_letters() == 0
         assert _member_differences(shop, expected) == []
         assert _order_differences(shop, expected) == []
-        monkeypatch.setattr(jobs_entry, "OPERATOR_TIME_BUDGET_SECONDS", 3600.0)  # the whole audit in one call
+        monkeypatch.setattr(jobs, "OPERATOR_TIME_BUDGET_SECONDS", 3600.0)  # the whole audit in one call
         audit = api.operator("POST", "/admin/jobs/audit")
         assert audit.status == 200, audit
         assert audit.body["done"] is True

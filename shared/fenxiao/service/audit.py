@@ -15,8 +15,8 @@ from typing import Any
 from fenxiao.adapters.ledger import LedgerEntryModel
 from fenxiao.adapters.members import MemberModel
 from fenxiao.adapters.shops import ShopModel
-from fenxiao.entry.jobs_entry import Page
 from fenxiao.observability import count, logger
+from fenxiao.service.jobs import Page
 
 PAGE_MEMBERS = 100
 BUCKETS = ("frozen_fen", "available_fen", "withdrawing_fen", "withdrawn_fen", "growth")

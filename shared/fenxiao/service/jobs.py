@@ -1,13 +1,136 @@
-"""The scheduled jobs, registered by name for ``fenxiao.entry.jobs_entry`` (imported lazily)."""
+"""The job runner and its table of jobs. Scheduled jobs: started by a timer, by ``POST /admin/jobs/{job}``, or by their own continuation message.
+
+A job runs in bounded pages. A page that leaves work behind enqueues its continuation on the jobs queue
+(timer and continuation runs), or, when run from the operator API, goes on page after page within the
+request's time budget and reports whether work remains.
+"""
 
 from __future__ import annotations
 
-from fenxiao.entry.jobs_entry import register
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-register("audit", lambda: __import__("fenxiao.service.audit", fromlist=["run_page"]).run_page)
-register("settlement", lambda: __import__("fenxiao.service.settlement", fromlist=["run_page"]).run_page)
-register("payout-check", lambda: __import__("fenxiao.service.payouts", fromlist=["check_page"]).check_page)
-register(
-    "leaderboard-rollover",
-    lambda: __import__("fenxiao.service.leaderboard", fromlist=["rollover_page"]).rollover_page,
-)
+from fenxiao import clock
+from fenxiao.bootstrap import container
+from fenxiao.domain.errors import InvalidInput, NotFound, RuleViolation
+from fenxiao.observability import logger
+from fenxiao.timefmt import parse_rfc3339, rfc3339
+
+
+@dataclass
+class Page:
+    """What one page of a job did, and where the next page starts (None: the job is done)."""
+
+    processed: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+    cursor: dict[str, Any] | None = None
+
+
+JobFn = Callable[[datetime, dict[str, Any] | None], Page]
+
+
+def _timed(name: str, job: JobFn, now: datetime, cursor: dict[str, Any] | None) -> Page:
+    """Run one page and record its duration and items processed (metrics JobPageDuration, JobItemsProcessed)."""
+    from fenxiao.observability import count, duration
+
+    started = time.monotonic()
+    page = job(now, cursor)
+    duration("JobPageDuration", (time.monotonic() - started) * 1000, job=name)
+    count("JobItemsProcessed", page.processed, job=name)
+    return page
+
+
+# Every job, by name: (module, page function). Imported on first run, not at cold start.
+JOBS: dict[str, tuple[str, str]] = {
+    "audit": ("fenxiao.service.audit", "run_page"),
+    "settlement": ("fenxiao.service.settlement", "run_page"),
+    "payout-check": ("fenxiao.service.payouts", "check_page"),
+    "leaderboard-rollover": ("fenxiao.service.leaderboard", "rollover_page"),
+}
+
+OPERATOR_TIME_BUDGET_SECONDS = 20.0
+
+
+def job_function(name: str) -> JobFn:
+    target = JOBS.get(name)
+    if target is None:
+        raise NotFound(f"no job named {name!r} (known: {', '.join(sorted(JOBS))})", code="job_not_found")
+    module, function = target
+    page: JobFn = getattr(importlib.import_module(module), function)
+    return page
+
+
+def run_now(name: str, now_text: str | None) -> dict[str, Any]:
+    """``POST /admin/jobs/{job}``: optionally set the clock, then run the job's pages within a time budget."""
+    job = job_function(name)
+    if now_text is not None:
+        if not container().settings.allow_clock_override:
+            raise RuleViolation("this stack does not allow a clock override", code="clock_override_disabled")
+        try:
+            clock.set_now(parse_rfc3339(now_text))
+        except ValueError as exc:
+            raise InvalidInput(f"now: {exc}", code="invalid_field", field="now") from None
+    started = time.monotonic()
+    now = clock.now()
+    pages, processed = 0, 0
+    details: dict[str, Any] = {}
+    cursor: dict[str, Any] | None = None
+    while True:
+        page = _timed(name, job, now, cursor)
+        pages += 1
+        processed += page.processed
+        details = _merge_details(details, page.details)
+        cursor = page.cursor
+        if cursor is None or time.monotonic() - started > OPERATOR_TIME_BUDGET_SECONDS:
+            break
+    if cursor is not None:
+        container().queues.send("jobs", {"job": name, "now": rfc3339(now), "cursor": cursor})
+    logger().info("job run", extra={"job": name, "pages": pages, "processed": processed})
+    return {
+        "job": name,
+        "now": rfc3339(now),
+        "pages": pages,
+        "processed": processed,
+        "done": cursor is None,
+        **details,
+    }
+
+
+def _merge_details(acc: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    out = dict(acc)
+    for k, v in new.items():
+        if isinstance(v, int) and isinstance(out.get(k), int):
+            out[k] += v
+        elif isinstance(v, list) and isinstance(out.get(k), list):
+            out[k] = out[k] + v
+        else:
+            out[k] = v
+    return out
+
+
+def on_timer(event: dict[str, Any]) -> dict[str, Any]:
+    """A scheduled event: run one page now and leave the rest to continuation messages."""
+    name = str(event.get("job", ""))
+    job = job_function(name)
+    now = clock.now()
+    page = _timed(name, job, now, None)
+    if page.cursor is not None:
+        container().queues.send("jobs", {"job": name, "now": rfc3339(now), "cursor": page.cursor})
+    logger().info(
+        "timer job page", extra={"job": name, "processed": page.processed, "more": page.cursor is not None}
+    )
+    return {"job": name, "processed": page.processed, "more": page.cursor is not None}
+
+
+def handle_job_message(message: dict[str, Any]) -> None:
+    """A continuation page. The job's own writes are conditional, so a redelivered page repeats nothing."""
+    name = str(message["job"])
+    job = job_function(name)
+    now = parse_rfc3339(message["now"]) if message.get("now") else clock.now()
+    page = _timed(name, job, now, message.get("cursor"))
+    if page.cursor is not None:
+        container().queues.send("jobs", {"job": name, "now": message.get("now"), "cursor": page.cursor})

@@ -48,9 +48,9 @@ from fenxiao.domain.leaderboard import (
     unix_ms,
 )
 from fenxiao.domain.periods import Board, ended_periods, parse_board, parse_period, period_bounds, period_key
-from fenxiao.entry.jobs_entry import Page
 from fenxiao.observability import logger
 from fenxiao.service import settings
+from fenxiao.service.jobs import Page
 from fenxiao.service.members import load_member
 from fenxiao.timefmt import from_key, key, rfc3339
 

@@ -59,9 +59,9 @@ from fenxiao.domain.withdrawals import (
     moves_forward,
     status_of_state,
 )
-from fenxiao.entry.jobs_entry import Page
 from fenxiao.observability import count, logger
 from fenxiao.service import settings
+from fenxiao.service.jobs import Page
 from fenxiao.service.notifications import record, register_handler
 from fenxiao.service.shops import load_shop
 from fenxiao.service.withdrawals import bill_key, check_shard, entry_key, load, nudge_payout

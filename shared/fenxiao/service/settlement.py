@@ -33,8 +33,8 @@ from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.bootstrap import container
 from fenxiao.domain.commission import counted_refunds
 from fenxiao.domain.ledger import Movement
-from fenxiao.entry.jobs_entry import Page
 from fenxiao.observability import count, logger
+from fenxiao.service.jobs import Page
 from fenxiao.service.orders import OrderState, nudge
 from fenxiao.timefmt import from_key, key
 
