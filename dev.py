@@ -5,8 +5,8 @@
     python3 dev.py test [pytest args]              install, then run every check and every test
     python3 dev.py bench                           install, then run the benchmarks (figures, not pass/fail)
 
-The project venv is .venv (the package, editable, with its dev extras). The SAM CLI and cfn-lint live in
-their own venv, .tools/sam, because they pin boto3 versions of their own.
+The project venv is .venv (the package, editable, with its dev extras). The SAM CLI and cfn-lint (with its
+serverless rules) live in their own venv, .tools/sam, because they pin boto3 versions of their own.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ VENV = ROOT / ".venv"
 TOOLS = ROOT / ".tools" / "sam"
 BIN = "Scripts" if os.name == "nt" else "bin"
 PIP = "pip>=23,<26.3"  # chalice 1.34 requires pip<26.3: a newer pip makes pip report a conflict
-SAM_TOOLS = ["aws-sam-cli>=1.120,<2", "cfn-lint>=1.10,<2"]
+# cfn-lint-serverless: AWS's serverless rules as a cfn-lint plugin (tests/lint/test_template.py runs them).
+SAM_TOOLS = ["aws-sam-cli>=1.120,<2", "cfn-lint>=1.57,<2", "cfn-lint-serverless>=0.3.6,<0.4"]
 
 
 def log(message: str) -> None:

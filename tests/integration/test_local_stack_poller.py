@@ -117,7 +117,7 @@ def send(stack: CreatedStack, queue: str, *bodies: str) -> None:
 def test_the_stack_is_what_template_yaml_declares(stack: CreatedStack) -> None:
     counts = stack.counts()
     assert counts["AWS::DynamoDB::Table"] == 8
-    assert counts["AWS::SQS::Queue"] == 8
+    assert counts["AWS::SQS::Queue"] == 9  # 4 queues, their 4 DLQs, SchedulerDLQ (the timers)
     assert counts["AWS::KMS::Key"] == 1
     env = stack.handler_environment({"FENXIAO_ALLOW_CLOCK_OVERRIDE": "true"})
     assert env["FENXIAO_SHOPS_TABLE"] == stack.physical_ids["ShopsTable"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -138,6 +139,135 @@ def test_sam_validate_lint_passes() -> None:
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
 
+def _cfn_lint_serverless(*args: str) -> subprocess.CompletedProcess[str]:
+    cfn_lint = ROOT / ".tools" / "sam" / "bin" / "cfn-lint"
+    assert cfn_lint.exists(), (
+        "the SAM CLI venv is missing: run `python3 dev.py test`, which creates .tools/sam"
+    )
+    return subprocess.run(
+        [str(cfn_lint), "--append-rules", "cfn_lint_serverless.rules", *args],
+        capture_output=True,
+        text=True,
+        cwd=Path(ROOT),
+        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT / ".tools")},
+        timeout=300,
+        check=False,
+    )
+
+
+def test_aws_serverless_rules_find_no_error() -> None:
+    """AWS's serverless rules (cfn-lint-serverless): no error-level finding. A finding that does not apply is
+    suppressed on its resource (Metadata cfn-lint ignore_checks) with the reason beside it; warnings are
+    printed (pytest -rP shows them)."""
+    listed = _cfn_lint_serverless("--list-rules")
+    assert "ES4000" in listed.stdout, "the serverless rules did not load: " + listed.stdout + listed.stderr
+    result = _cfn_lint_serverless("--format", "json", "--", str(TEMPLATE))
+    # cfn-lint exits 0 (clean), 2 (errors), 4 (warnings), 6 (both); anything else is a crash.
+    assert result.returncode in {0, 2, 4, 6}, result.stdout + result.stderr
+    findings = json.loads(result.stdout or "[]")
+
+    def line(f: dict[str, Any]) -> str:
+        where = f"{f['Location']['Start']['LineNumber']}"
+        return f"{f['Rule']['Id']} template.yaml:{where} {f['Message']}"
+
+    for finding in findings:
+        if finding["Level"] != "Error":
+            print("serverless rules warning:", line(finding))
+    errors = [line(f) for f in findings if f["Level"] == "Error"]
+    assert not errors, "\n".join(errors)
+
+
+def _queue_of(arn: Any) -> str:
+    assert isinstance(arn, dict) and "GetAtt" in arn and arn["GetAtt"].endswith(".Arn"), arn
+    queue = str(arn["GetAtt"]).removesuffix(".Arn")
+    assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue", queue
+    return queue
+
+
+def test_every_timer_keeps_its_failures_in_a_dead_letter_queue() -> None:
+    """A timer's event that EventBridge cannot deliver and an invocation that fails Lambda's retries both
+    land in an alarmed queue, instead of being lost (a weekly rollover would otherwise wait a week)."""
+    timers = _events_of("Schedule")
+    assert timers
+    queues = set()
+    for name, fn, props in timers:
+        queue = _queue_of((props.get("DeadLetterConfig") or {}).get("Arn"))
+        on_failure = fn.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure", {})
+        assert on_failure.get("Type") == "SQS", f"{name}: no on-failure destination"
+        assert _queue_of(on_failure.get("Destination")) == queue, name
+        assert fn["EventInvokeConfig"].get("MaximumRetryAttempts", 2) >= 1, name
+        queues.add(queue)
+    for queue in queues:
+        assert queue.endswith("DLQ"), f"{queue}: the DLQ alarm and the dashboard find DLQs by name"
+        assert RESOURCES[queue]["Properties"]["MessageRetentionPeriod"] == 1209600, queue
+        # EventBridge sends through the queue's policy (the function's destination through its role).
+        statements = [
+            s
+            for r in RESOURCES.values()
+            if r["Type"] == "AWS::SQS::QueuePolicy" and {"Ref": queue} in r["Properties"]["Queues"]
+            for s in r["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        assert any(
+            s["Effect"] == "Allow"
+            and s["Principal"] == {"Service": "events.amazonaws.com"}
+            and s["Action"] == "sqs:SendMessage"
+            and s["Resource"] == {"GetAtt": f"{queue}.Arn"}
+            and s.get("Condition")
+            for s in statements
+        ), f"{queue}: no policy lets this account's EventBridge rules send to it"
+        assert queue not in str(TEMPLATE_DOC["Globals"]), f"{queue} is not for the handlers to use"
+        assert f"${{{queue}.QueueName}}" in RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Sub"]
+
+
+def _parameter_with_default(ref: Any) -> dict[str, Any]:
+    assert isinstance(ref, dict) and set(ref) == {"Ref"}, ref
+    parameter = TEMPLATE_DOC["Parameters"][ref["Ref"]]
+    assert "Default" in parameter, f"{ref['Ref']}: `sam deploy --guided` needs a default"
+    return dict(parameter)
+
+
+def test_the_api_stage_logs_every_request_and_throttles_by_default() -> None:
+    props = RESOURCES["FenxiaoApi"]["Properties"]
+    access_log = props["AccessLogSetting"]
+    group = access_log["DestinationArn"]["GetAtt"].removesuffix(".Arn")
+    assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
+    assert RESOURCES[group]["Properties"]["RetentionInDays"] > 0
+    # One JSON object per request, carrying the request id the function logs as api_request_id.
+    line = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", access_log["Format"]))
+    assert access_log["Format"].count("$context.requestId") == 1 and "api_request_id" in line
+    assert {"status", "ip", "path", "latency_ms"} <= set(line)
+    # API Gateway writes logs through the account's CloudWatch role, set before the stage exists.
+    assert RESOURCES["FenxiaoApi"]["DependsOn"] == "ApiGatewayAccount"
+    role = RESOURCES["ApiGatewayAccount"]["Properties"]["CloudWatchRoleArn"]["GetAtt"].removesuffix(".Arn")
+    trust = RESOURCES[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [
+        {"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    assert RESOURCES[role]["DeletionPolicy"] == "Retain"
+
+    (default,) = [s for s in props["MethodSettings"] if s["HttpMethod"] == "*" and s["ResourcePath"] == "/*"]
+    rate = _parameter_with_default(default["ThrottlingRateLimit"])
+    burst = _parameter_with_default(default["ThrottlingBurstLimit"])
+    assert rate["Type"] == burst["Type"] == "Number"
+    assert 0 < rate["Default"] <= burst["Default"] <= 5000, "defaults within API Gateway's account limits"
+
+
+def test_the_payout_worker_has_concurrency_of_its_own_that_its_poller_respects() -> None:
+    """A flood of API or job invocations cannot take the account's concurrency from payouts; the poller
+    never starts more than the reservation, so throttling never pushes a withdrawal into the DLQ."""
+    props = FUNCTIONS["PayoutWorkerFunction"]["Properties"]
+    reserved = props["ReservedConcurrentExecutions"]
+    condition, when_on, when_off = reserved["If"]
+    parameter = _parameter_with_default(when_on)
+    assert when_off == {"Ref": "AWS::NoValue"}
+    assert TEMPLATE_DOC["Conditions"][condition] == {"Not": [{"Equals": [when_on, "0"]}]}
+    assert parameter["Default"] >= 2 and parameter["MinValue"] == 0
+    ((_, _, event),) = [e for e in _events_of("SQS") if e[0] == "PayoutWorkerFunction"]
+    assert event["ScalingConfig"] == {
+        "If": [condition, {"MaximumConcurrency": when_on}, {"Ref": "AWS::NoValue"}]
+    }
+
+
 def test_every_dlq_and_function_has_an_alarm() -> None:
     alarms = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     watched_queues = {
@@ -192,8 +322,6 @@ def test_every_chalice_sqs_handler_matches_its_template_event() -> None:
 
 
 def test_every_schedule_runs_a_registered_job() -> None:
-    import json
-
     from fenxiao.service import jobs
 
     registered = set(jobs.JOBS)
