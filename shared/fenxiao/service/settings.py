@@ -4,7 +4,8 @@
 is at or before t. A change applies to every payment whose success_time is after the PUT was stored.
 
 A PUT takes a whole document or a part of one: fields it leaves out keep their value in the newest version,
-and the merged document is validated as a whole before anything is stored.
+and the merged document is validated as a whole before anything is stored. The versions' keys and storage
+are in fenxiao.adapters.shops (ConfigTable).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ APIV3_PURPOSE = "wechatpay_apiv3_key"
 MERCHANT_KEY_PURPOSE = "wechatpay_merchant_private_key"
 
 
-def doc_at(ckey: str, at: datetime) -> Any:
+def _doc_at(ckey: str, at: datetime) -> Any:
     return docs_at([ckey], at)[ckey]
 
 
@@ -117,7 +118,7 @@ def rules_at(
 
 
 def distribution_at(shop_id: str, at: datetime) -> DistributionSettings:
-    doc = doc_at(config_key(shop_id, DISTRIBUTION), at)
+    doc = _doc_at(config_key(shop_id, DISTRIBUTION), at)
     return DistributionSettings.model_validate(doc or {})
 
 
@@ -157,7 +158,7 @@ def delete_product_rates(shop_id: str, product_id: str, now: datetime) -> None:
 
 
 def membership_at(shop_id: str, at: datetime) -> MembershipSettings:
-    doc = doc_at(config_key(shop_id, MEMBERSHIP), at)
+    doc = _doc_at(config_key(shop_id, MEMBERSHIP), at)
     return MembershipSettings.model_validate(doc or {})
 
 
