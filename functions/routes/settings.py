@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
 from fenxiao.bootstrap import container
+from fenxiao.timefmt import rfc3339
+
+if TYPE_CHECKING:  # the service is imported on first use (cold start)
+    from fenxiao.service.settings import WechatPayView
 
 bp = Blueprint(__name__)
 
@@ -68,13 +72,32 @@ def get_wechatpay_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
     from fenxiao.service.shops import load_shop
 
-    return settings.wechatpay_public(load_shop(shop_id))
+    return _wechatpay_body(settings.wechatpay_view(load_shop(shop_id)))
 
 
 @bp.route("/shops/{shop_id}/settings/wechatpay", methods=["PUT"])
 @shop_route
 def put_wechatpay_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
+    from fenxiao.service.notifications import forget_shop
     from fenxiao.service.shops import load_shop
 
-    return settings.put_wechatpay(container(), load_shop(shop_id), call.json(), call.now)
+    c = container()
+    view = settings.put_wechatpay(c, load_shop(shop_id), call.json(), call.now)
+    forget_shop(c, shop_id)  # this container verifies the shop's notifications with the new keys at once
+    return _wechatpay_body(view)
+
+
+def _wechatpay_body(view: WechatPayView | None) -> dict[str, Any]:
+    if view is None:
+        return {"configured": False}
+    return {
+        "configured": True,
+        "mchid": view.mchid,
+        "appid": view.appid,
+        "merchant_serial": view.merchant_serial,
+        "platform_public_keys": [{"serial": serial, "pem": pem} for serial, pem in view.platform_public_keys],
+        "apiv3_key_set": view.apiv3_key_set,
+        "merchant_private_key_set": view.merchant_private_key_set,
+        "updated_at": rfc3339(view.updated_at),
+    }

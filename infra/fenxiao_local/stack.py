@@ -407,9 +407,8 @@ class LocalStack:
             }
         )
         os.environ.update(self.environment)
-        from fenxiao import bootstrap, config
+        from fenxiao import bootstrap
 
-        config.get_settings.cache_clear()
         bootstrap.reset()
         bootstrap.container()  # validate the environment now, as a cold start would
         self.modules = self._load_modules()

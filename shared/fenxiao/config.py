@@ -7,7 +7,6 @@ same names from the stack it creates out of that template.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -58,8 +57,3 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         fields = ", ".join(ENV_PREFIX + ".".join(str(p) for p in e["loc"]).upper() for e in exc.errors())
         raise ConfigurationError(f"invalid or missing environment variables: {fields}") from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return settings_from_env()

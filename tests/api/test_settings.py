@@ -29,8 +29,7 @@ BASE_MEMBERSHIP = {"growth_coefficient": "1.5", "review_growth": 3, "levels": LE
 
 def versions(shop_id: str, kind: str, product_id: str | None = None) -> list[tuple[str, Any]]:
     """Every stored version of one configuration key, oldest first (the HEAD item left out)."""
-    from fenxiao.adapters.shops import ConfigVersionModel
-    from fenxiao.service.settings import HEAD, config_key
+    from fenxiao.adapters.shops import HEAD, ConfigVersionModel, config_key
 
     return [
         (item.effective_at, item.doc)
@@ -278,14 +277,14 @@ def test_bad_product_rates_requests_change_nothing(configured: ShopCaller) -> No
 
 
 def test_deleting_product_rates_twice_is_404_the_second_time(configured: ShopCaller) -> None:
-    from fenxiao.service.settings import product_rates_at
+    from fenxiao.service.settings import rules_at
 
     assert configured.delete(configured.path("/products/p1/rates")).status == 204
     stored = versions(configured.shop_id, "rates", "p1")
     assert [doc for _, doc in stored] == [{"level1_bp": 10, "level2_bp": 20, "self_bp": 30}, None]
     assert configured.delete(configured.path("/products/p1/rates")).status == 404
     assert versions(configured.shop_id, "rates", "p1") == stored
-    assert product_rates_at(configured.shop_id, "p1", datetime.now(UTC) + timedelta(seconds=1)) is None
+    assert rules_at(configured.shop_id, ["p1"], datetime.now(UTC) + timedelta(seconds=1))[2].get("p1") is None
 
 
 # ---------------------------------------------------------------- WeChat Pay
@@ -382,7 +381,7 @@ def test_two_racing_puts_at_the_same_instant_are_both_stored_in_order(
         else ({"growth_coefficient": "2"}, {"review_growth": 9})
     )
     now = datetime.now(UTC)
-    real_head = settings._head
+    real_head = settings.newest_version
     raced: list[Any] = []
 
     def head_then_race(ckey: str) -> Any:
@@ -392,9 +391,9 @@ def test_two_racing_puts_at_the_same_instant_are_both_stored_in_order(
             raced[0] = put(shop.shop_id, second_patch, now)
         return head
 
-    monkeypatch.setattr(settings, "_head", head_then_race)
+    monkeypatch.setattr(settings, "newest_version", head_then_race)
     result = put(shop.shop_id, first_patch, now)
-    monkeypatch.setattr(settings, "_head", real_head)
+    monkeypatch.setattr(settings, "newest_version", real_head)
 
     stored = versions(shop.shop_id, kind)
     keys = _keys(stored)
@@ -415,7 +414,7 @@ def test_a_put_racing_a_delete_of_product_rates_is_stored_after_it(
     from fenxiao.service import settings
 
     now = datetime.now(UTC)
-    real_head = settings._head
+    real_head = settings.newest_version
     raced: list[bool] = []
 
     def head_then_race(ckey: str) -> Any:
@@ -425,9 +424,9 @@ def test_a_put_racing_a_delete_of_product_rates_is_stored_after_it(
             settings.delete_product_rates(configured.shop_id, "p1", now)
         return head
 
-    monkeypatch.setattr(settings, "_head", head_then_race)
+    monkeypatch.setattr(settings, "newest_version", head_then_race)
     settings.put_product_rates(configured.shop_id, "p1", {"level1_bp": 1, "level2_bp": 2, "self_bp": 3}, now)
-    monkeypatch.setattr(settings, "_head", real_head)
+    monkeypatch.setattr(settings, "newest_version", real_head)
     docs = [doc for _, doc in versions(configured.shop_id, "rates", "p1")]
     assert docs == [
         {"level1_bp": 10, "level2_bp": 20, "self_bp": 30},
@@ -442,23 +441,23 @@ def test_a_store_that_never_wins_is_409_not_500(shop: ShopCaller, monkeypatch: p
     from fenxiao.service import settings
 
     now = datetime.now(UTC)
-    real_head = settings._head
+    real_head = settings.newest_version
     count = [0]
 
     def always_raced(ckey: str) -> Any:
         head = real_head(ckey)
         count[0] += 1
-        monkeypatch.setattr(settings, "_head", real_head)
+        monkeypatch.setattr(settings, "newest_version", real_head)
         settings.put_distribution(shop.shop_id, {"promotion_rules_text": f"other {count[0]}"}, now)
-        monkeypatch.setattr(settings, "_head", always_raced)
+        monkeypatch.setattr(settings, "newest_version", always_raced)
         return head
 
-    monkeypatch.setattr(settings, "_head", always_raced)
+    monkeypatch.setattr(settings, "newest_version", always_raced)
     from fenxiao.domain.errors import Conflict
 
     with pytest.raises(Conflict) as raised:
         settings.put_distribution(shop.shop_id, {"enabled": False}, now)
-    monkeypatch.setattr(settings, "_head", real_head)
+    monkeypatch.setattr(settings, "newest_version", real_head)
     assert raised.value.status == 409
     stored = versions(shop.shop_id, "distribution")
     assert all(doc["enabled"] is True for _, doc in stored)  # the losing PUT stored nothing

@@ -45,7 +45,7 @@ SHOP = "bench"
 
 @pytest.fixture
 def local_stack() -> Iterator[Any]:
-    from fenxiao import bootstrap, clock, config
+    from fenxiao import bootstrap, clock
     from fenxiao_local.stack import LocalStack, StackOptions
 
     saved = dict(os.environ)
@@ -60,7 +60,6 @@ def local_stack() -> Iterator[Any]:
             stack.stop()
             os.environ.clear()
             os.environ.update(saved)
-            config.get_settings.cache_clear()
             bootstrap.reset()
             clock.reset()
 

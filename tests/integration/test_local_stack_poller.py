@@ -37,7 +37,6 @@ def stack() -> Iterator[CreatedStack]:
         moto.stop()
         os.environ.clear()
         os.environ.update(saved)
-        config.get_settings.cache_clear()
         bootstrap.reset()
 
 
@@ -155,7 +154,6 @@ def test_pynamodb_and_boto3_reach_moto_through_aws_endpoint_url(stack: CreatedSt
     old = dict(os.environ)
     try:
         os.environ.update(stack.handler_environment())
-        config.get_settings.cache_clear()
         bootstrap.reset()
         c = bootstrap.container()
         assert c.sqs.meta.endpoint_url == endpoint

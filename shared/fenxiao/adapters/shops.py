@@ -5,6 +5,7 @@ ConfigTable (config_key, effective_at): immutable configuration versions, newest
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import (
@@ -15,10 +16,16 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
+from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from fenxiao.adapters.dynamo import TableMeta
+from fenxiao.adapters.dynamo import TableMeta, condition_failed
+from fenxiao.timefmt import key
+
+SHOP_KIND = "shop"  # the AllShops index's one partition
+MARK = "MARK"  # the sort key of a signed-write mark
 
 
 class AllShopsIndex(GlobalSecondaryIndex["ShopModel"]):
@@ -40,7 +47,7 @@ class ShopModel(Model):
         pass
 
     shop_id = UnicodeAttribute(hash_key=True)
-    kind = UnicodeAttribute(default="shop")
+    kind = UnicodeAttribute(default=SHOP_KIND)
     name = UnicodeAttribute()
     api_secret_ct = BinaryAttribute(legacy_encoding=False)
     # After a rotation the previous secret stays valid until ``api_secret_prev_until`` (UTC key).
@@ -82,6 +89,185 @@ class SignedWriteMarkModel(Model):
         pass
 
     config_key = UnicodeAttribute(hash_key=True)
-    effective_at = UnicodeAttribute(range_key=True, default="MARK")
+    effective_at = UnicodeAttribute(range_key=True, default=MARK)
     signed_at = NumberAttribute()
     expires_at = NumberAttribute()  # TTL: a mark matters only while its request's signature is fresh
+
+
+# ---------------------------------------------------------------- ShopsTable
+
+
+def get_shop(shop_id: str) -> ShopModel | None:
+    try:
+        return ShopModel.get(shop_id)
+    except ShopModel.DoesNotExist:
+        return None
+
+
+def put_new_shop(shop: ShopModel) -> bool:
+    """Store a shop whose id is not taken yet; False (nothing written) when it is."""
+    try:
+        shop.save(condition=ShopModel.shop_id.does_not_exist())
+    except PutError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def replace_api_secret(shop: ShopModel, ciphertext: bytes, previous_until: str) -> None:
+    """The new secret becomes current and the current one stays accepted until ``previous_until`` (a key);
+    only if no other rotation replaced the secret ``shop`` was read with (else UpdateError)."""
+    shop.update(
+        actions=[
+            ShopModel.api_secret_ct.set(ciphertext),
+            ShopModel.api_secret_prev_ct.set(shop.api_secret_ct),
+            ShopModel.api_secret_prev_until.set(previous_until),
+        ],
+        condition=ShopModel.api_secret_ct == shop.api_secret_ct,
+    )
+
+
+def set_wechatpay(
+    shop: ShopModel,
+    *,
+    mchid: str,
+    appid: str,
+    merchant_serial: str,
+    platform_keys: list[tuple[str, str]],
+    apiv3_ct: bytes,
+    merchant_ct: bytes | None,
+    updated_at: str,
+) -> None:
+    """Replace the shop's WeChat Pay fields (``platform_keys``: (serial, pem); no ``merchant_ct``: none)."""
+    shop.update(
+        actions=[
+            ShopModel.wx_mchid.set(mchid),
+            ShopModel.wx_appid.set(appid),
+            ShopModel.wx_merchant_serial.set(merchant_serial),
+            ShopModel.wx_platform_keys.set([PlatformKeyMap(serial=s, pem=p) for s, p in platform_keys]),
+            ShopModel.wx_apiv3_key_ct.set(apiv3_ct),
+            ShopModel.wx_merchant_key_ct.set(merchant_ct)
+            if merchant_ct
+            else ShopModel.wx_merchant_key_ct.remove(),
+            ShopModel.wx_updated_at.set(updated_at),
+        ]
+    )
+
+
+def shop_ids(after: str | None = None, *, inclusive: bool = False, limit: int) -> list[str]:
+    """One page of the AllShops index (a query, not a scan): up to ``limit`` shop ids in order, those after
+    ``after`` (or from it, when ``inclusive``), or from the first shop when ``after`` is None."""
+    condition = None
+    if after:
+        condition = ShopModel.shop_id >= after if inclusive else ShopModel.shop_id > after
+    return [s.shop_id for s in ShopModel.all_shops.query(SHOP_KIND, condition, limit=limit)]
+
+
+# ---------------------------------------------------------------- ConfigTable: configuration versions
+
+DISTRIBUTION = "distribution"
+MEMBERSHIP = "membership"
+RATES = "rates"
+HEAD = "HEAD"  # sorts after every "20..." version key, so version queries never see it
+
+
+def config_key(shop_id: str, kind: str, product_id: str | None = None) -> str:
+    """``{shop}#distribution``, ``{shop}#membership`` or ``{shop}#rates#{product}`` (ids have no ``#``)."""
+    return f"{shop_id}#{RATES}#{product_id}" if product_id else f"{shop_id}#{kind}"
+
+
+def version_at(ckey: str, at: datetime) -> tuple[str, Any] | None:
+    """(effective_at, doc) of the newest version at or before ``at``: one Query, Limit 1; None if none."""
+    for item in ConfigVersionModel.query(
+        ckey, ConfigVersionModel.effective_at <= key(at), scan_index_forward=False, limit=1
+    ):
+        return item.effective_at, item.doc
+    return None
+
+
+def docs_at(ckeys: list[str], at: datetime) -> dict[str, Any]:
+    """The documents of several keys as they stood at ``at`` (None: no version), in one BatchGetItem in the
+    common case.
+
+    Each key has a HEAD item holding its newest version. When that version is at or before ``at`` it is
+    the answer; only when a change came after ``at`` (a payment processed late) is the history queried.
+    """
+    at_key = key(at)
+    heads = {item.config_key: item for item in ConfigVersionModel.batch_get([(k, HEAD) for k in set(ckeys)])}
+    out: dict[str, Any] = {}
+    for ckey in ckeys:
+        head = heads.get(ckey)
+        if head is None:
+            out[ckey] = None
+        elif head.head_at is not None and head.head_at <= at_key:
+            out[ckey] = head.doc
+        else:
+            found = version_at(ckey, at)
+            out[ckey] = None if found is None else found[1]
+    return out
+
+
+def newest_version(ckey: str) -> tuple[str, Any] | None:
+    """(effective_at, doc) of the newest version, read consistently from the HEAD item; None if none."""
+    try:
+        head = ConfigVersionModel.get(ckey, HEAD, consistent_read=True)
+    except ConfigVersionModel.DoesNotExist:
+        return None
+    return None if head.head_at is None else (head.head_at, head.doc)
+
+
+def write_version(ckey: str, effective_at: str, doc: Any, replaces: str | None) -> bool:
+    """Store a version and make it the HEAD, in one transaction, on the condition that the newest version
+    is still ``replaces`` (None: there was none). False (nothing written) when another write came first."""
+    unchanged = (
+        ConfigVersionModel.head_at.does_not_exist()
+        if replaces is None
+        else ConfigVersionModel.head_at == replaces
+    )
+    try:
+        with TransactWrite(connection=ConfigVersionModel._get_connection().connection) as tx:
+            tx.save(
+                ConfigVersionModel(ckey, effective_at, doc=doc),
+                condition=ConfigVersionModel.effective_at.does_not_exist(),
+            )
+            tx.save(ConfigVersionModel(ckey, HEAD, doc=doc, head_at=effective_at), condition=unchanged)
+    except TransactWriteError as exc:
+        if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
+            raise
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- ConfigTable: signed-write marks
+
+
+def signed_write_key(shop_id: str, path: str) -> str:
+    return f"SIGNED#{shop_id}#{path}"
+
+
+def signed_write_mark(shop_id: str, path: str) -> tuple[int, int] | None:
+    """(signed_at, expires_at) of the newest accepted signed write to ``path``, read consistently."""
+    try:
+        mark = SignedWriteMarkModel.get(signed_write_key(shop_id, path), MARK, consistent_read=True)
+    except SignedWriteMarkModel.DoesNotExist:
+        return None
+    return int(mark.signed_at), int(mark.expires_at)
+
+
+def advance_signed_write_mark(
+    shop_id: str, path: str, signed_at: int, expires_at: int, void_above: int
+) -> bool:
+    """Set the mark to ``signed_at`` if it is strictly newer than the stored one, or the stored one is above
+    ``void_above`` (no longer counts); False (nothing written) otherwise."""
+    mark = SignedWriteMarkModel(
+        signed_write_key(shop_id, path), MARK, signed_at=signed_at, expires_at=expires_at
+    )
+    newer = SignedWriteMarkModel.signed_at.does_not_exist() | (SignedWriteMarkModel.signed_at < signed_at)
+    try:
+        mark.save(condition=newer | (SignedWriteMarkModel.signed_at > void_above))
+    except PutError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True

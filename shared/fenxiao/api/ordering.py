@@ -33,29 +33,18 @@ ORDERED_RESOURCES = frozenset(
         "/shops/{shop_id}/members/{member_id}/inviter",
     }
 )
-MARK_TTL_SECONDS = 3600  # far beyond the signature window, so the mark outlives every replayable request
 
 
 def is_ordered(method: str, resource_path: str) -> bool:
     return method.upper() != "GET" and resource_path in ORDERED_RESOURCES
 
 
-def _key(shop_id: str, path: str) -> str:
-    return f"SIGNED#{shop_id}#{path}"
-
-
 def check(shop_id: str, path: str, signed_at: int, now_unix: float) -> None:
     """Raise 409 ``stale_request`` when a write to ``path`` signed later than ``signed_at`` was accepted."""
-    from fenxiao.adapters.shops import SignedWriteMarkModel  # not at import: cold start (see api.http)
+    from fenxiao.service.ordering import newest_signed_at  # not at import: cold start (see api.http)
 
-    try:
-        mark = SignedWriteMarkModel.get(_key(shop_id, path), "MARK", consistent_read=True)
-    except SignedWriteMarkModel.DoesNotExist:
-        return
-    newest = int(mark.signed_at)
-    if newest > now_unix + MAX_SKEW_SECONDS or int(mark.expires_at) < now_unix:
-        return  # the clock was moved back past it, or it outlived its purpose
-    if newest > signed_at:
+    newest = newest_signed_at(shop_id, path, now_unix, MAX_SKEW_SECONDS)
+    if newest is not None and newest > signed_at:
         raise Conflict(
             f"a change to {path} signed later (X-Timestamp {newest}) was already applied; this request "
             f"(X-Timestamp {signed_at}) would undo it. Sign it again to apply it now",
@@ -66,24 +55,6 @@ def check(shop_id: str, path: str, signed_at: int, now_unix: float) -> None:
 
 def record(shop_id: str, path: str, signed_at: int, now_unix: float) -> None:
     """Remember that a write to ``path`` signed at ``signed_at`` was accepted (the mark only moves forward)."""
-    from pynamodb.exceptions import PutError
+    from fenxiao.service.ordering import record_signed_write
 
-    from fenxiao.adapters.shops import SignedWriteMarkModel
-
-    mark = SignedWriteMarkModel(
-        _key(shop_id, path),
-        "MARK",
-        signed_at=signed_at,
-        expires_at=int(now_unix) + MARK_TTL_SECONDS,
-    )
-    # Strictly newer only: an identical request replayed in the same second rewrites nothing.
-    newest_so_far = SignedWriteMarkModel.signed_at.does_not_exist() | (
-        SignedWriteMarkModel.signed_at < signed_at
-    )
-    try:
-        mark.save(
-            condition=newest_so_far | (SignedWriteMarkModel.signed_at > int(now_unix) + MAX_SKEW_SECONDS)
-        )
-    except PutError as exc:
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
+    record_signed_write(shop_id, path, signed_at, now_unix, MAX_SKEW_SECONDS)

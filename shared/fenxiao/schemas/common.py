@@ -1,4 +1,6 @@
-"""Building blocks of every schema: strict models, field-blaming errors, ids, money and basis points.
+"""Building blocks of every schema: strict models, field-blaming errors, ids, money and basis points, and
+the one conversion of a failed validation into the ``InvalidInput`` that names the field (services and the
+HTTP layer alike).
 
 Models are strict (no type coercion: ``"5"`` is not an integer) and reject unknown fields, so a typo in a
 field name is an error naming that field instead of a silently ignored setting.
@@ -6,10 +8,11 @@ field name is an error naming that field instead of a silently ignored setting.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from fenxiao.domain.errors import InvalidInput
 from fenxiao.domain.ids import ID_SCHEMA_PATTERN
 
 Identifier = Annotated[str, StringConstraints(pattern=ID_SCHEMA_PATTERN)]
@@ -37,3 +40,35 @@ class FieldError(ValueError):
 class Strict(BaseModel):
     # defer_build: each model builds its validator on first use, not at cold start for every model.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
+
+def dotted(loc: tuple[Any, ...]) -> str:
+    """``("rates", "level1_bp")`` -> ``rates.level1_bp``; ``("levels", 2, "name")`` -> ``levels[2].name``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("body",):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+def from_validation_error(exc: ValidationError, prefix: str = "") -> InvalidInput:
+    """The first error of a pydantic validation, naming its field (model-level checks name the model)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    loc = tuple(p for p in first["loc"] if p not in ("function-after", "function-before"))
+    blamed = getattr((first.get("ctx") or {}).get("error"), "field", None)
+    if blamed:
+        loc = (*loc, *blamed.split("."))
+    field = dotted(loc)
+    if prefix:
+        field = f"{prefix}.{field}" if field != "body" else prefix
+    message = first["msg"].removeprefix("Value error, ")
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return InvalidInput(f"{field}: unknown field", code="unknown_field", field=field)
+    if kind == "missing":
+        return InvalidInput(f"{field}: field required", code="missing_field", field=field)
+    return InvalidInput(f"{field}: {message}", code="invalid_field", field=field)

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from fenxiao.domain import commission
 from fenxiao.domain.eligibility import Eligibility as Threshold
 from fenxiao.domain.eligibility import validate_eligibility
 from fenxiao.domain.errors import InvalidInput
@@ -52,6 +53,10 @@ class Rates(Strict):
 
     @model_validator(mode="after")
     def _total(self) -> Rates:
+        try:
+            commission.validate_rates(commission.Rates(self.level1_bp, self.level2_bp, self.self_bp))
+        except InvalidInput as exc:
+            raise FieldError((exc.field or "rates").removeprefix("rates."), exc.message) from None
         # The sum error names its last term, here and in product rates alike (rates.self_bp, self_bp).
         if self.level1_bp + self.level2_bp + self.self_bp > 10000:
             raise FieldError("self_bp", "level1_bp + level2_bp + self_bp must not exceed 10000")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import PutError
-
-from fenxiao.adapters.shops import ShopModel
+from fenxiao.adapters.shops import ShopModel, get_shop, put_new_shop, replace_api_secret
 from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, NotFound
 from fenxiao.timefmt import key
@@ -19,13 +17,8 @@ def create_shop(c: Container, shop_id: str, name: str, now: datetime) -> str:
     """Create the shop and return its api_secret, shown this once; only its KMS ciphertext is stored."""
     api_secret = secrets.token_urlsafe(32)
     ciphertext = c.secrets.encrypt(api_secret.encode(), shop_id=shop_id, purpose=SECRET_PURPOSE)
-    shop = ShopModel(shop_id, name=name, api_secret_ct=ciphertext, created_at=key(now))
-    try:
-        shop.save(condition=ShopModel.shop_id.does_not_exist())
-    except PutError as exc:
-        if _conditional(exc):
-            raise Conflict(f"shop {shop_id} already exists", code="shop_exists", field="shop_id") from None
-        raise
+    if not put_new_shop(ShopModel(shop_id, name=name, api_secret_ct=ciphertext, created_at=key(now))):
+        raise Conflict(f"shop {shop_id} already exists", code="shop_exists", field="shop_id")
     return api_secret
 
 
@@ -36,14 +29,7 @@ def rotate_secret(c: Container, shop_id: str, overlap_seconds: int, now: datetim
     api_secret = secrets.token_urlsafe(32)
     ciphertext = c.secrets.encrypt(api_secret.encode(), shop_id=shop_id, purpose=SECRET_PURPOSE)
     until = now + timedelta(seconds=overlap_seconds)
-    shop.update(
-        actions=[
-            ShopModel.api_secret_ct.set(ciphertext),
-            ShopModel.api_secret_prev_ct.set(shop.api_secret_ct),
-            ShopModel.api_secret_prev_until.set(key(until)),
-        ],
-        condition=ShopModel.api_secret_ct == shop.api_secret_ct,
-    )
+    replace_api_secret(shop, ciphertext, previous_until=key(until))
     return api_secret, until
 
 
@@ -62,28 +48,15 @@ def accepted_secrets(c: Container, shop: ShopModel, now: datetime) -> list[str]:
 
 
 def load_shop(shop_id: str) -> ShopModel:
-    try:
-        return ShopModel.get(shop_id, consistent_read=False)
-    except ShopModel.DoesNotExist:
-        raise NotFound(f"shop {shop_id} does not exist", code="shop_not_found") from None
+    shop = get_shop(shop_id)
+    if shop is None:
+        raise NotFound(f"shop {shop_id} does not exist", code="shop_not_found")
+    return shop
 
 
 def find_shop(shop_id: str) -> ShopModel | None:
-    try:
-        return ShopModel.get(shop_id)
-    except ShopModel.DoesNotExist:
-        return None
+    return get_shop(shop_id)
 
 
 def api_secret_of(c: Container, shop: ShopModel) -> str:
     return c.secrets.decrypt(shop.api_secret_ct, shop_id=shop.shop_id, purpose=SECRET_PURPOSE).decode()
-
-
-def all_shop_ids() -> list[str]:
-    """Every shop, through the AllShops index (a query, not a scan)."""
-    return [s.shop_id for s in ShopModel.all_shops.query("shop")]
-
-
-def _conditional(exc: Exception) -> bool:
-    cause = getattr(exc, "cause_response_code", None)
-    return cause == "ConditionalCheckFailedException"
