@@ -261,7 +261,7 @@ def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> di
             ShopModel.wx_updated_at.set(key(now)),
         ]
     )
-    __import__("fenxiao.service.notifications", fromlist=["forget_shop"]).forget_shop(c, shop.shop_id)
+    c.notify_keys.forget(shop.shop_id)  # this container verifies with the new keys at once
     return wechatpay_public(shop)
 
 
