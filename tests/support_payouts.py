@@ -105,14 +105,11 @@ def payout_rig(
     api: Api, shop: ShopCaller, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[PayoutRig]:
     """The rig for one test (use it from a fixture): stand-in started, stack pointed at it, member funded."""
-    from fenxiao.service import payouts
-
     standin = Standin(wx.keys, "127.0.0.1", 0)
     standin.start()
     monkeypatch.setenv("FENXIAO_WECHATPAY_BASE_URL", standin.url)
     monkeypatch.setenv("FENXIAO_NOTIFY_BASE_URL", NOTIFY_BASE)
     bootstrap.reset()
-    payouts.forget_clients()
     clock.set_now(datetime.fromisoformat("2026-11-20T10:00:00+08:00"))
     assert shop.put(shop.path("/settings/wechatpay"), wx.wechatpay_settings()).status == 200
     give_available("shop1", "m1", 10_000)
@@ -123,4 +120,4 @@ def payout_rig(
             rig.desk.wait_idle()
     finally:
         standin.stop()
-        payouts.forget_clients()
+        bootstrap.container().transfer_clients.clear()

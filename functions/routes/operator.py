@@ -50,7 +50,7 @@ def admin_run_job(call: Call, job: str) -> Any:
 @operator_route
 def admin_notifications(call: Call) -> Any:
     from fenxiao.api import cursor
-    from fenxiao.service.notifications import recorded
+    from fenxiao.api.wechatpay import recorded
 
     shop_id = http.checked_id(call.query("shop_id") or "", "shop_id")
     return recorded(shop_id, call.query("cursor"), cursor.limit(call.query("limit")))

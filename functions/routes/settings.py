@@ -79,12 +79,9 @@ def get_wechatpay_settings(call: Call, shop_id: str) -> Any:
 @shop_route
 def put_wechatpay_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
-    from fenxiao.service.notifications import forget_shop
     from fenxiao.service.shops import load_shop
 
-    c = container()
-    view = settings.put_wechatpay(c, load_shop(shop_id), call.json(), call.now)
-    forget_shop(c, shop_id)  # this container verifies the shop's notifications with the new keys at once
+    view = settings.put_wechatpay(container(), load_shop(shop_id), call.json(), call.now)
     return _wechatpay_body(view)
 
 

@@ -36,9 +36,10 @@ def list_withdrawals_for_review(call: Call, shop_id: str) -> Any:
     from fenxiao.api import cursor
     from fenxiao.service import withdrawals
 
-    return withdrawals.list_for_review(
-        shop_id, call.query("status"), call.query("cursor"), cursor.limit(call.query("limit"))
-    )
+    limit = cursor.limit(call.query("limit"))
+    scope = withdrawals.review_scope(shop_id, call.query("status"))
+    page = withdrawals.list_for_review(shop_id, cursor.decode(call.query("cursor"), expect=scope), limit)
+    return {"entries": page.entries, "next_cursor": cursor.encode(page.last_key)}
 
 
 @bp.route("/shops/{shop_id}/withdrawals/{withdrawal_id}/approval", methods=["POST"])

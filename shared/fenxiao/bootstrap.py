@@ -8,20 +8,69 @@ object. Tests and the local stack call ``reset()`` after changing the environmen
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from fenxiao.config import Settings, settings_from_env
 
+if TYPE_CHECKING:
+    from fenxiao.adapters.shops import ShopModel
+    from fenxiao.adapters.wechatpay_crypto import PlatformKey
+    from fenxiao.adapters.wechatpay_transfer import TransferClient
+
 _lock = threading.Lock()
 _container: Container | None = None
+
+V = TypeVar("V")
+
+
+class ShopCache(Generic[V]):
+    """One value per shop, kept in this container for a while (material decrypted with KMS, clients built
+    from it). A new container starts empty, so ``reset()`` forgets every entry."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, V]] = {}
+
+    def get(
+        self,
+        shop_id: str,
+        max_age_seconds: float,
+        build: Callable[[], V],
+        still_good: Callable[[V], bool] | None = None,
+    ) -> V:
+        """The shop's value if stored less than ``max_age_seconds`` ago (and ``still_good``), else ``build()``'s,
+        stored as of now (a build that raises stores nothing)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(shop_id)
+        if hit is not None and now - hit[0] < max_age_seconds and (still_good is None or still_good(hit[1])):
+            return hit[1]
+        value = build()
+        with self._lock:
+            self._entries[shop_id] = (now, value)
+        return value
+
+    def forget(self, shop_id: str) -> None:
+        with self._lock:
+            self._entries.pop(shop_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 @dataclass
 class Container:
     settings: Settings
     _cache: dict[str, Any] = field(default_factory=dict)
+    # WeChat Pay, per shop: notification keys (shop, platform keys by serial, APIv3 key) and transfer
+    # clients with the shop's wx_updated_at they were built from (service.notifications, service.payouts).
+    notify_keys: ShopCache[tuple[ShopModel, dict[str, PlatformKey], str]] = field(default_factory=ShopCache)
+    transfer_clients: ShopCache[tuple[str, TransferClient]] = field(default_factory=ShopCache)
 
     @cached_property
     def boto_session(self) -> Any:

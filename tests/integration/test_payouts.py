@@ -12,7 +12,7 @@ import pytest
 import requests
 import urllib3
 
-from fenxiao import clock
+from fenxiao import bootstrap, clock
 from fenxiao.adapters import wechatpay_transfer
 from fenxiao.adapters.wechatpay_crypto import build_authorization
 from fenxiao.domain.withdrawals import out_bill_no
@@ -282,10 +282,8 @@ def test_a_500_that_hid_a_created_bill_is_found_by_querying_not_paid_again(rig: 
 def test_a_timeout_is_retried_and_never_pays_twice(
     rig: PayoutRig, monkeypatch: pytest.MonkeyPatch, bill_created: bool
 ) -> None:
-    from fenxiao.service import payouts
-
     monkeypatch.setattr(wechatpay_transfer, "READ_TIMEOUT_SECONDS", 0.3)
-    payouts.forget_clients()
+    bootstrap.container().transfer_clients.clear()
     rig.desk.configure(
         create="timeout", timeout_seconds=20.0, create_bill_on_fault=bill_created, notify="none"
     )
@@ -379,7 +377,7 @@ def test_package_info_lost_with_the_create_answer_is_fetched_by_repeating_the_re
     from fenxiao.service.shops import load_shop
 
     monkeypatch.setattr(wechatpay_transfer, "READ_TIMEOUT_SECONDS", 0.3)
-    payouts.forget_clients()
+    bootstrap.container().transfer_clients.clear()
     rig.desk.configure(
         create="timeout", timeout_seconds=2.0, create_bill_on_fault=True, outcome="WAIT_USER_CONFIRM"
     )
@@ -420,7 +418,7 @@ def test_a_changed_merchant_never_gets_a_second_bill(rig: PayoutRig, monkeypatch
     rig.work()  # the bill exists at the shop's merchant; the answer was lost
     other = {**wx.wechatpay_settings(), "mchid": "1999999999"}
     assert rig.shop.put(rig.shop.path("/settings/wechatpay"), other).status == 200
-    payouts.forget_clients()
+    bootstrap.container().transfer_clients.clear()
     rig.later(timedelta(seconds=31))
     assert rig.check() == 1
     # Nothing was sent to the new merchant: a query there says NOT_FOUND and a create would be a 2nd bill.
@@ -431,7 +429,7 @@ def test_a_changed_merchant_never_gets_a_second_bill(rig: PayoutRig, monkeypatch
     assert "PayoutMerchantChanged" in counted
     # The operator restores the merchant: the bill is found (queried first) and applied, once.
     assert rig.shop.put(rig.shop.path("/settings/wechatpay"), wx.wechatpay_settings()).status == 200
-    payouts.forget_clients()
+    bootstrap.container().transfer_clients.clear()
     rig.later(timedelta(minutes=2))
     rig.check()
     assert rig.view("w1")["status"] == "succeeded"
@@ -465,15 +463,13 @@ def test_without_news_the_reconciler_queries_the_bill(rig: PayoutRig) -> None:
 
 
 def test_requests_the_stand_in_cannot_verify_never_fail_the_withdrawal(rig: PayoutRig) -> None:
-    from fenxiao.service import payouts
-
     wrong = StandinKeys.generate()
     settings = {
         **wx.wechatpay_settings(),
         "merchant_private_key_pem": private_key_pem(wrong.merchant_private_key),
     }
     assert rig.shop.put(rig.shop.path("/settings/wechatpay"), settings).status == 200
-    payouts.forget_clients()
+    bootstrap.container().transfer_clients.clear()
     assert rig.withdraw("w1", 1_000).status == 202
     rig.work()
     # 401 SIGN_ERROR to the request and to the query: the outcome is unknown, so the money stays reserved.
@@ -482,7 +478,7 @@ def test_requests_the_stand_in_cannot_verify_never_fail_the_withdrawal(rig: Payo
     assert rig.bill("w1") is None
 
     assert rig.shop.put(rig.shop.path("/settings/wechatpay"), wx.wechatpay_settings()).status == 200
-    payouts.forget_clients()
+    bootstrap.container().transfer_clients.clear()
     rig.later(timedelta(minutes=2))
     rig.check()
     assert rig.view("w1")["status"] == "succeeded"
@@ -491,15 +487,13 @@ def test_requests_the_stand_in_cannot_verify_never_fail_the_withdrawal(rig: Payo
 
 
 def test_answers_that_do_not_verify_are_not_trusted(rig: PayoutRig) -> None:
-    from fenxiao.service import payouts
-
     k = wx.keys()
     certificate_only = {
         **wx.wechatpay_settings(),
         "platform_public_keys": [{"serial": k.certificate_serial, "pem": k.platform_certificate_pem()}],
     }
     assert rig.shop.put(rig.shop.path("/settings/wechatpay"), certificate_only).status == 200
-    payouts.forget_clients()
+    bootstrap.container().transfer_clients.clear()
     rig.desk.configure(notify="none")
     assert rig.withdraw("w1", 1_000).status == 202
     rig.work()  # the stand-in signs with its public key id, which this shop does not trust

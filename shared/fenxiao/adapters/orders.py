@@ -144,3 +144,75 @@ class CommissionModel(OrderItem, discriminator="commission"):
     due_at = UnicodeAttribute(null=True)
     counted_refunds = UnicodeSetAttribute(null=True)  # out_refund_no of the refunds the amount reflects
     released_at = UnicodeAttribute(null=True)
+
+
+# ---------------------------------------------------------------- WeChat Pay's facts (service.notifications)
+
+
+def save_payment_fact(
+    shop_id: str,
+    order_id: str,
+    *,
+    transaction_id: str,
+    total_fen: int,
+    payer_total_fen: int,
+    success_time: str,
+    mchid: str | None,
+    appid: str | None,
+    received_at: str,
+) -> None:
+    """``PAY#{transaction_id}`` in the order's partition, written once (a redelivery writes nothing)."""
+    from pynamodb.exceptions import PutError
+
+    from fenxiao.adapters.dynamo import condition_failed
+
+    try:
+        PaymentModel(
+            f"{shop_id}#{order_id}",
+            f"PAY#{transaction_id}",
+            transaction_id=transaction_id,
+            total_fen=total_fen,
+            payer_total_fen=payer_total_fen,
+            success_time=success_time,
+            mchid=mchid,
+            appid=appid,
+            received_at=received_at,
+        ).save(condition=PaymentModel.sk.does_not_exist())
+    except PutError as exc:
+        if not condition_failed(exc):
+            raise
+
+
+def save_refund_fact(
+    shop_id: str,
+    order_id: str,
+    *,
+    out_refund_no: str,
+    refund_id: str,
+    amount_fen: int,
+    success_time: str,
+    received_at: str,
+) -> bool:
+    """WeChat Pay's refund on ``REFUND#{out_refund_no}`` (beside the mall's split, if it came first; the first
+    received_at stays). False, nothing written, when that out_refund_no already names another refund_id."""
+    from pynamodb.exceptions import UpdateError
+
+    from fenxiao.adapters.dynamo import condition_failed
+
+    try:
+        RefundModel(f"{shop_id}#{order_id}", f"REFUND#{out_refund_no}").update(
+            actions=[
+                RefundModel.item_type.set(RefundModel.item_type | RefundModel),
+                RefundModel.out_refund_no.set(out_refund_no),
+                RefundModel.refund_id.set(refund_id),
+                RefundModel.amount_fen.set(amount_fen),
+                RefundModel.success_time.set(success_time),
+                RefundModel.received_at.set(RefundModel.received_at | received_at),
+            ],
+            condition=RefundModel.refund_id.does_not_exist() | (RefundModel.refund_id == refund_id),
+        )
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+        return False
+    return True

@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Final, Literal
 
 Status = Literal["pending_review", "pending", "succeeded", "failed", "rejected"]
+PENDING_REVIEW: Final = "pending_review"
 FINAL_STATUSES: Final = frozenset({"succeeded", "failed", "rejected"})
 
 # WeChat Pay's merchant transfer (商家转账) states, in the order a bill moves through them.
@@ -89,9 +90,3 @@ class Pacing:
 
 
 PACING: Final = Pacing()
-
-
-def next_time(now: datetime, delay: timedelta) -> datetime:
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now + delay

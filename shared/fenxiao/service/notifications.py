@@ -11,29 +11,23 @@ consumer converges), which also covers a crash between the write and the send.
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import PutError, UpdateError
-
-from fenxiao.adapters.notifications import NotificationModel
-from fenxiao.adapters.orders import PaymentModel, RefundModel
+from fenxiao.adapters import notifications as records
+from fenxiao.adapters.orders import save_payment_fact, save_refund_fact
 from fenxiao.adapters.shops import ShopModel
 from fenxiao.bootstrap import Container
 from fenxiao.domain.ids import is_id
 from fenxiao.observability import count, logger
-from fenxiao.service.orders import nudge, order_key
+from fenxiao.service.orders import nudge
 from fenxiao.service.settings import wechatpay_secrets
 from fenxiao.service.shops import find_shop
 from fenxiao.timefmt import key, parse_rfc3339, rfc3339_from_key
 
 RECORD_DAYS = 90
-
-Handler = Callable[[Container, ShopModel, dict[str, Any], dict[str, Any], datetime], None]
-_HANDLERS: dict[str, Handler] = {}
 
 
 class NotifyRejected(Exception):
@@ -44,48 +38,31 @@ class NotifyMalformed(Exception):
     """Answered 400 {"code": "FAIL"}: verified, but not a notification we can read."""
 
 
-def register_handler(event_type: str, handler: Handler) -> None:
-    _HANDLERS[event_type] = handler
+@dataclass(frozen=True)
+class Notification:
+    """A verified, decrypted notification: the shop it is for, its event type, the resource and the envelope."""
 
-
-def _load_handlers() -> None:
-    if "TRANSACTION.SUCCESS" not in _HANDLERS:
-        register_handler("TRANSACTION.SUCCESS", on_transaction_success)
-        register_handler("REFUND.SUCCESS", on_refund_success)
-    try:  # payouts register MCHTRANSFER.BILL.FINISHED
-        import fenxiao.service.payouts  # noqa: F401
-    except ModuleNotFoundError as exc:
-        if exc.name != "fenxiao.service.payouts":
-            raise
+    shop: ShopModel
+    event_type: str
+    data: dict[str, Any]
+    envelope: dict[str, Any]
 
 
 # ---------------------------------------------------------------- shop key material, cached briefly
 
 _SHOP_TTL_SECONDS = 30.0
-_CACHE_NAME = "wechatpay_shop_material"  # in the container's cache: bootstrap.reset() drops it
-_shop_lock = threading.Lock()
-
-
-def _shop_cache(c: Container) -> dict[str, tuple[float, tuple[ShopModel, dict[str, Any], str]]]:
-    with _shop_lock:
-        cache: dict[str, tuple[float, tuple[ShopModel, dict[str, Any], str]]] = c._cache.setdefault(
-            _CACHE_NAME, {}
-        )
-        return cache
 
 
 def _shop_material(c: Container, shop_id: str) -> tuple[ShopModel, dict[str, Any], str]:
-    """(shop, platform keys by serial, APIv3 key), cached per container for 30 s. ``PUT settings/wechatpay``
-    forgets the shop in the container that served it (``forget_shop``), so there the new keys count at once;
-    another warm container sees them within the 30 s (a key switch keeps both keys configured meanwhile)."""
+    """(shop, platform keys by serial, APIv3 key), cached per container (``Container.notify_keys``) for 30 s.
+    ``PUT settings/wechatpay`` forgets the shop in the container that served it, so there the new keys count
+    at once; another warm container sees them within the 30 s (a key switch keeps both keys configured)."""
+    return c.notify_keys.get(shop_id, _SHOP_TTL_SECONDS, lambda: _load_material(c, shop_id))
+
+
+def _load_material(c: Container, shop_id: str) -> tuple[ShopModel, dict[str, Any], str]:
     from fenxiao.adapters.wechatpay_crypto import load_platform_key
 
-    now = time.monotonic()
-    cache = _shop_cache(c)
-    with _shop_lock:
-        hit = cache.get(shop_id)
-    if hit and now - hit[0] < _SHOP_TTL_SECONDS:
-        return hit[1]
     shop = find_shop(shop_id)
     if shop is None or not shop.wx_mchid:
         raise NotifyRejected("unknown shop or WeChat Pay not configured")
@@ -94,24 +71,17 @@ def _shop_material(c: Container, shop_id: str) -> tuple[ShopModel, dict[str, Any
         loaded = load_platform_key(platform.serial, platform.pem)
         keys[loaded.serial] = loaded
     apiv3, _ = wechatpay_secrets(c, shop)
-    material = (shop, keys, apiv3)
-    with _shop_lock:
-        cache[shop_id] = (now, material)
-    return material
-
-
-def forget_shop(c: Container, shop_id: str) -> None:
-    """Drop the shop's cached keys in this container (called when its WeChat Pay settings change)."""
-    cache = _shop_cache(c)
-    with _shop_lock:
-        cache.pop(shop_id, None)
+    return shop, keys, apiv3
 
 
 # ---------------------------------------------------------------- the accept path
 
 
-def accept(c: Container, shop_id: str, headers: Mapping[str, str], body: bytes, now: datetime) -> str:
-    """Verify and apply one notification; returns its event type. Raises NotifyRejected / NotifyMalformed."""
+def verify(
+    c: Container, shop_id: str, headers: Mapping[str, str], body: bytes, now: datetime
+) -> Notification:
+    """Verify and decrypt one notification (its handler is chosen by service.notify_handlers). Raises
+    NotifyRejected / NotifyMalformed."""
     from fenxiao.adapters.wechatpay_crypto import WechatPayCryptoError, decrypt_resource, verify_notification
 
     if not is_id(shop_id):
@@ -138,14 +108,7 @@ def accept(c: Container, shop_id: str, headers: Mapping[str, str], body: bytes, 
         raise NotifyMalformed("the decrypted resource is not JSON") from None
     if not isinstance(data, dict):
         raise NotifyMalformed("the decrypted resource is not a JSON object")
-    _load_handlers()
-    handler = _HANDLERS.get(event_type)
-    if handler is None:
-        record(shop_id, envelope, "recorded", now)
-    else:
-        handler(c, shop, data, envelope, now)
-    count("NotificationsAccepted", event_type=event_type)
-    return event_type
+    return Notification(shop, event_type, data, envelope)
 
 
 def record(
@@ -153,19 +116,15 @@ def record(
 ) -> None:
     """Keep a notification that had no effect, for the operator: one record per notification id, written
     once (a redelivery keeps the first record and its received_at)."""
-    try:
-        NotificationModel(
-            shop_id,
-            f"NOTIF#{envelope.get('id', 'unknown')}",
-            event_type=str(envelope.get("event_type", "")),
-            outcome=outcome,
-            summary=summary if summary is not None else {"summary": envelope.get("summary")},
-            received_at=key(now),
-            expires_at=int((now + timedelta(days=RECORD_DAYS)).timestamp()),
-        ).save(condition=NotificationModel.sk.does_not_exist())
-    except PutError as exc:
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
+    records.save_once(
+        shop_id,
+        str(envelope.get("id", "unknown")),
+        event_type=str(envelope.get("event_type", "")),
+        outcome=outcome,
+        summary=summary if summary is not None else {"summary": envelope.get("summary")},
+        received_at=key(now),
+        expires_at=int((now + timedelta(days=RECORD_DAYS)).timestamp()),
+    )
     if outcome != "recorded":
         logger().warning("notification not applied", extra={"shop_id": shop_id, "outcome": outcome})
 
@@ -247,9 +206,9 @@ def on_transaction_success(
     except NotifyMalformed as exc:
         _malformed(shop, envelope, now, ids, exc)
         return
-    payment = PaymentModel(
-        order_key(shop.shop_id, order_id),
-        f"PAY#{transaction_id}",
+    save_payment_fact(
+        shop.shop_id,
+        order_id,
         transaction_id=transaction_id,
         total_fen=total_fen,
         payer_total_fen=payer_total_fen,
@@ -258,11 +217,6 @@ def on_transaction_success(
         appid=shop.wx_appid,
         received_at=key(now),
     )
-    try:
-        payment.save(condition=PaymentModel.sk.does_not_exist())
-    except PutError as exc:
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
     nudge(c, shop.shop_id, order_id)
 
 
@@ -288,43 +242,48 @@ def on_refund_success(
     except NotifyMalformed as exc:
         _malformed(shop, envelope, now, ids, exc)
         return
-    refund = RefundModel(order_key(shop.shop_id, order_id), f"REFUND#{out_refund_no}")
-    try:
-        refund.update(
-            actions=[
-                RefundModel.item_type.set(RefundModel.item_type | RefundModel),
-                RefundModel.out_refund_no.set(out_refund_no),
-                RefundModel.refund_id.set(refund_id),
-                RefundModel.amount_fen.set(amount_fen),
-                RefundModel.success_time.set(key(success_time)),
-                RefundModel.received_at.set(RefundModel.received_at | key(now)),
-            ],
-            condition=RefundModel.refund_id.does_not_exist() | (RefundModel.refund_id == refund_id),
-        )
-    except UpdateError as exc:
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
+    saved = save_refund_fact(
+        shop.shop_id,
+        order_id,
+        out_refund_no=out_refund_no,
+        refund_id=refund_id,
+        amount_fen=amount_fen,
+        success_time=key(success_time),
+        received_at=key(now),
+    )
+    if not saved:
         record(shop.shop_id, envelope, "not_applied:out_refund_no_reused", now, ids)
         return
     nudge(c, shop.shop_id, order_id)
 
 
-def recorded(shop_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
-    """The operator's view of a shop's notifications that had no effect, one page. Entries come in
-    descending notification id order (the sort key is the id, which makes a redelivery one record); WeChat
-    Pay's ids are not time-ordered, so this is NOT newest first: each entry carries its received_at."""
-    from fenxiao.api import cursor as cursors
+@dataclass(frozen=True)
+class RecordedPage:
+    """One page of a shop's recorded notifications and the key to go on from (None: the end)."""
 
-    start = cursors.decode(cursor, expect={"shop_id": shop_id})
-    result = NotificationModel.query(shop_id, limit=limit, last_evaluated_key=start, scan_index_forward=False)
+    shop_id: str
+    entries: list[dict[str, Any]]
+    last_key: dict[str, Any] | None
+
+
+def recorded_scope(shop_id: str) -> dict[str, str]:
+    """What a cursor of the shop's recorded notifications must name."""
+    return records.page_scope(shop_id)
+
+
+def recorded(shop_id: str, start: dict[str, Any] | None, limit: int) -> RecordedPage:
+    """The operator's view of a shop's notifications that had no effect, one page from ``start``. Entries
+    come in descending notification id order (the sort key is the id, which makes a redelivery one record);
+    WeChat Pay's ids are not time-ordered, so this is NOT newest first: each entry carries its received_at."""
+    found, last_key = records.page(shop_id, start, limit)
     entries = [
         {
-            "id": n.sk.removeprefix("NOTIF#"),
+            "id": records.notification_id(n),
             "event_type": n.event_type,
             "outcome": n.outcome,
             "summary": n.summary,
             "received_at": rfc3339_from_key(n.received_at),
         }
-        for n in result
+        for n in found
     ]
-    return {"shop_id": shop_id, "entries": entries, "next_cursor": cursors.encode(result.last_evaluated_key)}
+    return RecordedPage(shop_id, entries, last_key)

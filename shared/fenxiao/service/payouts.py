@@ -27,16 +27,12 @@ never moves a bill back.
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from fenxiao import clock
-from fenxiao.adapters.dynamo import version_is
+from fenxiao.adapters import withdrawals as table
 from fenxiao.adapters.shops import ShopModel
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.adapters.wechatpay_transfer import (
@@ -46,8 +42,8 @@ from fenxiao.adapters.wechatpay_transfer import (
     TransferRejected,
     TransferUnavailable,
 )
-from fenxiao.adapters.withdrawals import CHECK_SHARDS, PayoutBillModel, WithdrawalModel
-from fenxiao.bootstrap import Container
+from fenxiao.adapters.withdrawals import CHECK_SHARDS, WithdrawalModel, ledger_entry_key, load
+from fenxiao.bootstrap import Container, container
 from fenxiao.domain.ledger import Movement
 from fenxiao.domain.withdrawals import (
     FAILED_STATES,
@@ -62,9 +58,9 @@ from fenxiao.domain.withdrawals import (
 from fenxiao.observability import count, logger
 from fenxiao.service import settings
 from fenxiao.service.jobs import Page
-from fenxiao.service.notifications import record, register_handler
+from fenxiao.service.notifications import record
 from fenxiao.service.shops import load_shop
-from fenxiao.service.withdrawals import bill_key, check_shard, entry_key, load, nudge_payout
+from fenxiao.service.withdrawals import nudge_payout
 from fenxiao.timefmt import from_key, key
 
 EVENT_BILL_FINISHED = "MCHTRANSFER.BILL.FINISHED"
@@ -166,7 +162,7 @@ def _mark_attempt(w: WithdrawalModel) -> WithdrawalModel | None:
         WithdrawalModel.attempts.set(attempts),
         WithdrawalModel.version.set(version + 1),
         WithdrawalModel.attempted_at.set(key(sent_at)),
-        WithdrawalModel.check_shard.set(check_shard(w.withdrawal_id)),
+        WithdrawalModel.check_shard.set(table.check_shard(w.withdrawal_id)),
         WithdrawalModel.check_at.set(key(sent_at + PACING.retry_after(attempts))),
     ]
     if not w.submitted_at:
@@ -174,10 +170,9 @@ def _mark_attempt(w: WithdrawalModel) -> WithdrawalModel | None:
     uow = UnitOfWork(sent_at)
     uow.update(
         "withdrawal",
-        WithdrawalModel(w.withdrawal_key),
+        w,
         actions=actions,
-        condition=(WithdrawalModel.status == "pending")
-        & version_is(WithdrawalModel.version, version)
+        condition=table.unchanged("pending", version)
         & WithdrawalModel.wx_state.does_not_exist()
         & WithdrawalModel.refusal.does_not_exist(),
     )
@@ -200,23 +195,18 @@ def _hold_refusal(c: Container, w: WithdrawalModel, reason: str) -> None:
     version = int(w.version or 0)
     attempted = from_key(w.attempted_at) if w.attempted_at else clock.now()
     confirm_at = attempted + REFUSAL_SETTLE
-    try:
-        WithdrawalModel(w.withdrawal_key).update(
-            actions=[
-                WithdrawalModel.refusal.set(reason[:200]),
-                WithdrawalModel.version.set(version + 1),
-                WithdrawalModel.check_shard.set(check_shard(w.withdrawal_id)),
-                WithdrawalModel.check_at.set(key(confirm_at)),
-            ],
-            condition=(WithdrawalModel.status == "pending")
-            & version_is(WithdrawalModel.version, version)
-            & WithdrawalModel.wx_state.does_not_exist(),
-        )
-    except UpdateError as update_error:
-        if getattr(update_error, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
-        return
-    _nudge_at(c, w, confirm_at)
+    held = table.update_if(
+        w,
+        [
+            WithdrawalModel.refusal.set(reason[:200]),
+            WithdrawalModel.version.set(version + 1),
+            WithdrawalModel.check_shard.set(table.check_shard(w.withdrawal_id)),
+            WithdrawalModel.check_at.set(key(confirm_at)),
+        ],
+        table.unchanged("pending", version) & WithdrawalModel.wx_state.does_not_exist(),
+    )
+    if held:
+        _nudge_at(c, w, confirm_at)
 
 
 def _confirm_refusal(
@@ -326,20 +316,18 @@ def _retry_later(
     )
     count("PayoutRetries")
     version = int(w.version or 0)
-    try:
-        WithdrawalModel(w.withdrawal_key).update(
-            actions=[
-                WithdrawalModel.failures.set(failures),
-                WithdrawalModel.version.set(version + 1),
-                WithdrawalModel.check_shard.set(check_shard(withdrawal_id)),
-                WithdrawalModel.check_at.set(key(now + delay)),
-            ],
-            condition=(WithdrawalModel.status == "pending") & version_is(WithdrawalModel.version, version),
-        )
-    except UpdateError as update_error:  # changed meanwhile: whoever changed it carries on
-        if getattr(update_error, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
-        return
+    updated = table.update_if(
+        w,
+        [
+            WithdrawalModel.failures.set(failures),
+            WithdrawalModel.version.set(version + 1),
+            WithdrawalModel.check_shard.set(table.check_shard(withdrawal_id)),
+            WithdrawalModel.check_at.set(key(now + delay)),
+        ],
+        table.unchanged("pending", version),
+    )
+    if not updated:
+        return  # changed meanwhile: whoever changed it carries on
     if nudge and delay.total_seconds() <= MAX_SQS_DELAY_SECONDS:
         nudge_payout(c, shop_id, withdrawal_id, delay_seconds=int(delay.total_seconds()))
 
@@ -408,17 +396,12 @@ def apply_bill(
                     WithdrawalModel.updated_at.set(now_key),
                 ]
             actions += [
-                WithdrawalModel.check_shard.set(check_shard(withdrawal_id)),
+                WithdrawalModel.check_shard.set(table.check_shard(withdrawal_id)),
                 WithdrawalModel.check_at.set(key(now + PACING.check_after(checks))),
             ]
         if is_final_state(state):
             actions.append(WithdrawalModel.updated_at.set(now_key))
-        uow.update(
-            "withdrawal",
-            WithdrawalModel(w.withdrawal_key),
-            actions=actions,
-            condition=(WithdrawalModel.status == "pending") & version_is(WithdrawalModel.version, version),
-        )
+        uow.update("withdrawal", w, actions=actions, condition=table.unchanged("pending", version))
         try:
             uow.commit()
         except WriteConflict:
@@ -477,7 +460,7 @@ def _finish(
         movement = Movement(
             w.shop_id,
             w.member_id,
-            entry_key(w.withdrawal_id, "PAID"),
+            ledger_entry_key(w.withdrawal_id, "PAID"),
             "withdrawal_paid",
             ref=w.withdrawal_id,
             withdrawing_fen=-amount,
@@ -489,7 +472,7 @@ def _finish(
         movement = Movement(
             w.shop_id,
             w.member_id,
-            entry_key(w.withdrawal_id, "RETURN"),
+            ledger_entry_key(w.withdrawal_id, "RETURN"),
             "withdrawal_return",
             ref=w.withdrawal_id,
             withdrawing_fen=-amount,
@@ -524,25 +507,21 @@ def on_bill_finished(
     if not OUT_BILL_NO.match(number):
         record(shop.shop_id, envelope, "not_applied:bad_identifiers", now, ids)
         return
-    try:
-        pointer = PayoutBillModel.get(bill_key(shop.shop_id, number), consistent_read=True)
-    except PayoutBillModel.DoesNotExist:
+    withdrawal_id = table.withdrawal_of_bill(shop.shop_id, number)
+    if withdrawal_id is None:
         kind = "merchant_mismatch" if mchid != shop.wx_mchid else "unknown_bill"
         record(shop.shop_id, envelope, f"not_applied:{kind}", now, ids)
         return
-    w = load(shop.shop_id, pointer.withdrawal_id)
+    w = load(shop.shop_id, withdrawal_id)
     if w is None or mchid != pinned_mchid(shop, w):  # the bill's merchant is the one pinned on the withdrawal
         record(shop.shop_id, envelope, "not_applied:merchant_mismatch", now, ids)
         return
     try:
-        apply_bill(shop.shop_id, pointer.withdrawal_id, data, now, envelope=envelope)
+        apply_bill(shop.shop_id, withdrawal_id, data, now, envelope=envelope)
     except BillMismatch as exc:
         logger().error("transfer notification does not match its withdrawal", extra={"reason": str(exc)})
         count("PayoutBillMismatch")
         record(shop.shop_id, envelope, "not_applied:bill_mismatch", now, {**ids, "reason": str(exc)})
-
-
-register_handler(EVENT_BILL_FINISHED, on_bill_finished)
 
 
 # ---------------------------------------------------------------- the reconciler job
@@ -551,23 +530,13 @@ register_handler(EVENT_BILL_FINISHED, on_bill_finished)
 def check_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
     """``payout-check``: nudge the worker for every pending payout whose ``check_at`` has passed (sparse,
     sharded PayoutChecks index; cost follows what is due). The worker does the WeChat Pay calls."""
-    from fenxiao.bootstrap import container
-
     now_key = key(now)
     shard = int((cursor or {}).get("shard", 0))
     start: dict[str, Any] | None = (cursor or {}).get("start")
     messages: list[dict[str, Any]] = []
     while shard < CHECK_SHARDS and len(messages) < CHECK_PAGE_SIZE:
-        result = WithdrawalModel.payout_checks.query(
-            f"CHECK#{shard}",
-            WithdrawalModel.check_at <= now_key,
-            limit=CHECK_PAGE_SIZE - len(messages),
-            last_evaluated_key=start,
-        )
-        for item in result:
-            shop_id, _, withdrawal_id = item.withdrawal_key.partition("#")
-            messages.append({"shop_id": shop_id, "withdrawal_id": withdrawal_id})
-        start = result.last_evaluated_key
+        due, start = table.due_checks(shard, now_key, start, CHECK_PAGE_SIZE - len(messages))
+        messages += [{"shop_id": shop_id, "withdrawal_id": withdrawal_id} for shop_id, withdrawal_id in due]
         if start is None:
             shard += 1
     if messages:
@@ -579,40 +548,33 @@ def check_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
 # ---------------------------------------------------------------- the shop's transfer client, cached briefly
 
 _CLIENT_TTL_SECONDS = 60.0
-_clients: dict[str, tuple[float, str, TransferClient]] = {}
-_clients_lock = threading.Lock()
 
 
 def _client(c: Container, shop: ShopModel) -> TransferClient:
-    """The shop's client (merchant key decrypted with KMS once a minute at most, per container)."""
+    """The shop's client (merchant key decrypted with KMS once a minute at most, per container); built anew
+    at once when the shop's WeChat Pay settings or the WeChat Pay base URL changed."""
+    stamp = shop.wx_updated_at or ""
+    base_url = c.settings.wechatpay_base_url
+
+    def still_good(hit: tuple[str, TransferClient]) -> bool:
+        return hit[0] == stamp and hit[1].base_url == base_url
+
+    return c.transfer_clients.get(
+        shop.shop_id, _CLIENT_TTL_SECONDS, lambda: (stamp, _new_client(c, shop)), still_good
+    )[1]
+
+
+def _new_client(c: Container, shop: ShopModel) -> TransferClient:
     from fenxiao.adapters.wechatpay_crypto import load_platform_key, load_private_key
 
-    stamp = shop.wx_updated_at or ""
-    now = time.monotonic()
-    with _clients_lock:
-        hit = _clients.get(shop.shop_id)
-    if hit and hit[1] == stamp and now - hit[0] < _CLIENT_TTL_SECONDS and hit[2].base_url == _base_url(c):
-        return hit[2]
     _, merchant_pem = settings.wechatpay_secrets(c, shop)
     if not merchant_pem or not shop.wx_mchid or not shop.wx_merchant_serial:
         raise TransferRejected(0, "NOT_CONFIGURED", "the shop has no merchant key to sign transfers with")
-    client = TransferClient(
-        _base_url(c),
+    return TransferClient(
+        c.settings.wechatpay_base_url,
         shop.wx_mchid,
         shop.wx_merchant_serial,
         load_private_key(merchant_pem),
         [load_platform_key(k.serial, k.pem) for k in shop.wx_platform_keys or []],
         now_unix=clock.unix_now,
     )
-    with _clients_lock:
-        _clients[shop.shop_id] = (now, stamp, client)
-    return client
-
-
-def _base_url(c: Container) -> str:
-    return c.settings.wechatpay_base_url
-
-
-def forget_clients() -> None:
-    with _clients_lock:
-        _clients.clear()

@@ -196,6 +196,7 @@ def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> We
         merchant_ct=merchant_ct,
         updated_at=key(now),
     )
+    c.notify_keys.forget(shop.shop_id)  # this container verifies with the new keys at once
     view = wechatpay_view(shop)
     assert view is not None  # just stored with its mchid
     return view

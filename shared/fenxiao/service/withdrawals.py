@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fenxiao.adapters import dynamo
-from fenxiao.adapters.dynamo import version_is
+from fenxiao.adapters import withdrawals as table
 from fenxiao.adapters.shops import ShopModel
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
-from fenxiao.adapters.withdrawals import CHECK_SHARDS, PayoutBillModel, WithdrawalModel
-from fenxiao.api import cursor as cursors
+from fenxiao.adapters.withdrawals import WithdrawalModel, ledger_entry_key, load
 from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from fenxiao.domain.ledger import Movement
 from fenxiao.domain.withdrawals import (
     PACING,
+    PENDING_REVIEW,
     USER_NAME_REQUIRED_FROM_FEN,
     needs_review,
     out_bill_no,
@@ -37,42 +37,12 @@ from fenxiao.service import settings
 from fenxiao.service.shops import load_shop
 from fenxiao.timefmt import key, rfc3339_from_key
 
-PENDING_REVIEW = "pending_review"
-
-
-def withdrawal_key(shop_id: str, withdrawal_id: str) -> str:
-    return f"{shop_id}#{withdrawal_id}"
-
-
-def bill_key(shop_id: str, bill_no: str) -> str:
-    return f"{shop_id}#BILL#{bill_no}"
-
-
-def review_queue(shop_id: str) -> str:
-    return f"{shop_id}#{PENDING_REVIEW}"
-
-
-def check_shard(withdrawal_id: str) -> str:
-    return f"CHECK#{dynamo.shard_of(withdrawal_id, CHECK_SHARDS)}"
-
-
-def entry_key(withdrawal_id: str, step: str) -> str:
-    """Ledger entry keys: RESERVE (available -> withdrawing), PAID (-> withdrawn), RETURN (-> available)."""
-    return f"WD#{withdrawal_id}#{step}"
-
 
 def _body_hash(member_id: str, body: WithdrawalIn) -> str:
     canonical = json.dumps(
         {"member_id": member_id, **body.model_dump(mode="json")}, sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def load(shop_id: str, withdrawal_id: str) -> WithdrawalModel | None:
-    try:
-        return WithdrawalModel.get(withdrawal_key(shop_id, withdrawal_id), consistent_read=True)
-    except WithdrawalModel.DoesNotExist:
-        return None
 
 
 # ---------------------------------------------------------------- the request
@@ -104,10 +74,9 @@ def request_withdrawal(
     _require_payout_configured(shop)
     review = needs_review(body.amount_fen, rules.review_above_fen)
     now_key = key(now)
-    item = WithdrawalModel(
-        withdrawal_key(shop_id, body.withdrawal_id),
-        shop_id=shop_id,
-        withdrawal_id=body.withdrawal_id,
+    item = table.new_withdrawal(
+        shop_id,
+        body.withdrawal_id,
         member_id=member_id,
         amount_fen=body.amount_fen,
         openid=body.openid,
@@ -124,23 +93,18 @@ def request_withdrawal(
         version=0,
     )
     if review:
-        item.review_queue = review_queue(shop_id)
+        item.review_queue = table.review_queue(shop_id)
     else:
         # The payout nudge below may be lost (a crash before it is sent): the reconciler finds it here.
-        item.check_shard = check_shard(body.withdrawal_id)
+        item.check_shard = table.check_shard(body.withdrawal_id)
         item.check_at = key(now + PACING.retry_after(1))
     uow = UnitOfWork(now)
-    uow.save("withdrawal", item, condition=WithdrawalModel.withdrawal_key.does_not_exist())
-    uow.save(
-        "bill",
-        PayoutBillModel(bill_key(shop_id, item.out_bill_no), withdrawal_id=body.withdrawal_id),
-        condition=PayoutBillModel.withdrawal_key.does_not_exist(),
-    )
+    table.add_new(uow, item)
     uow.move(
         Movement(
             shop_id,
             member_id,
-            entry_key(body.withdrawal_id, "RESERVE"),
+            ledger_entry_key(body.withdrawal_id, "RESERVE"),
             "withdrawal_reserve",
             ref=body.withdrawal_id,
             available_fen=-body.amount_fen,
@@ -214,17 +178,27 @@ def get_withdrawal(shop_id: str, member_id: str, withdrawal_id: str) -> dict[str
     return view(w)
 
 
-def list_for_review(shop_id: str, status: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
-    """The shop's review queue, oldest first (sparse ReviewQueue index), one page."""
+@dataclass(frozen=True)
+class ReviewPage:
+    """One page of a shop's review queue: the withdrawals' views and the key to go on from (None: the end)."""
+
+    entries: list[dict[str, Any]]
+    last_key: dict[str, Any] | None
+
+
+def review_scope(shop_id: str, status: str | None) -> dict[str, str]:
+    """What a cursor of the shop's review queue must name; only ``pending_review`` can be listed."""
     if status is not None and status != PENDING_REVIEW:
         raise InvalidInput(
             f"status: only {PENDING_REVIEW} can be listed", code="invalid_field", field="status"
         )
-    queue = review_queue(shop_id)
-    start = cursors.decode(cursor, expect={"review_queue": queue})
-    result = WithdrawalModel.review_queue_index.query(queue, limit=limit, last_evaluated_key=start)
-    entries = [view(w) for w in result]
-    return {"entries": entries, "next_cursor": cursors.encode(result.last_evaluated_key)}
+    return table.review_scope(shop_id)
+
+
+def list_for_review(shop_id: str, start: dict[str, Any] | None, limit: int) -> ReviewPage:
+    """The shop's review queue, oldest first (sparse ReviewQueue index), one page from ``start``."""
+    found, last_key = table.review_page(shop_id, start, limit)
+    return ReviewPage([view(w) for w in found], last_key)
 
 
 # ---------------------------------------------------------------- review
@@ -254,16 +228,15 @@ def decide(c: Container, shop_id: str, withdrawal_id: str, body: ApprovalIn, now
             WithdrawalModel.updated_at.set(now_key),
             WithdrawalModel.version.set(version + 1),
         ]
-        condition = (WithdrawalModel.status == PENDING_REVIEW) & version_is(WithdrawalModel.version, version)
-        target = WithdrawalModel(withdrawal_key(shop_id, withdrawal_id))
+        condition = table.unchanged(PENDING_REVIEW, version)
         if body.approve:
             uow.update(
                 "withdrawal",
-                target,
+                w,
                 actions=[
                     *common,
                     WithdrawalModel.status.set("pending"),
-                    WithdrawalModel.check_shard.set(check_shard(withdrawal_id)),
+                    WithdrawalModel.check_shard.set(table.check_shard(withdrawal_id)),
                     WithdrawalModel.check_at.set(key(now + PACING.retry_after(1))),
                 ],
                 condition=condition,
@@ -271,7 +244,7 @@ def decide(c: Container, shop_id: str, withdrawal_id: str, body: ApprovalIn, now
         else:
             uow.update(
                 "withdrawal",
-                target,
+                w,
                 actions=[*common, WithdrawalModel.status.set("rejected"), WithdrawalModel.reason.set(reason)],
                 condition=condition,
             )
@@ -279,7 +252,7 @@ def decide(c: Container, shop_id: str, withdrawal_id: str, body: ApprovalIn, now
                 Movement(
                     shop_id,
                     w.member_id,
-                    entry_key(withdrawal_id, "RETURN"),
+                    ledger_entry_key(withdrawal_id, "RETURN"),
                     "withdrawal_return",
                     ref=withdrawal_id,
                     withdrawing_fen=-int(w.amount_fen),
