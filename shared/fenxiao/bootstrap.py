@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from fenxiao.config import Settings, settings_from_env
+from fenxiao.domain.eligibility import KnownModes
 
 _lock = threading.Lock()
 _container: Container | None = None
@@ -54,6 +55,9 @@ class Container:
         from fenxiao.adapters.queues import Queues
 
         return Queues(self.sqs, self.settings)
+
+    # The shops' eligibility-mode versions known for good (adapters.members.eligibility_modes).
+    eligibility_modes: KnownModes = field(default_factory=KnownModes)
 
 
 def container() -> Container:
