@@ -3,6 +3,15 @@ BoardRanking(board_key, score) top N per shard.
 
 Here are the table's key formats and shard function, the shard standings (BoardRanking), the counter,
 archive and rollover-mark reads, and its conditional writes (see docs/leaderboards.md).
+
+Items:
+
+- counters   ``{shop}#{board}#{period}#{shard}`` / ``{member}``: one member's fans in one period of one
+  board; ``shard`` is a stable hash of the member, so a shop's writes spread over ``BOARD_SHARDS``
+  partitions and the top N is ``BOARD_SHARDS`` queries of the BoardRanking index, merged.
+- archives   ``{shop}#{board}#{period}`` / ``ARCHIVE``: the final top 20 of an ended period (one GetItem).
+- markers    ``{shop}#SCORED#{member}`` / ``{bound_at}``: that binding is scored (exactly once).
+- rollover   ``{shop}#{board}`` / ``ROLLED``: the newest period the rollover archived for the shop.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """Fan leaderboards (SPEC §5, 分销粉丝榜): scoring bindings, reading boards, archiving ended periods.
 
-LeaderboardTable items (see docs/leaderboards.md):
-
-- counters   ``{shop}#{board}#{period}#{shard}`` / ``{member}``: one member's fans in one period of one
-  board; ``shard`` is a stable hash of the member, so a shop's writes spread over ``BOARD_SHARDS``
-  partitions and the top N is ``BOARD_SHARDS`` queries of the BoardRanking index, merged.
-- archives   ``{shop}#{board}#{period}`` / ``ARCHIVE``: the final top 20 of an ended period (one GetItem).
-- markers    ``{shop}#SCORED#{member}`` / ``{bound_at}``: that binding is scored (exactly once).
-- rollover   ``{shop}#{board}`` / ``ROLLED``: the newest period the rollover archived for the shop.
+The board items and their keys are in adapters/leaderboard.py (see docs/leaderboards.md): a counter per
+member, board and period on one of ``BOARD_SHARDS`` shards (the top N is one query per shard, merged), an
+archive per ended period, a scored marker per binding, a rollover mark per shop and board.
 
 Scores live under their period's key, so a new period starts empty and a reset writes nothing per
 distributor. Scores only ever grow: a replaced binding does not take the old inviter's point back.
