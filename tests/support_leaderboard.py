@@ -14,10 +14,9 @@ from typing import Any
 import boto3
 
 from fenxiao import clock
-from fenxiao.adapters.leaderboard import BoardScoreModel
+from fenxiao.adapters.leaderboard import BoardScoreModel, counter_key
 from fenxiao.domain.leaderboard import SCORE_SCALE, score_for
 from fenxiao.entry.consumers import handle_binding_message
-from fenxiao.service.leaderboard import counter_key
 from fenxiao.timefmt import key
 from tests.support import Answer, ShopCaller
 

@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from fenxiao.config import Settings, settings_from_env
+from fenxiao.domain.eligibility import KnownModes
 
 if TYPE_CHECKING:
     from fenxiao.adapters.shops import ShopModel
@@ -103,6 +104,9 @@ class Container:
         from fenxiao.adapters.queues import Queues
 
         return Queues(self.sqs, self.settings)
+
+    # The shops' eligibility-mode versions known for good (adapters.members.eligibility_modes).
+    eligibility_modes: KnownModes = field(default_factory=KnownModes)
 
 
 def container() -> Container:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
+from fenxiao.adapters import leaderboard as boards
 from fenxiao.adapters.leaderboard import BOARD_SHARDS
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.service import leaderboard
@@ -159,7 +160,7 @@ def test_board_reads(api: Api, shop: ShopCaller, report) -> None:
     with measuring() as current:
         assert len(standings(shop, "weekly")) == 10
     with measuring() as shards_only:
-        found = leaderboard.shard_standings("shop1", "weekly", "2026-W48", 10)
+        found = boards.shard_standings("shop1", "weekly", "2026-W48", 10)
     # the top 10 of each shard and one look-ahead item (no ties at the cut in this data)
     assert shards_only.read_items == len(found) == BOARD_SHARDS * (10 + 1)
     leaderboard.roll_over_shop("shop1", MONDAY)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from fenxiao import clock
+from fenxiao.adapters import leaderboard as boards
 from fenxiao.adapters.leaderboard import BOARD_SHARDS, BoardArchiveModel, BoardRolloverModel, BoardScoreModel
 from fenxiao.domain.leaderboard import decode_score, unix_ms
 from fenxiao.domain.periods import SHANGHAI
@@ -36,7 +37,7 @@ WED = sh(2026, 11, 25, 10)  # in 2026-W48 (Mon 23 Nov .. Sun 29 Nov) and 2026-11
 def counter(shop_id: str, board_name: str, period: str, member: str) -> BoardScoreModel | None:
     try:
         item = BoardScoreModel.get(
-            leaderboard.counter_key(shop_id, board_name, period, member), member, consistent_read=True
+            boards.counter_key(shop_id, board_name, period, member), member, consistent_read=True
         )
     except BoardScoreModel.DoesNotExist:
         return None
@@ -203,7 +204,7 @@ def test_a_board_of_10000_distributors_reads_only_the_top_of_each_shard(shop: Sh
     assert [f for _, f in top] == [97] * 10
     assert measure.calls["dynamodb.Query"] == BOARD_SHARDS  # one per shard; auth and settings are gets
     with measuring() as board_only:
-        found = leaderboard.shard_standings("shop1", "weekly", "2026-W48", 10)
+        found = boards.shard_standings("shop1", "weekly", "2026-W48", 10)
     assert board_only.round_trips == BOARD_SHARDS
     # the top 10 of each shard and one look-ahead item (no tie at the cut here: every reached_ms differs)
     assert board_only.read_items == len(found) == BOARD_SHARDS * (10 + 1)

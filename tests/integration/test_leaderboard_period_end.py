@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
+from fenxiao.adapters import leaderboard as boards
 from fenxiao.adapters.leaderboard import BoardArchiveModel
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.entry.consumers import handle_binding_message
@@ -108,12 +109,12 @@ def test_a_commit_just_before_the_end_writes_the_archive_the_rollover_merges(
     handle_binding_message(message)
     assert archived() == [("a", 1)]  # written before the end, merged by every later rewrite
     # The rollover at 00:00:00 whose index does not show a yet (moto's index has no lag: hide a from it).
-    original = leaderboard.shard_standings
+    original = boards.shard_standings
 
     def lagging_index(*args: Any) -> list[Any]:
         return [s for s in original(*args) if s.member_id != "a"]
 
-    monkeypatch.setattr(leaderboard, "shard_standings", lagging_index)
+    monkeypatch.setattr(boards, "shard_standings", lagging_index)
     assert run_rollover(MONDAY)["periods_archived"] == 2
     monkeypatch.undo()
     assert archived() == [("a", 1)]

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from fenxiao import clock
+from fenxiao.adapters import leaderboard as boards
 from fenxiao.adapters.leaderboard import BOARD_SHARDS
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.service import leaderboard
@@ -27,7 +28,7 @@ def members_in_shard(shard: int, count: int, prefix: str) -> list[str]:
     i = 0
     while len(found) < count:
         candidate = f"{prefix}{i:04d}"
-        if leaderboard.shard_of(candidate) == shard:
+        if boards.shard_of(candidate) == shard:
             found.append(candidate)
         i += 1
     return found
@@ -42,7 +43,7 @@ def test_a_tie_at_the_cut_is_resolved_by_member_id_not_by_index_order(shop: Shop
     # display_count 10 (the default): the 10 smallest member_ids of the 25 tied ones, whatever the index order
     assert standings(shop, "weekly") == [(m, 5) for m in sorted(tied)[:10]]
     with measuring() as measure:
-        found = leaderboard.shard_standings("shop1", "weekly", "2026-W48", 10)
+        found = boards.shard_standings("shop1", "weekly", "2026-W48", 10)
     # shard 0: every tied member and one look-ahead item that does not tie; the other shards are empty
     assert sorted(s.member_id for s in found if s.fans == 5) == sorted(tied)
     assert [s.fans for s in found].count(4) == 1
@@ -64,7 +65,7 @@ def test_without_ties_a_shard_query_reads_one_item_past_the_cut(shop: ShopCaller
     counts = {m: (1 + i, REACHED) for i, m in enumerate(members)}
     write_counters("shop1", "weekly", "2026-W48", counts)
     with measuring() as measure:
-        found = leaderboard.shard_standings("shop1", "weekly", "2026-W48", 10)
+        found = boards.shard_standings("shop1", "weekly", "2026-W48", 10)
     assert measure.calls["dynamodb.Query"] == BOARD_SHARDS
     assert measure.read_items == len(found) == 11
     assert sorted(s.fans for s in found) == list(range(5, 16))

@@ -1,4 +1,4 @@
-"""The membership service against moto: levels from the table in force, the growth history, the audit."""
+"""The membership service against moto: levels from the table in force, the growth ledger entries, the audit."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
+from fenxiao.adapters.ledger import LedgerEntryModel, account
+from fenxiao.adapters.members import GROWTH_PREFIX
 from fenxiao.service.audit import run_page
-from fenxiao.service.membership import growth_history, level_view, record_growth_event
+from fenxiao.service.membership import level_view, record_growth_event
+from fenxiao.timefmt import rfc3339_from_key
 from tests.money_support import order_body, pay, refund, run
 from tests.support import ShopCaller
 
@@ -31,6 +34,16 @@ def levels(n: int) -> list[dict[str, Any]]:
 def put_membership(shop: ShopCaller, **body: Any) -> None:
     answer = shop.put(shop.path("/settings/membership"), body)
     assert answer.status == 200, answer
+
+
+def growth_entries(shop_id: str, member_id: str) -> list[LedgerEntryModel]:
+    """The member's growth ledger entries, oldest first (stored keys sort as time)."""
+    found = LedgerEntryModel.query(
+        account(shop_id, member_id),
+        LedgerEntryModel.entry_key.startswith(GROWTH_PREFIX),
+        consistent_read=True,
+    )
+    return sorted(found, key=lambda e: (e.at, e.entry_key))
 
 
 def audit_differences() -> list[Any]:
@@ -116,22 +129,22 @@ def test_growth_history_explains_growth_from_events_and_orders(shop: ShopCaller)
     refund(shop.shop_id, "o1", "rf1", 5000, T0 + timedelta(minutes=3))
     run(shop.shop_id, "o1", T0 + timedelta(minutes=4))
 
-    history = growth_history(shop.shop_id, "buyer")
-    assert [(e["cause"], e["ref"], e["amount"]) for e in history] == [
+    history = growth_entries(shop.shop_id, "buyer")
+    assert [(e.kind, e.ref, e.growth) for e in history] == [
         ("growth_signin", "2026-11-20", 2),
         ("growth_review", "rev-9", 5),
         ("growth_profile", None, 10),
         ("growth_order", "o1", 150),  # floor(10050 * 1.5 / 100)
         ("growth_refund", "o1", -75),  # floor(5050 * 1.5 / 100) = 75
     ]
-    assert all(e["at"].endswith("+08:00") for e in history)
+    assert all(rfc3339_from_key(e.at).endswith("+08:00") for e in history)
     growth = shop.get(shop.path("/members/buyer")).body["growth"]
-    assert growth == sum(e["amount"] for e in history) == 92
+    assert growth == sum(e.growth for e in history) == 92
     assert audit_differences() == []
 
 
 def test_growth_history_of_an_unknown_member_is_empty(shop: ShopCaller) -> None:
-    assert growth_history(shop.shop_id, "nobody") == []
+    assert growth_entries(shop.shop_id, "nobody") == []
 
 
 def test_audit_is_clean_after_a_mix_of_events(shop: ShopCaller) -> None:
@@ -145,9 +158,9 @@ def test_audit_is_clean_after_a_mix_of_events(shop: ShopCaller) -> None:
             record_growth_event(shop.shop_id, member, "review", f"{member}-{day % 2}", now)
             record_growth_event(shop.shop_id, member, "profile", None, now)
     assert audit_differences() == []
-    history = growth_history(shop.shop_id, "a")
-    assert sum(e["amount"] for e in history) == 3 + 2 * 3
-    assert sum(1 for e in history if e["cause"] == "growth_profile") == 1
+    history = growth_entries(shop.shop_id, "a")
+    assert sum(e.growth for e in history) == 3 + 2 * 3
+    assert sum(1 for e in history if e.kind == "growth_profile") == 1
 
 
 @pytest.mark.parametrize(("at_payment", "changed_to"), [("1.5", "3"), ("2", "0.5")])
@@ -171,7 +184,7 @@ def test_order_growth_uses_the_coefficient_in_force_at_the_success_time(
     run(shop.shop_id, "o1", paid_at + timedelta(minutes=4))
     after_refund = {"1.5": 75, "2": 101}[at_payment]  # floor(5050 * c / 100) with the payment's c
     assert shop.get(shop.path("/members/buyer")).body["growth"] == after_refund
-    assert [(e["cause"], e["amount"]) for e in growth_history(shop.shop_id, "buyer")] == [
+    assert [(e.kind, e.growth) for e in growth_entries(shop.shop_id, "buyer")] == [
         ("growth_order", paid_growth),
         ("growth_refund", after_refund - paid_growth),
     ]
@@ -200,7 +213,7 @@ def test_an_amount_mismatch_order_gives_no_growth(shop: ShopCaller) -> None:
     assert (order["paid_fen"], order["flags"]) == (9000, ["amount_mismatch"])
     view = shop.get(shop.path("/members/buyer")).body
     assert (view["growth"], view["level"]) == (2, 1)  # the sign-in only; 9000 × 100 / 100 would be 9000
-    assert [e["cause"] for e in growth_history(shop.shop_id, "buyer")] == ["growth_signin"]
+    assert [e.kind for e in growth_entries(shop.shop_id, "buyer")] == ["growth_signin"]
     refund(shop.shop_id, "o1", "rf1", 4000, T0 + timedelta(minutes=3))
     run(shop.shop_id, "o1", T0 + timedelta(minutes=4))
     assert shop.get(shop.path("/members/buyer")).body["growth"] == 2  # a refund takes nothing either

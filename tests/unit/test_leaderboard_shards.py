@@ -7,8 +7,7 @@ from collections import Counter
 
 import pytest
 
-from fenxiao.adapters.leaderboard import BOARD_SHARDS
-from fenxiao.service.leaderboard import archive_key, counter_key, scored_key, shard_of
+from fenxiao.adapters.leaderboard import BOARD_SHARDS, archive_key, counter_key, scored_key, shard_of
 
 pytestmark = pytest.mark.unit
 

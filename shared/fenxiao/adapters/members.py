@@ -1,9 +1,16 @@
 """MembersTable (member_key, sk): META (state and balances), BIND#t (binding history), DIST#t
-(distributor grants/revocations); MembersByShop(shop_id, member_id) pages a shop's members."""
+(distributor grants/revocations); MembersByShop(shop_id, member_id) pages a shop's members.
+
+Here are the table's key formats, the one-query load of a member's partition (``MemberRecord``), the
+MembersByShop page, the items and conditions of its once-only writes, the growth ledger keys of the
+membership events, and the shop's eligibility modes over time that a distributor status is decided by.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -12,10 +19,18 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
+from fenxiao import clock
 from fenxiao.adapters.dynamo import TableMeta
+from fenxiao.adapters.ledger import account
+from fenxiao.adapters.shops import ConfigVersionModel
+from fenxiao.bootstrap import container
+from fenxiao.domain.eligibility import ModesSeen, distributor_at
+from fenxiao.schemas.settings import DistributionSettings
+from fenxiao.timefmt import key
 
 
 class MembersByShopIndex(GlobalSecondaryIndex["MemberItem"]):
@@ -84,7 +99,229 @@ class DistributorChangeModel(MemberItem, discriminator="distributor"):
     cause = UnicodeAttribute()  # "shop", "eligibility:<order_id>", "default"
 
 
-class MarkerModel(MemberItem, discriminator="marker"):
-    """sk = a business key that may happen once (e.g. GROWTH#SIGNIN#2026-11-25)."""
+# ---------------------------------------------------------------- keys
 
-    at = UnicodeAttribute()
+
+def member_key(shop_id: str, member_id: str) -> str:
+    """The member's partition: the same string as its ledger account."""
+    return account(shop_id, member_id)
+
+
+def binding_sk(bound_at: str) -> str:
+    return f"BIND#{bound_at}"
+
+
+def distributor_sk(at: str) -> str:
+    return f"DIST#{at}"
+
+
+# The growth ledger entries of the membership events (LedgerTable, in the member's account): each may
+# happen once, so its key is its business key.
+GROWTH_PREFIX = "GROWTH#"
+GROWTH_PROFILE_KEY = f"{GROWTH_PREFIX}PROFILE"
+
+
+def growth_review_key(review_id: str) -> str:
+    return f"{GROWTH_PREFIX}REVIEW#{review_id}"
+
+
+def growth_signin_key(day: str) -> str:
+    """``day``: the sign-in's Asia/Shanghai date, YYYY-MM-DD."""
+    return f"{GROWTH_PREFIX}SIGNIN#{day}"
+
+
+# ---------------------------------------------------------------- the member's partition
+
+
+@dataclass
+class MemberRecord:
+    """A member's partition, read at once."""
+
+    shop_id: str
+    member_id: str
+    meta: MemberModel | None
+    bindings: list[BindingModel]  # oldest first
+    changes: list[DistributorChangeModel]  # oldest first
+
+    def inviter_at(self, at: datetime) -> str | None:
+        """The inviter of the binding in force at ``at`` (the newest binding made at or before it)."""
+        binding = self.binding_at(at)
+        return binding.inviter_id if binding is not None else None
+
+    def binding_at(self, at: datetime) -> BindingModel | None:
+        at_key = key(at)
+        current = None
+        for binding in self.bindings:
+            if binding.bound_at <= at_key:
+                current = binding
+        return current
+
+    def explicit_status_at(self, at: datetime) -> bool | None:
+        """The newest grant/revocation at or before ``at``; None when there is none."""
+        at_key = key(at)
+        status = None
+        for change in self.changes:
+            if change.at <= at_key:
+                status = change.active
+        return status
+
+    def came_into_being(self) -> str | None:
+        """When the member was first referenced (the earliest of its items), None when never."""
+        known = [self.meta.created_at] if self.meta is not None and self.meta.created_at else []
+        known += [b.bound_at for b in self.bindings[:1]] + [c.at for c in self.changes[:1]]
+        return min(known) if known else None
+
+    def is_distributor_at(self, at: datetime, eligibility_mode: str) -> bool:
+        """Distributor at ``at`` (SPEC §2, once one always one unless revoked; ``eligibility.distributor_at``):
+        the latest of the grants/revocations and the moments mode ``none`` made the member one.
+
+        ``eligibility_mode`` is the mode in force at ``at`` (the caller has read it): with a grant in force,
+        or mode ``none`` and no grant/revocation, the answer needs no more reads. Otherwise the shop's
+        eligibility modes up to ``at`` are read (one Query, see ``eligibility_modes``).
+        """
+        explicit = self.explicit_status_at(at)
+        if explicit is True:
+            return True  # a later moment by mode none could only say the same
+        if explicit is None and eligibility_mode == "none":
+            return True  # everyone is one now, this member included
+        return distributor_at(
+            key(at),
+            self.came_into_being(),
+            [(c.at, c.active) for c in self.changes],
+            eligibility_modes(self.shop_id, at),
+            INITIAL_MODE,
+        )
+
+
+def load_member(shop_id: str, member_id: str, consistent: bool = True) -> MemberRecord:
+    """The member's partition: one Query."""
+    meta = None
+    bindings: list[BindingModel] = []
+    changes: list[DistributorChangeModel] = []
+    for item in MemberItem.query(member_key(shop_id, member_id), consistent_read=consistent):
+        if isinstance(item, MemberModel):
+            meta = item
+        elif isinstance(item, BindingModel):
+            bindings.append(item)
+        elif isinstance(item, DistributorChangeModel):
+            changes.append(item)
+    bindings.sort(key=lambda b: b.bound_at)
+    changes.sort(key=lambda c: c.at)
+    return MemberRecord(shop_id, member_id, meta, bindings, changes)
+
+
+def load_meta(shop_id: str, member_id: str) -> MemberModel | None:
+    """The member's META item (a consistent GetItem); None when the member is not known to the shop."""
+    try:
+        return MemberModel.get(member_key(shop_id, member_id), MemberModel.SK, consistent_read=True)
+    except MemberModel.DoesNotExist:
+        return None
+
+
+def load_binding(shop_id: str, member_id: str, bound_at: str) -> BindingModel | None:
+    """The member's binding made at ``bound_at`` (a consistent GetItem), None when there is none."""
+    try:
+        item = BindingModel.get(member_key(shop_id, member_id), binding_sk(bound_at), consistent_read=True)
+    except BindingModel.DoesNotExist:
+        return None
+    return item if isinstance(item, BindingModel) else None
+
+
+@dataclass(frozen=True)
+class MembersPage:
+    member_ids: list[str]
+    more: bool  # the index holds more members after the last of ``member_ids``
+
+
+def members_page(shop_id: str, after: str | None, limit: int) -> MembersPage:
+    """Up to ``limit`` of the shop's members in member id order, after the member ``after`` (MembersByShop)."""
+    query_args: dict[str, Any] = {"limit": limit}
+    if after:
+        query_args["last_evaluated_key"] = {
+            "shop_id": {"S": shop_id},
+            "member_id": {"S": after},
+            "member_key": {"S": member_key(shop_id, after)},
+            "sk": {"S": MemberModel.SK},
+        }
+    result = MemberModel.members_by_shop.query(shop_id, **query_args)
+    member_ids = [str(getattr(item, "member_id", "")) for item in result]
+    return MembersPage(member_ids, bool(result.last_evaluated_key))
+
+
+# ---------------------------------------------------------------- once-only writes (for a unit of work)
+
+
+def new_binding(
+    shop_id: str, member_id: str, inviter_id: str, bound_at: str
+) -> tuple[BindingModel, Condition]:
+    """A binding item and its condition: written once."""
+    item = BindingModel(
+        member_key(shop_id, member_id), binding_sk(bound_at), inviter_id=inviter_id, bound_at=bound_at
+    )
+    return item, BindingModel.sk.does_not_exist()
+
+
+def binding_replaced(
+    shop_id: str, member_id: str, binding: BindingModel, replaced_at: str
+) -> tuple[BindingModel, list[Any], Condition]:
+    """The update marking ``binding`` replaced at ``replaced_at``, once."""
+    item = BindingModel(member_key(shop_id, member_id), binding.sk)
+    return item, [BindingModel.replaced_at.set(replaced_at)], BindingModel.replaced_at.does_not_exist()
+
+
+def new_distributor_change(
+    shop_id: str, member_id: str, active: bool, at: str, cause: str
+) -> tuple[DistributorChangeModel, Condition]:
+    """A grant (``active``) or revocation item and its condition: written once."""
+    item = DistributorChangeModel(
+        member_key(shop_id, member_id), distributor_sk(at), active=active, at=at, cause=cause
+    )
+    return item, DistributorChangeModel.sk.does_not_exist()
+
+
+# ---------------------------------------------------------------- the shop's eligibility modes over time
+
+INITIAL_MODE = DistributionSettings().eligibility.mode  # before the shop's first distribution settings
+FINAL_AFTER = timedelta(minutes=15)  # a version effective this long ago can no longer appear (see below)
+
+
+def eligibility_modes(shop_id: str, at: datetime) -> list[tuple[str, str]]:
+    """``(effective_at, eligibility mode)`` of the shop's distribution versions at or before ``at``, oldest
+    first: one Query of ConfigTable (consistent read), or none.
+
+    Versions are immutable and stored with their request's time, so one effective more than ``FINAL_AFTER``
+    (Lambda's longest run) before the clock can no longer appear: those are kept per container
+    (``Container.eligibility_modes``), and a later call queries only the versions after them (nothing at all
+    when ``at`` is that old). A move of the clock override (local stack, tests) drops what was kept.
+    """
+    at_key = key(at)
+    cache = container().eligibility_modes
+    offset = clock.offset_seconds()
+    seen = cache.get(shop_id, offset)
+    if seen is not None and at_key <= seen.final_to:
+        return [v for v in seen.versions if v[0] <= at_key]
+    final_to = min(at_key, key(clock.now() - FINAL_AFTER))  # read before the Query
+    condition: Condition
+    if seen is None:
+        condition = ConfigVersionModel.effective_at <= at_key
+        known: list[tuple[str, str]] = []
+    else:
+        condition = ConfigVersionModel.effective_at.between(seen.final_to, at_key)
+        known = list(seen.versions)
+    for item in ConfigVersionModel.query(_distribution_key(shop_id), condition, consistent_read=True):
+        if seen is None or item.effective_at > seen.final_to:
+            known.append((item.effective_at, _mode_of(item.doc)))
+    if seen is None or final_to > seen.final_to:
+        cache.keep(shop_id, ModesSeen(offset, final_to, [v for v in known if v[0] <= final_to]))
+    return known
+
+
+def _distribution_key(shop_id: str) -> str:
+    # ConfigTable's key of the shop's distribution settings (service.settings.config_key(shop, DISTRIBUTION)).
+    return f"{shop_id}#distribution"
+
+
+def _mode_of(doc: Any) -> str:
+    eligibility = doc.get("eligibility") if isinstance(doc, dict) else None
+    mode = eligibility.get("mode") if isinstance(eligibility, dict) else None
+    return str(mode) if mode else INITIAL_MODE

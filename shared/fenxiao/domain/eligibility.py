@@ -94,3 +94,32 @@ def distributor_at(
     if explicit is not None and (by_none is None or explicit[0] >= by_none):
         return explicit[1]
     return by_none is not None
+
+
+@dataclass
+class ModesSeen:
+    """A shop's eligibility-mode versions ``(effective_at, mode)`` effective at or before ``final_to``: all
+    of them, for good (versions are immutable), as read while the clock override stood at ``clock_offset``."""
+
+    clock_offset: float
+    final_to: str
+    versions: list[tuple[str, str]]
+
+
+class KnownModes:
+    """Per shop, the eligibility-mode versions known for good; at most ``shops`` shops (the oldest kept is
+    dropped first)."""
+
+    def __init__(self, shops: int = 1000) -> None:
+        self.shops = shops
+        self._seen: dict[str, ModesSeen] = {}
+
+    def get(self, shop_id: str, clock_offset: float) -> ModesSeen | None:
+        """What is kept for the shop; None when nothing is, or it was read under another clock offset."""
+        seen = self._seen.get(shop_id)
+        return seen if seen is not None and seen.clock_offset == clock_offset else None
+
+    def keep(self, shop_id: str, seen: ModesSeen) -> None:
+        if shop_id not in self._seen and len(self._seen) >= self.shops:
+            self._seen.pop(next(iter(self._seen)))
+        self._seen[shop_id] = seen

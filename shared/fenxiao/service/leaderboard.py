@@ -1,13 +1,8 @@
 """Fan leaderboards (SPEC §5, 分销粉丝榜): scoring bindings, reading boards, archiving ended periods.
 
-LeaderboardTable items (see docs/leaderboards.md):
-
-- counters   ``{shop}#{board}#{period}#{shard}`` / ``{member}``: one member's fans in one period of one
-  board; ``shard`` is a stable hash of the member, so a shop's writes spread over ``BOARD_SHARDS``
-  partitions and the top N is ``BOARD_SHARDS`` queries of the BoardRanking index, merged.
-- archives   ``{shop}#{board}#{period}`` / ``ARCHIVE``: the final top 20 of an ended period (one GetItem).
-- markers    ``{shop}#SCORED#{member}`` / ``{bound_at}``: that binding is scored (exactly once).
-- rollover   ``{shop}#{board}`` / ``ROLLED``: the newest period the rollover archived for the shop.
+The board items and their keys are in adapters/leaderboard.py (see docs/leaderboards.md): a counter per
+member, board and period on one of ``BOARD_SHARDS`` shards (the top N is one query per shard, merged), an
+archive per ended period, a scored marker per binding, a rollover mark per shop and board.
 
 Scores live under their period's key, so a new period starts empty and a reset writes nothing per
 distributor. Scores only ever grow: a replaced binding does not take the old inviter's point back.
@@ -21,42 +16,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import PutError, UpdateError
-
 from fenxiao import clock
-from fenxiao.adapters import dynamo
-from fenxiao.adapters.leaderboard import (
-    BOARD_SHARDS,
-    BoardArchiveModel,
-    BoardRolloverModel,
-    BoardScoredModel,
-    BoardScoreModel,
-)
-from fenxiao.adapters.ledger import account
-from fenxiao.adapters.members import BindingModel
+from fenxiao.adapters import leaderboard as boards
+from fenxiao.adapters.members import load_binding, load_member
 from fenxiao.adapters.shops import ShopModel
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.bootstrap import container
 from fenxiao.domain.errors import InvalidInput, NotFound
-from fenxiao.domain.leaderboard import (
-    SCORE_SCALE,
-    ScoreTarget,
-    Standing,
-    binding_scores,
-    decode_score,
-    rank,
-    unix_ms,
-)
+from fenxiao.domain.leaderboard import ScoreTarget, Standing, binding_scores, rank
 from fenxiao.domain.periods import Board, ended_periods, parse_board, parse_period, period_bounds, period_key
 from fenxiao.observability import logger
 from fenxiao.service import settings
 from fenxiao.service.jobs import Page
-from fenxiao.service.members import load_member
-from fenxiao.timefmt import from_key, key, rfc3339
+from fenxiao.timefmt import from_key, rfc3339
 
 ARCHIVE_SIZE = 20  # the largest display_count: an archive can answer any board setting
-ARCHIVE_SK = "ARCHIVE"
-ROLLED_SK = "ROLLED"
 ROLLING_BOARDS: tuple[Board, ...] = ("weekly", "monthly")  # the total board never ends
 MAX_ATTEMPTS = 8  # optimistic retries (transaction conflicts, concurrent archive rewrites)
 SHOPS_PER_PAGE = 25  # rollover: shops per job page
@@ -73,34 +47,6 @@ _RETRYABLE = {None, "None", "ConditionalCheckFailed", "TransactionConflict"}
 
 class BoardContention(Exception):
     """Too many concurrent writers on one board item; the message is retried by the queue."""
-
-
-# ---------------------------------------------------------------- keys
-
-
-def shard_of(member_id: str) -> int:
-    """A stable shard for the member (crc32: the same in every process, unlike ``hash``)."""
-    return dynamo.shard_of(member_id, BOARD_SHARDS)
-
-
-def shard_key(shop_id: str, board: str, period: str, shard: int) -> str:
-    return f"{shop_id}#{board}#{period}#{shard}"
-
-
-def counter_key(shop_id: str, board: str, period: str, member_id: str) -> str:
-    return shard_key(shop_id, board, period, shard_of(member_id))
-
-
-def archive_key(shop_id: str, board: str, period: str) -> str:
-    return f"{shop_id}#{board}#{period}"
-
-
-def scored_key(shop_id: str, member_id: str) -> str:
-    return f"{shop_id}#SCORED#{member_id}"
-
-
-def rollover_key(shop_id: str, board: str) -> str:
-    return f"{shop_id}#{board}"
 
 
 # ---------------------------------------------------------------- scoring a binding
@@ -134,7 +80,7 @@ def score_binding(
     repeat, in case the first run stopped before. Deciding with the start time would miss the case of a
     run started at 23:59:59 whose commit lands after the rollover read the shards.
     """
-    binding = _binding(shop_id, member_id, bound_at)
+    binding = load_binding(shop_id, member_id, bound_at)
     if binding is None:
         logger().warning(
             "binding message for an unknown binding", extra={"shop_id": shop_id, "bound_at": bound_at}
@@ -167,14 +113,6 @@ def binding_targets(shop_id: str, inviter_id: str, at: datetime) -> list[ScoreTa
     return binding_scores(inviter_id, grand_inviter, grand_is_distributor, at)
 
 
-def _binding(shop_id: str, member_id: str, bound_at: str) -> BindingModel | None:
-    try:
-        item = BindingModel.get(account(shop_id, member_id), f"BIND#{bound_at}", consistent_read=True)
-    except BindingModel.DoesNotExist:
-        return None
-    return item if isinstance(item, BindingModel) else None
-
-
 def _apply(
     shop_id: str, member_id: str, bound_at: str, at: datetime, targets: list[ScoreTarget], now: datetime
 ) -> bool:
@@ -188,22 +126,13 @@ def _apply(
     keep_reached: set[ScoreTarget] = set()
     for attempt in range(MAX_ATTEMPTS):
         uow = UnitOfWork(now)
-        uow.save(
-            "scored",
-            BoardScoredModel(scored_key(shop_id, member_id), bound_at, at=key(now)),
-            condition=BoardScoredModel.board_key.does_not_exist(),
-        )
+        marker, once = boards.new_scored_marker(shop_id, member_id, bound_at, now)
+        uow.save("scored", marker, condition=once)
         labels: dict[str, ScoreTarget] = {}
         for target in targets:
             label = f"score:{target.board}:{target.member_id}"
             labels[label] = target
-            actions, condition = _counter_update(target.member_id, at, keep=target in keep_reached)
-            uow.update(
-                label,
-                BoardScoreModel(counter_key(shop_id, *target), target.member_id),
-                actions=actions,
-                condition=condition,
-            )
+            uow.update(label, *boards.counter_update(shop_id, target, at, keep=target in keep_reached))
         try:
             uow.commit()
             return True
@@ -222,100 +151,11 @@ def _apply(
     )
 
 
-def _counter_update(member_id: str, at: datetime, keep: bool) -> tuple[list[Any], Any]:
-    """The SET actions (operands read the old values) and the condition for one more fan bound at ``at``."""
-    m = BoardScoreModel
-    at_key = key(at)
-    if keep:
-        # Reached later than ``at`` already: one more fan, same reached time.
-        actions = [
-            m.fans.set(m.fans + 1),
-            m.fans_scaled.set(m.fans_scaled + SCORE_SCALE),
-            m.score.set(m.score + SCORE_SCALE),
-        ]
-        return actions, m.reached_at > at_key
-    actions = [
-        m.item_type.set(m.item_type | m),
-        m.member_id.set(member_id),
-        m.fans.set((m.fans | 0) + 1),
-        m.fans_scaled.set((m.fans_scaled | 0) + SCORE_SCALE),
-        # (fans + 1) * SCALE - reached_ms, with one operator as DynamoDB allows: old fans_scaled + constant.
-        m.score.set((m.fans_scaled | 0) + (SCORE_SCALE - unix_ms(at))),
-        m.reached_at.set(at_key),
-    ]
-    return actions, m.reached_at.does_not_exist() | (m.reached_at <= at_key)
-
-
 def _by_period(targets: Iterable[ScoreTarget]) -> dict[tuple[Board, str], list[str]]:
     out: dict[tuple[Board, str], list[str]] = {}
     for target in targets:
         out.setdefault((target.board, target.period), []).append(target.member_id)
     return out
-
-
-# ---------------------------------------------------------------- reading standings
-
-
-def shard_standings(shop_id: str, board: str, period: str, per_shard: int) -> list[Standing]:
-    """The top ``per_shard`` of each shard (BOARD_SHARDS queries of BoardRanking, best first), with every
-    member tied with the last of them: the index orders equal scores arbitrarily, so a cut at exactly
-    ``per_shard`` could drop a member that ``rank()`` (ties by member_id) would place above the one kept.
-    Each query reads ``per_shard + 1`` items and reads on only while the items still tie with the cut."""
-    standings: list[Standing] = []
-    if per_shard <= 0:
-        return standings
-    for shard in range(BOARD_SHARDS):
-        kept: list[Standing] = []
-        cut: Any = None  # the score of the per_shard-th item: read on while items equal it
-        for item in BoardScoreModel.ranking.query(
-            shard_key(shop_id, board, period, shard), scan_index_forward=False, page_size=per_shard + 1
-        ):
-            if not isinstance(item, BoardScoreModel) or item.score is None:
-                continue
-            if cut is not None and item.score != cut:
-                standings.append(_standing(item))  # read anyway (the look-ahead): harmless to rank()
-                break
-            kept.append(_standing(item))
-            if len(kept) == per_shard:
-                cut = item.score
-        standings += kept
-    return standings
-
-
-def _standing(item: BoardScoreModel) -> Standing:
-    fans, reached_ms = decode_score(int(item.score))
-    return Standing(item.member_id, fans, reached_ms)
-
-
-def _fresh_standings(shop_id: str, board: str, period: str, members: Iterable[str]) -> list[Standing]:
-    """The members' counters read from the table itself (strongly consistent, unlike the index)."""
-    out: list[Standing] = []
-    for member_id in dict.fromkeys(members):
-        try:
-            item = BoardScoreModel.get(
-                counter_key(shop_id, board, period, member_id), member_id, consistent_read=True
-            )
-        except BoardScoreModel.DoesNotExist:
-            continue
-        if isinstance(item, BoardScoreModel) and item.score is not None:
-            out.append(_standing(item))
-    return out
-
-
-def _archive(shop_id: str, board: str, period: str, consistent: bool) -> BoardArchiveModel | None:
-    try:
-        item = BoardArchiveModel.get(
-            archive_key(shop_id, board, period), ARCHIVE_SK, consistent_read=consistent
-        )
-    except BoardArchiveModel.DoesNotExist:
-        return None
-    return item if isinstance(item, BoardArchiveModel) else None
-
-
-def _archived_standings(archive: BoardArchiveModel) -> list[Standing]:
-    return [
-        Standing(str(e["member_id"]), int(e["fans"]), int(e["reached_ms"])) for e in archive.entries or []
-    ]
 
 
 # ---------------------------------------------------------------- the board view
@@ -339,12 +179,14 @@ def board_view(shop_id: str, board_name: str, period_text: str | None, now: date
         raise NotFound(f"the {board} period {period} has not started yet", code="period_not_started")
     shown = settings.distribution_at(shop_id, now).leaderboard
     archive = (
-        _archive(shop_id, board, period, consistent=False) if ends_at is not None and ends_at <= now else None
+        boards.load_archive(shop_id, board, period, consistent=False)
+        if ends_at is not None and ends_at <= now
+        else None
     )
     if archive is not None:
-        standings = _archived_standings(archive)
+        standings = boards.archived_standings(archive)
     else:
-        standings = shard_standings(shop_id, board, period, shown.display_count)
+        standings = boards.shard_standings(shop_id, board, period, shown.display_count)
     return {
         "board": board,
         "period": period,
@@ -370,31 +212,15 @@ def refresh_archive(
     the archive's ``version``: of two concurrent rewrites, the loser reads again and merges."""
     changed = list(changed)
     for _ in range(MAX_ATTEMPTS):
-        current = _archive(shop_id, board, period, consistent=True)
-        standings = shard_standings(shop_id, board, period, ARCHIVE_SIZE)
+        current = boards.load_archive(shop_id, board, period, consistent=True)
+        standings = boards.shard_standings(shop_id, board, period, ARCHIVE_SIZE)
         if current is not None:
-            standings += _archived_standings(current)
-        standings += _fresh_standings(shop_id, board, period, changed)
+            standings += boards.archived_standings(current)
+        standings += boards.fresh_standings(shop_id, board, period, changed)
         top = [s for _, s in rank(standings, ARCHIVE_SIZE)]
-        version = int(current.version) if current is not None else 0
-        item = BoardArchiveModel(
-            archive_key(shop_id, board, period),
-            ARCHIVE_SK,
-            entries=[{"member_id": s.member_id, "fans": s.fans, "reached_ms": s.reached_ms} for s in top],
-            archived_at=key(now),
-            version=version + 1,
-        )
-        condition = (
-            BoardArchiveModel.board_key.does_not_exist()
-            if current is None
-            else BoardArchiveModel.version == version
-        )
-        try:
-            item.save(condition=condition)
+        version = int(current.version) if current is not None else None
+        if boards.save_archive(shop_id, board, period, top, now, version):
             return top
-        except PutError as exc:
-            if not _conditional(exc):
-                raise
     raise BoardContention(f"archive {shop_id} {board} {period}: too many concurrent rewrites")
 
 
@@ -404,11 +230,11 @@ def roll_over_shop(shop_id: str, now: datetime, limit: int = PERIODS_PER_PAGE) -
     per distributor: BOARD_SHARDS queries of ``ARCHIVE_SIZE`` items, one put, one marker update."""
     archived, more = 0, False
     for board in ROLLING_BOARDS:
-        mark = _rollover_mark(shop_id, board)
+        mark = boards.load_rollover_mark(shop_id, board)
         periods = ended_periods(board, mark.last_period if mark else None, now, limit=limit)
         for period in periods:
             refresh_archive(shop_id, board, period, now)
-            _set_rollover_mark(shop_id, board, period, now)
+            boards.set_rollover_mark(shop_id, board, period, now)
             archived += 1
         more = more or len(periods) >= limit
     return archived, more
@@ -434,28 +260,3 @@ def rollover_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
         rolled += 1
     next_cursor = {"after": shops[-1]} if len(shops) >= SHOPS_PER_PAGE else None
     return Page(archived, {"shops_rolled": rolled, "periods_archived": archived}, next_cursor)
-
-
-def _rollover_mark(shop_id: str, board: str) -> BoardRolloverModel | None:
-    try:
-        item = BoardRolloverModel.get(rollover_key(shop_id, board), ROLLED_SK, consistent_read=True)
-    except BoardRolloverModel.DoesNotExist:
-        return None
-    return item if isinstance(item, BoardRolloverModel) else None
-
-
-def _set_rollover_mark(shop_id: str, board: str, period: str, now: datetime) -> None:
-    m = BoardRolloverModel
-    try:
-        m(rollover_key(shop_id, board), ROLLED_SK).update(
-            actions=[m.item_type.set(m.item_type | m), m.last_period.set(period), m.rolled_at.set(key(now))],
-            # Never backwards: a concurrent run that got further keeps its mark.
-            condition=m.last_period.does_not_exist() | (m.last_period < period),
-        )
-    except UpdateError as exc:
-        if not _conditional(exc):
-            raise
-
-
-def _conditional(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

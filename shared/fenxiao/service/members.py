@@ -6,7 +6,7 @@ distributor status (``DIST#{t}``). One Query of the partition answers "who was t
 "was this member a distributor at t", which is what a payment at t is attributed by. Distributor status at
 t is the latest of the grants/revocations and the moments mode ``none`` made the member one (once a
 distributor, always one, unless the shop revokes it); when the member's own items do not settle it, the
-shop's eligibility modes up to t are read too (``eligibility_modes``).
+shop's eligibility modes up to t are read too (``adapters.members.eligibility_modes``).
 
 Fan counters (``fans_level1``, ``fans_level2``) are maintained at binding time in the same transaction as
 the binding, never counted by a query.
@@ -18,164 +18,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.expressions.condition import Condition
-
-from fenxiao import clock
+from fenxiao.adapters import members as members_table
 from fenxiao.adapters.dynamo import version_is
-from fenxiao.adapters.ledger import account
-from fenxiao.adapters.members import BindingModel, DistributorChangeModel, MemberItem, MemberModel
-from fenxiao.adapters.shops import ConfigVersionModel
+from fenxiao.adapters.members import MemberModel, MemberRecord, load_member
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
-from fenxiao.bootstrap import Container, container
-from fenxiao.domain.eligibility import distributor_at
+from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, NotFound, RuleViolation
 from fenxiao.schemas.settings import DistributionSettings
 from fenxiao.service import settings
+from fenxiao.service.membership import level_view
 from fenxiao.timefmt import from_key, key, rfc3339_from_key
 
+__all__ = ["MemberRecord", "load_member"]  # reconcile reads them from here until it imports adapters.members
+
 MAX_CHAIN = 60  # the longest inviter chain walked for the cycle check (each step is one read)
-
-
-@dataclass
-class MemberRecord:
-    """A member's partition, read at once."""
-
-    shop_id: str
-    member_id: str
-    meta: MemberModel | None
-    bindings: list[BindingModel]  # oldest first
-    changes: list[DistributorChangeModel]  # oldest first
-
-    def inviter_at(self, at: datetime) -> str | None:
-        """The inviter of the binding in force at ``at`` (the newest binding made at or before it)."""
-        at_key = key(at)
-        current = None
-        for binding in self.bindings:
-            if binding.bound_at <= at_key:
-                current = binding.inviter_id
-        return current
-
-    def binding_at(self, at: datetime) -> BindingModel | None:
-        at_key = key(at)
-        current = None
-        for binding in self.bindings:
-            if binding.bound_at <= at_key:
-                current = binding
-        return current
-
-    def explicit_status_at(self, at: datetime) -> bool | None:
-        """The newest grant/revocation at or before ``at``; None when there is none."""
-        at_key = key(at)
-        status = None
-        for change in self.changes:
-            if change.at <= at_key:
-                status = change.active
-        return status
-
-    def came_into_being(self) -> str | None:
-        """When the member was first referenced (the earliest of its items), None when never."""
-        known = [self.meta.created_at] if self.meta is not None and self.meta.created_at else []
-        known += [b.bound_at for b in self.bindings[:1]] + [c.at for c in self.changes[:1]]
-        return min(known) if known else None
-
-    def is_distributor_at(self, at: datetime, eligibility_mode: str) -> bool:
-        """Distributor at ``at`` (SPEC §2, once one always one unless revoked; ``eligibility.distributor_at``):
-        the latest of the grants/revocations and the moments mode ``none`` made the member one.
-
-        ``eligibility_mode`` is the mode in force at ``at`` (the caller has read it): with a grant in force,
-        or mode ``none`` and no grant/revocation, the answer needs no more reads. Otherwise the shop's
-        eligibility modes up to ``at`` are read (one Query, see ``eligibility_modes``).
-        """
-        explicit = self.explicit_status_at(at)
-        if explicit is True:
-            return True  # a later moment by mode none could only say the same
-        if explicit is None and eligibility_mode == "none":
-            return True  # everyone is one now, this member included
-        return distributor_at(
-            key(at),
-            self.came_into_being(),
-            [(c.at, c.active) for c in self.changes],
-            eligibility_modes(self.shop_id, at),
-            INITIAL_MODE,
-        )
-
-
-def load_member(shop_id: str, member_id: str, consistent: bool = True) -> MemberRecord:
-    meta = None
-    bindings: list[BindingModel] = []
-    changes: list[DistributorChangeModel] = []
-    for item in MemberItem.query(account(shop_id, member_id), consistent_read=consistent):
-        if isinstance(item, MemberModel):
-            meta = item
-        elif isinstance(item, BindingModel):
-            bindings.append(item)
-        elif isinstance(item, DistributorChangeModel):
-            changes.append(item)
-    bindings.sort(key=lambda b: b.bound_at)
-    changes.sort(key=lambda c: c.at)
-    return MemberRecord(shop_id, member_id, meta, bindings, changes)
-
-
-# ---------------------------------------------------------------- the shop's eligibility modes over time
-
-INITIAL_MODE = DistributionSettings().eligibility.mode  # before the shop's first distribution settings
-FINAL_AFTER = timedelta(minutes=15)  # a version effective this long ago can no longer appear (see below)
-CACHED_SHOPS = 1000
-
-
-@dataclass
-class _ModesSeen:
-    clock_offset: float
-    final_to: str  # every version effective at or before this is in ``versions``, for good
-    versions: list[tuple[str, str]]
-
-
-def eligibility_modes(shop_id: str, at: datetime) -> list[tuple[str, str]]:
-    """``(effective_at, eligibility mode)`` of the shop's distribution versions at or before ``at``, oldest
-    first: one Query of ConfigTable (consistent read), or none.
-
-    Versions are immutable and stored with their request's time, so one effective more than ``FINAL_AFTER``
-    (Lambda's longest run) before the clock can no longer appear: those are kept per container, and a later
-    call queries only the versions after them (nothing at all when ``at`` is that old). A move of the clock
-    override (local stack, tests) drops what was kept.
-    """
-    at_key = key(at)
-    cache: dict[str, _ModesSeen] = container()._cache.setdefault("eligibility_modes", {})
-    offset = clock.offset_seconds()
-    seen = cache.get(shop_id)
-    if seen is not None and seen.clock_offset != offset:
-        seen = None
-    if seen is not None and at_key <= seen.final_to:
-        return [v for v in seen.versions if v[0] <= at_key]
-    final_to = min(at_key, key(clock.now() - FINAL_AFTER))  # read before the Query
-    ckey = settings.config_key(shop_id, settings.DISTRIBUTION)
-    condition: Condition
-    if seen is None:
-        condition = ConfigVersionModel.effective_at <= at_key
-        known: list[tuple[str, str]] = []
-    else:
-        condition = ConfigVersionModel.effective_at.between(seen.final_to, at_key)
-        known = list(seen.versions)
-    for item in ConfigVersionModel.query(ckey, condition, consistent_read=True):
-        if seen is None or item.effective_at > seen.final_to:
-            known.append((item.effective_at, _mode_of(item.doc)))
-    if seen is None or final_to > seen.final_to:
-        if shop_id not in cache and len(cache) >= CACHED_SHOPS:
-            cache.pop(next(iter(cache)))
-        cache[shop_id] = _ModesSeen(offset, final_to, [v for v in known if v[0] <= final_to])
-    return known
-
-
-def _mode_of(doc: Any) -> str:
-    eligibility = doc.get("eligibility") if isinstance(doc, dict) else None
-    mode = eligibility.get("mode") if isinstance(eligibility, dict) else None
-    return str(mode) if mode else INITIAL_MODE
-
-
-def is_distributor_at(shop_id: str, member_id: str, at: datetime) -> bool:
-    """Whether the member was a distributor at ``at``, under the configuration in force then."""
-    mode = settings.distribution_at(shop_id, at).eligibility.mode
-    return load_member(shop_id, member_id).is_distributor_at(at, mode)
 
 
 # ---------------------------------------------------------------- binding
@@ -267,13 +123,8 @@ def _bind_once(
     version = int(member.meta.binding_version or 0) if member.meta else 0
     bound_at = key(now)
 
-    uow.save(
-        "binding",
-        BindingModel(
-            account(shop_id, member_id), f"BIND#{bound_at}", inviter_id=inviter_id, bound_at=bound_at
-        ),
-        condition=BindingModel.sk.does_not_exist(),
-    )
+    binding, once = members_table.new_binding(shop_id, member_id, inviter_id, bound_at)
+    uow.save("binding", binding, condition=once)
     uow.member(
         shop_id,
         member_id,
@@ -302,12 +153,7 @@ def _bind_once(
     if current is not None:
         old = member.binding_at(now)
         assert old is not None
-        uow.update(
-            "replaced",
-            BindingModel(account(shop_id, member_id), old.sk),
-            actions=[BindingModel.replaced_at.set(bound_at)],
-            condition=BindingModel.replaced_at.does_not_exist(),
-        )
+        uow.update("replaced", *members_table.binding_replaced(shop_id, member_id, old, bound_at))
         fan(current, level1=-1, level2=-member_fans)
         old_inviter = load_member(shop_id, current)
         old_meta = old_inviter.meta
@@ -387,11 +233,8 @@ def set_distributor(shop_id: str, member_id: str, active: bool, now: datetime, c
         return False
     at = key(now)
     uow = UnitOfWork(now)
-    uow.save(
-        "distributor",
-        DistributorChangeModel(account(shop_id, member_id), f"DIST#{at}", active=active, at=at, cause=cause),
-        condition=DistributorChangeModel.sk.does_not_exist(),
-    )
+    change, once = members_table.new_distributor_change(shop_id, member_id, active, at, cause)
+    uow.save("distributor", change, condition=once)
     actions = [MemberModel.is_distributor.set(active)]
     if active:
         actions.append(MemberModel.distributor_since.set(at))
@@ -415,7 +258,7 @@ def member_view(shop_id: str, member_id: str, now: datetime) -> dict[str, Any]:
     meta = member.meta
     dist = settings.distribution_at(shop_id, now)
     growth = int(meta.growth or 0)
-    level = _level_view(shop_id, growth, now)
+    level = level_view(shop_id, growth, now)
     return {
         "member_id": member_id,
         "inviter_id": member.inviter_at(now),
@@ -431,17 +274,3 @@ def member_view(shop_id: str, member_id: str, now: datetime) -> dict[str, Any]:
             "withdrawn_fen": int(meta.withdrawn_fen or 0),
         },
     }
-
-
-def _level_view(shop_id: str, growth: int, now: datetime) -> dict[str, Any]:
-    from fenxiao.service.membership import level_view
-
-    result: dict[str, Any] = level_view(shop_id, growth, now)
-    return result
-
-
-def ensure_member(shop_id: str, member_id: str, now: datetime) -> None:
-    """Make the member exist (members come into being when first referenced)."""
-    uow = UnitOfWork(now)
-    uow.member(shop_id, member_id, actions=[MemberModel.binding_version.set(MemberModel.binding_version | 0)])
-    uow.commit()

@@ -1,4 +1,4 @@
-"""Membership (SPEC §6, 会员等级体系): growth events, levels and the growth history.
+"""Membership (SPEC §6, 会员等级体系): growth events and levels.
 
 A member's growth is the sum of its growth ledger entries; ``MemberModel.growth`` is that sum kept in the
 same transaction as every entry (the audit job re-adds them). Each event that may happen once has a
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fenxiao.adapters.ledger import LedgerEntryModel, account
+from fenxiao.adapters import members as members_table
 from fenxiao.adapters.members import MemberModel
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound
@@ -30,9 +30,7 @@ from fenxiao.domain.ledger import Movement
 from fenxiao.domain.money import BP_SCALE
 from fenxiao.observability import count
 from fenxiao.service import settings
-from fenxiao.timefmt import SHANGHAI, rfc3339_from_key
-
-GROWTH_PREFIX = "GROWTH#"
+from fenxiao.timefmt import SHANGHAI
 
 
 @dataclass(frozen=True)
@@ -59,12 +57,12 @@ def resolve_event(event_type: str, ref: str | None, now: datetime) -> GrowthEven
                 code="invalid_field",
                 field="ref",
             )
-        return GrowthEvent("review", ref, f"{GROWTH_PREFIX}REVIEW#{ref}", "growth_review")
+        return GrowthEvent("review", ref, members_table.growth_review_key(ref), "growth_review")
     if event_type == "signin":
         day = now.astimezone(SHANGHAI).date().isoformat()
-        return GrowthEvent("signin", day, f"{GROWTH_PREFIX}SIGNIN#{day}", "growth_signin")
+        return GrowthEvent("signin", day, members_table.growth_signin_key(day), "growth_signin")
     if event_type == "profile":
-        return GrowthEvent("profile", None, f"{GROWTH_PREFIX}PROFILE", "growth_profile")
+        return GrowthEvent("profile", None, members_table.GROWTH_PROFILE_KEY, "growth_profile")
     raise InvalidInput("type: must be review, signin or profile", code="invalid_field", field="type")
 
 
@@ -120,10 +118,9 @@ def _apply(shop_id: str, member_id: str, event: GrowthEvent, amount: int, now: d
 
 
 def _stored_growth(shop_id: str, member_id: str) -> int:
-    try:
-        member = MemberModel.get(account(shop_id, member_id), MemberModel.SK, consistent_read=True)
-    except MemberModel.DoesNotExist:
-        raise NotFound(f"member {member_id} is not known to this shop", code="member_not_found") from None
+    member = members_table.load_meta(shop_id, member_id)
+    if member is None:
+        raise NotFound(f"member {member_id} is not known to this shop", code="member_not_found")
     return int(member.growth or 0)
 
 
@@ -146,30 +143,3 @@ def level_view(shop_id: str, growth: int, at: datetime) -> dict[str, Any]:
     if reached is None:
         return {"level": None, "level_name": None, "discount_bp": BP_SCALE}
     return {"level": reached.level, "level_name": reached.name, "discount_bp": reached.discount_bp}
-
-
-# ---------------------------------------------------------------- history
-
-
-def growth_history(shop_id: str, member_id: str) -> list[dict[str, Any]]:
-    """The member's growth ledger entries, oldest first: ``{"cause", "ref", "amount", "at", "entry_key"}``.
-
-    ``cause`` is the entry's kind (``growth_order``, ``growth_refund``, ``growth_review``, ``growth_signin``,
-    ``growth_profile``); ``amount`` is signed (a refund lowers an order's growth). The amounts add up to the
-    member's growth. One Query of the member's ledger partition, growth keys only (``begins_with GROWTH#``).
-    """
-    found = LedgerEntryModel.query(
-        account(shop_id, member_id),
-        LedgerEntryModel.entry_key.startswith(GROWTH_PREFIX),
-        consistent_read=True,
-    )
-    return [
-        {
-            "cause": entry.kind,
-            "ref": entry.ref,
-            "amount": int(entry.growth or 0),
-            "at": rfc3339_from_key(entry.at),
-            "entry_key": entry.entry_key,
-        }
-        for entry in sorted(found, key=lambda e: (e.at, e.entry_key))  # stored keys sort as time
-    ]
