@@ -87,6 +87,35 @@ def _purposes() -> tuple[str, str, str]:
     return SECRET_PURPOSE, APIV3_PURPOSE, MERCHANT_KEY_PURPOSE
 
 
+# The mini-program settings' appsecret (SPEC: stored KMS-encrypted like the WeChat Pay secrets), being built on
+# another branch: granted to the API already; import its *_PURPOSE constant here once it lands.
+PENDING_PURPOSES = frozenset({"miniprogram_appsecret"})
+# The encryption-context purposes each function's code binds, traced from the calls of SecretBox.
+API_SECRET, APIV3_KEY, MERCHANT_KEY = "api_secret", "wechatpay_apiv3_key", "wechatpay_merchant_private_key"
+DECRYPTS = {
+    # shop signatures (service.shops); WeChat Pay notifications (service.notifications, through
+    # service.settings.wechatpay_secrets, which decrypts the merchant key too); the appsecret, coming.
+    "ApiFunction": frozenset({API_SECRET, APIV3_KEY, MERCHANT_KEY, *PENDING_PURPOSES}),
+    # service.payouts: the merchant key signs the transfer requests (through wechatpay_secrets, which
+    # decrypts the APIv3 key too).
+    "PayoutWorkerFunction": frozenset({APIV3_KEY, MERCHANT_KEY}),
+}
+ENCRYPTS = {
+    # shop creation and secret rotation (service.shops); the settings documents (service.settings).
+    "ApiFunction": frozenset({API_SECRET, APIV3_KEY, MERCHANT_KEY, *PENDING_PURPOSES}),
+}
+
+
+def _bound_in_code() -> dict[str, set[str]]:
+    """``encrypt``/``decrypt`` -> the purposes shared/fenxiao passes to them (by their *_PURPOSE constant)."""
+    source = "\n".join(p.read_text() for p in (ROOT / "shared" / "fenxiao").rglob("*.py"))
+    constants = dict(re.findall(r'^(\w+_PURPOSE) = "(\w+)"$', source, flags=re.M))
+    found: dict[str, set[str]] = {"encrypt": set(), "decrypt": set()}
+    for call, constant in re.findall(r"\.(encrypt|decrypt)\((?:[^()]|\([^()]*\))*?\bpurpose=(\w+)", source):
+        found[call].add(constants[constant])
+    return found
+
+
 # ---------------------------------------------------------------- tables
 
 
@@ -174,6 +203,21 @@ def test_the_payout_worker_decrypts_only_wechat_pay_secrets_never_an_api_secret(
     assert all(purposes is not None and api_secret not in purposes for _, purposes in grants)
 
 
+def test_every_kms_grant_is_limited_to_the_purposes_its_function_uses() -> None:
+    for name, grants in GRANTS.items():
+        for action, purposes in grants.kms:
+            assert purposes is not None, f"{name}: {action} without a kms:EncryptionContext:purpose condition"
+        for action, expected in (("kms:Decrypt", DECRYPTS), ("kms:Encrypt", ENCRYPTS)):
+            allowed = set().union(*(p or set() for a, p in grants.kms if a == action))
+            assert allowed == expected.get(name, frozenset()), (name, action)
+    code = _bound_in_code()
+    assert code["decrypt"] == set().union(*DECRYPTS.values()) - PENDING_PURPOSES
+    assert code["encrypt"] == set().union(*ENCRYPTS.values()) - PENDING_PURPOSES
+    # The API's merchant-key grant lasts only while the notify path decrypts both WeChat Pay secrets.
+    notify = (ROOT / "shared" / "fenxiao" / "service" / "notifications.py").read_text()
+    assert (MERCHANT_KEY in DECRYPTS["ApiFunction"]) == ("wechatpay_secrets(" in notify)
+
+
 def test_the_purposes_in_the_template_are_the_ones_the_code_binds_into_the_encryption_context() -> None:
     from fenxiao.adapters.secrets import SecretBox
 
@@ -192,7 +236,8 @@ def test_the_purposes_in_the_template_are_the_ones_the_code_binds_into_the_encry
         {"shop_id": "s1", "purpose": p} for p in _purposes()
     ]
     template_purposes = set().union(*(p for g in GRANTS.values() for _, p in g.kms if p))
-    assert template_purposes and template_purposes <= set(_purposes())
+    assert template_purposes and template_purposes <= set(_purposes()) | PENDING_PURPOSES
+    assert _purposes() == (API_SECRET, APIV3_KEY, MERCHANT_KEY)
 
 
 # ---------------------------------------------------------------- batches and timeouts
