@@ -55,6 +55,33 @@ class Container:
 
         return Queues(self.sqs, self.settings)
 
+    # ------------------------------------------------------------ the operator token (Secrets Manager)
+
+    @cached_property
+    def secretsmanager(self) -> Any:
+        return self._client("secretsmanager")
+
+    def operator_token(self) -> str:
+        """The operator token from its secret: read at first use, read again once it is
+        OPERATOR_TOKEN_TTL_SECONDS old. Without the secret, or with a short token in it, nothing is accepted."""
+        import time
+
+        from fenxiao import config
+
+        cached: tuple[str, float] | None = self._cache.get("operator_token")  # (token, monotonic read time)
+        if cached is not None and time.monotonic() - cached[1] < config.OPERATOR_TOKEN_TTL_SECONDS:
+            return cached[0]
+        arn = self.settings.operator_token_secret_arn
+        if not arn:
+            raise config.ConfigurationError("FENXIAO_OPERATOR_TOKEN_SECRET_ARN is not set for this function")
+        token = str(self.secretsmanager.get_secret_value(SecretId=arn)["SecretString"])
+        if len(token) < config.OPERATOR_TOKEN_MIN_LENGTH:
+            raise config.ConfigurationError(
+                f"the operator token secret holds fewer than {config.OPERATOR_TOKEN_MIN_LENGTH} characters"
+            )
+        self._cache["operator_token"] = (token, time.monotonic())
+        return token
+
 
 def container() -> Container:
     global _container

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.lint.test_template import FUNCTIONS, RESOURCES, TEMPLATE_DOC
-from tests.support import ROOT, app_module
+from tests.support import ROOT, TEMPLATE, app_module
 
 pytestmark = pytest.mark.lint
 
@@ -36,6 +36,7 @@ class Grants:
         self.tables: dict[str, set[str]] = {}
         self.queues: set[str] = set()
         self.kms: list[tuple[str, frozenset[str] | None]] = []  # (action, allowed purposes or None = any)
+        self.secrets: set[str] = set()  # Secrets Manager secrets it may read (logical ids)
         for policy in policies:
             (kind, args), *rest = policy.items()
             assert not rest, policy
@@ -47,6 +48,10 @@ class Grants:
                 queue = args["QueueName"]["GetAtt"].split(".")[0]
                 assert queue in QUEUES, policy
                 self.queues.add(queue)
+            elif kind == "AWSSecretsManagerGetSecretValuePolicy":
+                secret = args["SecretArn"]["Ref"]
+                assert RESOURCES[secret]["Type"] == "AWS::SecretsManager::Secret", policy
+                self.secrets.add(secret)
             elif kind in ("KMSEncryptPolicy", "KMSDecryptPolicy"):
                 assert args["KeyId"] == {"Ref": "SecretsKey"}, policy
                 self.kms.append(("kms:Encrypt" if kind == "KMSEncryptPolicy" else "kms:Decrypt", None))
@@ -238,6 +243,37 @@ def test_the_purposes_in_the_template_are_the_ones_the_code_binds_into_the_encry
     template_purposes = set().union(*(p for g in GRANTS.values() for _, p in g.kms if p))
     assert template_purposes and template_purposes <= set(_purposes()) | PENDING_PURPOSES
     assert _purposes() == (API_SECRET, APIV3_KEY, MERCHANT_KEY)
+
+
+# ---------------------------------------------------------------- the operator token
+
+
+def test_only_the_api_reads_the_operator_token_and_no_function_has_it_in_its_environment() -> None:
+    secrets = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::SecretsManager::Secret"}
+    assert secrets == {"OperatorTokenSecret"}
+    readers = {name for name, g in GRANTS.items() if g.secrets}
+    assert readers == {"ApiFunction"} and GRANTS["ApiFunction"].secrets == secrets
+    # Lambda shows environment variables to anyone with lambda:GetFunctionConfiguration: the ARN only.
+    environments = {"Globals": TEMPLATE_DOC["Globals"]["Function"]["Environment"]["Variables"]}
+    environments |= {
+        n: (f["Properties"].get("Environment") or {}).get("Variables", {}) for n, f in FUNCTIONS.items()
+    }
+    token_variables = {
+        (where, name) for where, env in environments.items() for name in env if "OPERATOR_TOKEN" in name
+    }
+    assert token_variables == {("ApiFunction", "FENXIAO_OPERATOR_TOKEN_SECRET_ARN")}
+    assert environments["ApiFunction"]["FENXIAO_OPERATOR_TOKEN_SECRET_ARN"] == {"Ref": "OperatorTokenSecret"}
+    text = TEMPLATE.read_text()
+    assert "{{resolve:secretsmanager" not in text, (
+        "a dynamic reference would put the value in the environment"
+    )
+    no_echo = {name for name, p in TEMPLATE_DOC["Parameters"].items() if p.get("NoEcho")}
+    assert not no_echo, f"secrets are generated in Secrets Manager, not passed as parameters: {no_echo}"
+    # The outputs name the secret and how to read it, never its value.
+    outputs = TEMPLATE_DOC["Outputs"]
+    assert outputs["OperatorTokenSecretArn"]["Value"] == {"Ref": "OperatorTokenSecret"}
+    command = outputs["OperatorTokenCommand"]["Value"]["Sub"]
+    assert "secretsmanager get-secret-value" in command and "${OperatorTokenSecret}" in command
 
 
 # ---------------------------------------------------------------- batches and timeouts
