@@ -34,23 +34,29 @@ ENV_FROM_OUTPUT = {
 def create_stack(region: str = "us-east-1") -> dict[str, str]:
     """Create the stack from template.yaml (inside an active moto mock) and return the handlers' env."""
     from fenxiao.adapters.aws import boto3_session
+    from fenxiao_local.secret_store import OPERATOR_TOKEN_SECRET, create_secrets
+    from fenxiao_local.template import Template
 
-    cf = boto3_session(region).client("cloudformation")
+    session = boto3_session(region)
+    cf = session.client("cloudformation")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cf.create_stack(
-            StackName="fenxiao-test",
-            TemplateBody=TEMPLATE.read_text(),
-            Parameters=[{"ParameterKey": "OperatorToken", "ParameterValue": OPERATOR_TOKEN}],
-        )
-    outputs = {
-        o["OutputKey"]: o["OutputValue"]
-        for o in cf.describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]
-    }
+        cf.create_stack(StackName="fenxiao-test", TemplateBody=TEMPLATE.read_text())
+        outputs = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in cf.describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]
+        }
+    # moto's CloudFormation skips AWS::SecretsManager::Secret; created as the local stack does.
+    secret_arns = create_secrets(
+        Template.load(TEMPLATE),
+        "fenxiao-test",
+        {OPERATOR_TOKEN_SECRET: OPERATOR_TOKEN},
+        session.client("secretsmanager"),
+    )
     env = {name: outputs[output] for name, output in ENV_FROM_OUTPUT.items()}
     env.update(
         {
-            "FENXIAO_OPERATOR_TOKEN": OPERATOR_TOKEN,
+            "FENXIAO_OPERATOR_TOKEN_SECRET_ARN": secret_arns[OPERATOR_TOKEN_SECRET],
             "FENXIAO_WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com",
             "FENXIAO_API_BASE_PATH": "",
             "FENXIAO_ALLOW_CLOCK_OVERRIDE": "true",

@@ -1,9 +1,10 @@
 """The whole stack in one process, driven by template.yaml.
 
-1. moto in server mode on a free loopback port stands in for DynamoDB, SQS, KMS and CloudFormation;
+1. moto in server mode on a free loopback port stands in for DynamoDB, SQS, KMS, Secrets Manager and
+   CloudFormation;
 2. CloudFormation ``create_stack`` on moto with template.yaml as it is creates every table, index, queue
    (with its redrive policy) and key (moto skips the ``AWS::Serverless::*`` resources: this module plays
-   their part);
+   their part; and the secrets: secret_store.py creates them);
 3. the handlers' environment is the template's ``Globals.Function.Environment``, resolved against the
    created stack; the process gets it plus ``AWS_ENDPOINT_URL`` and fake credentials, so the handlers
    reach moto through the standard endpoint variables, the same code path as in AWS;
@@ -51,12 +52,16 @@ _CLEARED_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_IGNORE_CONFIGURED_END
 
 class _SkipServerless(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "AWS::Serverless::" not in record.getMessage()
+        message = record.getMessage()
+        return "AWS::Serverless::" not in message and "AWS::SecretsManager::Secret" not in message
 
 
 def quiet_moto() -> None:
-    """moto warns once per AWS::Serverless::* resource it skips, and werkzeug logs every request."""
-    warnings.filterwarnings("ignore", message="Tried to parse AWS::Serverless", category=UserWarning)
+    """moto warns once per resource it skips (AWS::Serverless::*, secrets: this module plays them), and
+    werkzeug logs every request."""
+    warnings.filterwarnings(
+        "ignore", message="Tried to parse AWS::(Serverless|SecretsManager::Secret)", category=UserWarning
+    )
     moto_log = logging.getLogger("moto")
     if not any(isinstance(f, _SkipServerless) for f in moto_log.filters):
         moto_log.addFilter(_SkipServerless())
@@ -153,8 +158,14 @@ class CreatedStack:
 
     @classmethod
     def create(
-        cls, template: Template, parameters: dict[str, str], name: str = STACK_NAME, region: str = REGION
+        cls,
+        template: Template,
+        parameters: dict[str, str],
+        name: str = STACK_NAME,
+        region: str = REGION,
+        secrets: dict[str, str] | None = None,
     ) -> CreatedStack:
+        """``secrets``: values of AWS::SecretsManager::Secret resources by logical id (others are generated)."""
         values = template.parameter_values(parameters)
         cf = boto_client("cloudformation", region)
         cf.create_stack(
@@ -172,6 +183,12 @@ class CreatedStack:
             if logical_id and resource.get("PhysicalResourceId"):
                 physical[logical_id] = resource["PhysicalResourceId"]
                 types[logical_id] = resource["ResourceType"]
+        from fenxiao_local.secret_store import SECRET, create_secrets
+
+        for logical_id, arn in create_secrets(
+            template, name, secrets or {}, boto_client("secretsmanager", region)
+        ).items():
+            physical[logical_id], types[logical_id] = arn, SECRET
         return cls(template, name, values, physical, types, region)
 
     def counts(self) -> dict[str, int]:
@@ -381,13 +398,12 @@ class LocalStack:
             ) from None
         self.standin.start()
 
+        from fenxiao_local.secret_store import OPERATOR_TOKEN_SECRET
+
         self.stack = CreatedStack.create(
             self.template,
-            {
-                "OperatorToken": opts.operator_token,
-                "WechatPayBaseUrl": self.standin.url,
-                "LogLevel": opts.log_level,
-            },
+            {"WechatPayBaseUrl": self.standin.url, "LogLevel": opts.log_level},
+            secrets={OPERATOR_TOKEN_SECRET: opts.operator_token} if opts.operator_token else None,
         )
         counts = self.stack.counts()
         self._phase(
@@ -411,6 +427,7 @@ class LocalStack:
 
         bootstrap.reset()
         bootstrap.container()  # validate the environment now, as a cold start would
+        bootstrap.container().operator_token()  # and the token, as the first operator request would
         self.modules = self._load_modules()
         self._phase(
             f"handlers: {', '.join(sorted({f.handler for f in self.template.functions()}))} "

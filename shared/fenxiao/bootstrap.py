@@ -67,11 +67,14 @@ class ShopCache(Generic[V]):
 @dataclass
 class Container:
     settings: Settings
-    _cache: dict[str, Any] = field(default_factory=dict)
     # WeChat Pay, per shop: notification keys (shop, platform keys by serial, APIv3 key) and transfer
     # clients with the shop's wx_updated_at they were built from (service.notifications, service.payouts).
     notify_keys: ShopCache[tuple[ShopModel, dict[str, PlatformKey], str]] = field(default_factory=ShopCache)
     transfer_clients: ShopCache[tuple[str, TransferClient]] = field(default_factory=ShopCache)
+    # The shops' eligibility-mode versions known for good (adapters.members.eligibility_modes).
+    eligibility_modes: KnownModes = field(default_factory=KnownModes)
+    # The operator token and when it was read (monotonic), from its secret (operator_token()).
+    _operator_token: tuple[str, float] | None = None
 
     @cached_property
     def boto_session(self) -> Any:
@@ -105,8 +108,30 @@ class Container:
 
         return Queues(self.sqs, self.settings)
 
-    # The shops' eligibility-mode versions known for good (adapters.members.eligibility_modes).
-    eligibility_modes: KnownModes = field(default_factory=KnownModes)
+    # ------------------------------------------------------------ the operator token (Secrets Manager)
+
+    @cached_property
+    def secretsmanager(self) -> Any:
+        return self._client("secretsmanager")
+
+    def operator_token(self) -> str:
+        """The operator token from its secret: read at first use, read again once it is
+        OPERATOR_TOKEN_TTL_SECONDS old. Without the secret, or with a short token in it, nothing is accepted."""
+        from fenxiao import config
+
+        cached = self._operator_token
+        if cached is not None and time.monotonic() - cached[1] < config.OPERATOR_TOKEN_TTL_SECONDS:
+            return cached[0]
+        arn = self.settings.operator_token_secret_arn
+        if not arn:
+            raise config.ConfigurationError("FENXIAO_OPERATOR_TOKEN_SECRET_ARN is not set for this function")
+        token = str(self.secretsmanager.get_secret_value(SecretId=arn)["SecretString"])
+        if len(token) < config.OPERATOR_TOKEN_MIN_LENGTH:
+            raise config.ConfigurationError(
+                f"the operator token secret holds fewer than {config.OPERATOR_TOKEN_MIN_LENGTH} characters"
+            )
+        self._operator_token = (token, time.monotonic())
+        return token
 
 
 def container() -> Container:

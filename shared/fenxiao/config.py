@@ -1,17 +1,20 @@
 """Settings read from the environment once per container and validated at cold start.
 
-Every name is the one ``template.yaml`` sets in ``Globals.Function.Environment``; the local stack sets the
-same names from the stack it creates out of that template.
+Every name is the one ``template.yaml`` sets in ``Globals.Function.Environment`` (or a function's own
+``Environment``); the local stack sets the same names from the stack it creates out of that template.
 """
 
 from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ENV_PREFIX = "FENXIAO_"
+# The least a token read from the secret may have (the template generates 43; a shorter one is refused).
 OPERATOR_TOKEN_MIN_LENGTH = 32
+# How long a container keeps the token it read: a rotation (put-secret-value) reaches every container within.
+OPERATOR_TOKEN_TTL_SECONDS = 300.0
 
 
 class Settings(BaseModel):
@@ -30,8 +33,8 @@ class Settings(BaseModel):
     payout_queue_url: str = Field(min_length=1)
     jobs_queue_url: str = Field(min_length=1)
     kms_key_id: str = Field(min_length=1)
-    # As template.yaml's OperatorToken MinLength and the README say (``fenxiao local up`` generates 43).
-    operator_token: SecretStr = Field(min_length=OPERATOR_TOKEN_MIN_LENGTH)
+    # The Secrets Manager secret holding the operator token; only ApiFunction is given it (and may read it).
+    operator_token_secret_arn: str = ""
     wechatpay_base_url: str = "https://api.mch.weixin.qq.com"
     # Public base URL of this API, for the notify_url of merchant transfers ("" = rely on bill queries).
     notify_base_url: str = ""

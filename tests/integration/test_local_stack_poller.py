@@ -17,6 +17,7 @@ import pytest
 
 from fenxiao import bootstrap, clock, config
 from fenxiao_local.pollers import SqsPoller
+from fenxiao_local.secret_store import SECRET
 from fenxiao_local.stack import DEFAULT_TEMPLATE, CreatedStack, Moto, boto_client, point_process_at
 from fenxiao_local.template import Template
 from fenxiao_local.timers import Timers
@@ -32,7 +33,7 @@ def stack() -> Iterator[CreatedStack]:
     moto = Moto()
     try:
         point_process_at(moto.start())
-        yield CreatedStack.create(Template.load(DEFAULT_TEMPLATE), {"OperatorToken": TOKEN})
+        yield CreatedStack.create(Template.load(DEFAULT_TEMPLATE), {}, secrets={"OperatorTokenSecret": TOKEN})
     finally:
         moto.stop()
         os.environ.clear()
@@ -122,7 +123,11 @@ def test_the_stack_is_what_template_yaml_declares(stack: CreatedStack) -> None:
     assert env["FENXIAO_SHOPS_TABLE"] == stack.physical_ids["ShopsTable"]
     assert env["FENXIAO_ORDER_EVENTS_QUEUE_URL"] == stack.physical_ids["OrderEventsQueue"]
     assert env["FENXIAO_KMS_KEY_ID"] == stack.physical_ids["SecretsKey"]
-    assert env["FENXIAO_OPERATOR_TOKEN"] == TOKEN
+    # The token is in no variable: the API reads it from the secret the stack created (as in AWS).
+    assert TOKEN not in env.values() and stack.resource_types["OperatorTokenSecret"] == SECRET
+    arn = env["FENXIAO_OPERATOR_TOKEN_SECRET_ARN"]
+    assert arn == stack.physical_ids["OperatorTokenSecret"] and arn.startswith("arn:aws:secretsmanager:")
+    assert boto_client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"] == TOKEN
     assert env["FENXIAO_ALLOW_CLOCK_OVERRIDE"] == "true"
     settings = config.settings_from_env(env)  # the handlers' cold-start validation accepts it
     assert settings.allow_clock_override is True

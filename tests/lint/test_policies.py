@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.lint.test_template import FUNCTIONS, RESOURCES, TEMPLATE_DOC
-from tests.support import ROOT, app_module
+from tests.support import ROOT, TEMPLATE, app_module
 
 pytestmark = pytest.mark.lint
 
@@ -36,6 +36,7 @@ class Grants:
         self.tables: dict[str, set[str]] = {}
         self.queues: set[str] = set()
         self.kms: list[tuple[str, frozenset[str] | None]] = []  # (action, allowed purposes or None = any)
+        self.secrets: set[str] = set()  # Secrets Manager secrets it may read (logical ids)
         for policy in policies:
             (kind, args), *rest = policy.items()
             assert not rest, policy
@@ -47,6 +48,10 @@ class Grants:
                 queue = args["QueueName"]["GetAtt"].split(".")[0]
                 assert queue in QUEUES, policy
                 self.queues.add(queue)
+            elif kind == "AWSSecretsManagerGetSecretValuePolicy":
+                secret = args["SecretArn"]["Ref"]
+                assert RESOURCES[secret]["Type"] == "AWS::SecretsManager::Secret", policy
+                self.secrets.add(secret)
             elif kind in ("KMSEncryptPolicy", "KMSDecryptPolicy"):
                 assert args["KeyId"] == {"Ref": "SecretsKey"}, policy
                 self.kms.append(("kms:Encrypt" if kind == "KMSEncryptPolicy" else "kms:Decrypt", None))
@@ -85,6 +90,35 @@ def _purposes() -> tuple[str, str, str]:
     from fenxiao.service.shops import SECRET_PURPOSE
 
     return SECRET_PURPOSE, APIV3_PURPOSE, MERCHANT_KEY_PURPOSE
+
+
+# The mini-program settings' appsecret (SPEC: stored KMS-encrypted like the WeChat Pay secrets), being built on
+# another branch: granted to the API already; import its *_PURPOSE constant here once it lands.
+PENDING_PURPOSES = frozenset({"miniprogram_appsecret"})
+# The encryption-context purposes each function's code binds, traced from the calls of SecretBox.
+API_SECRET, APIV3_KEY, MERCHANT_KEY = "api_secret", "wechatpay_apiv3_key", "wechatpay_merchant_private_key"
+DECRYPTS = {
+    # shop signatures (service.shops); WeChat Pay notifications (service.notifications, through
+    # service.settings.wechatpay_secrets, which decrypts the merchant key too); the appsecret, coming.
+    "ApiFunction": frozenset({API_SECRET, APIV3_KEY, MERCHANT_KEY, *PENDING_PURPOSES}),
+    # service.payouts: the merchant key signs the transfer requests (through wechatpay_secrets, which
+    # decrypts the APIv3 key too).
+    "PayoutWorkerFunction": frozenset({APIV3_KEY, MERCHANT_KEY}),
+}
+ENCRYPTS = {
+    # shop creation and secret rotation (service.shops); the settings documents (service.settings).
+    "ApiFunction": frozenset({API_SECRET, APIV3_KEY, MERCHANT_KEY, *PENDING_PURPOSES}),
+}
+
+
+def _bound_in_code() -> dict[str, set[str]]:
+    """``encrypt``/``decrypt`` -> the purposes shared/fenxiao passes to them (by their *_PURPOSE constant)."""
+    source = "\n".join(p.read_text() for p in (ROOT / "shared" / "fenxiao").rglob("*.py"))
+    constants = dict(re.findall(r'^(\w+_PURPOSE) = "(\w+)"$', source, flags=re.M))
+    found: dict[str, set[str]] = {"encrypt": set(), "decrypt": set()}
+    for call, constant in re.findall(r"\.(encrypt|decrypt)\((?:[^()]|\([^()]*\))*?\bpurpose=(\w+)", source):
+        found[call].add(constants[constant])
+    return found
 
 
 # ---------------------------------------------------------------- tables
@@ -174,6 +208,21 @@ def test_the_payout_worker_decrypts_only_wechat_pay_secrets_never_an_api_secret(
     assert all(purposes is not None and api_secret not in purposes for _, purposes in grants)
 
 
+def test_every_kms_grant_is_limited_to_the_purposes_its_function_uses() -> None:
+    for name, grants in GRANTS.items():
+        for action, purposes in grants.kms:
+            assert purposes is not None, f"{name}: {action} without a kms:EncryptionContext:purpose condition"
+        for action, expected in (("kms:Decrypt", DECRYPTS), ("kms:Encrypt", ENCRYPTS)):
+            allowed = set().union(*(p or set() for a, p in grants.kms if a == action))
+            assert allowed == expected.get(name, frozenset()), (name, action)
+    code = _bound_in_code()
+    assert code["decrypt"] == set().union(*DECRYPTS.values()) - PENDING_PURPOSES
+    assert code["encrypt"] == set().union(*ENCRYPTS.values()) - PENDING_PURPOSES
+    # The API's merchant-key grant lasts only while the notify path decrypts both WeChat Pay secrets.
+    notify = (ROOT / "shared" / "fenxiao" / "service" / "notifications.py").read_text()
+    assert (MERCHANT_KEY in DECRYPTS["ApiFunction"]) == ("wechatpay_secrets(" in notify)
+
+
 def test_the_purposes_in_the_template_are_the_ones_the_code_binds_into_the_encryption_context() -> None:
     from fenxiao.adapters.secrets import SecretBox
 
@@ -192,7 +241,39 @@ def test_the_purposes_in_the_template_are_the_ones_the_code_binds_into_the_encry
         {"shop_id": "s1", "purpose": p} for p in _purposes()
     ]
     template_purposes = set().union(*(p for g in GRANTS.values() for _, p in g.kms if p))
-    assert template_purposes and template_purposes <= set(_purposes())
+    assert template_purposes and template_purposes <= set(_purposes()) | PENDING_PURPOSES
+    assert _purposes() == (API_SECRET, APIV3_KEY, MERCHANT_KEY)
+
+
+# ---------------------------------------------------------------- the operator token
+
+
+def test_only_the_api_reads_the_operator_token_and_no_function_has_it_in_its_environment() -> None:
+    secrets = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::SecretsManager::Secret"}
+    assert secrets == {"OperatorTokenSecret"}
+    readers = {name for name, g in GRANTS.items() if g.secrets}
+    assert readers == {"ApiFunction"} and GRANTS["ApiFunction"].secrets == secrets
+    # Lambda shows environment variables to anyone with lambda:GetFunctionConfiguration: the ARN only.
+    environments = {"Globals": TEMPLATE_DOC["Globals"]["Function"]["Environment"]["Variables"]}
+    environments |= {
+        n: (f["Properties"].get("Environment") or {}).get("Variables", {}) for n, f in FUNCTIONS.items()
+    }
+    token_variables = {
+        (where, name) for where, env in environments.items() for name in env if "OPERATOR_TOKEN" in name
+    }
+    assert token_variables == {("ApiFunction", "FENXIAO_OPERATOR_TOKEN_SECRET_ARN")}
+    assert environments["ApiFunction"]["FENXIAO_OPERATOR_TOKEN_SECRET_ARN"] == {"Ref": "OperatorTokenSecret"}
+    text = TEMPLATE.read_text()
+    assert "{{resolve:secretsmanager" not in text, (
+        "a dynamic reference would put the value in the environment"
+    )
+    no_echo = {name for name, p in TEMPLATE_DOC["Parameters"].items() if p.get("NoEcho")}
+    assert not no_echo, f"secrets are generated in Secrets Manager, not passed as parameters: {no_echo}"
+    # The outputs name the secret and how to read it, never its value.
+    outputs = TEMPLATE_DOC["Outputs"]
+    assert outputs["OperatorTokenSecretArn"]["Value"] == {"Ref": "OperatorTokenSecret"}
+    command = outputs["OperatorTokenCommand"]["Value"]["Sub"]
+    assert "secretsmanager get-secret-value" in command and "${OperatorTokenSecret}" in command
 
 
 # ---------------------------------------------------------------- batches and timeouts

@@ -188,41 +188,18 @@ def test_a_custom_domain_base_path_is_accepted_when_configured(
         bootstrap.reset()
 
 
-# ---------------------------------------------------------------- the operator token's length
-
-
-def _env(token: str) -> dict[str, str]:
-    from tests.support import ENV_FROM_OUTPUT
-
-    return {**{name: "x" for name in ENV_FROM_OUTPUT}, "FENXIAO_OPERATOR_TOKEN": token}
+# ---------------------------------------------------------------- the operator token's strength
 
 
 @pytest.mark.unit
-def test_the_operator_token_is_at_least_32_characters_everywhere() -> None:
-    import yaml
-
-    from fenxiao.config import OPERATOR_TOKEN_MIN_LENGTH, ConfigurationError, settings_from_env
-    from tests.support import OPERATOR_TOKEN, TEMPLATE
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    parameter = yaml.load(TEMPLATE.read_text(), Loader=Loader)["Parameters"]["OperatorToken"]
-    assert parameter["MinLength"] == OPERATOR_TOKEN_MIN_LENGTH == 32
-    assert settings_from_env(_env("t" * 32)).operator_token.get_secret_value() == "t" * 32
-    assert settings_from_env(_env(OPERATOR_TOKEN)).operator_token.get_secret_value() == OPERATOR_TOKEN
-    with pytest.raises(ConfigurationError) as raised:
-        settings_from_env(_env("t" * 31))
-    assert "FENXIAO_OPERATOR_TOKEN" in str(raised.value) and "t" * 31 not in str(raised.value)
-
-
-@pytest.mark.unit
-def test_the_local_stack_refuses_a_short_operator_token() -> None:
+def test_the_generated_operator_token_is_long_and_can_be_typed_in_a_header() -> None:
+    from fenxiao.config import OPERATOR_TOKEN_MIN_LENGTH
+    from fenxiao_local.secret_store import OPERATOR_TOKEN_SECRET
     from fenxiao_local.stack import DEFAULT_TEMPLATE
-    from fenxiao_local.template import Template, TemplateError
+    from fenxiao_local.template import Template
 
-    template = Template.load(DEFAULT_TEMPLATE)
-    with pytest.raises(TemplateError, match="OperatorToken"):
-        template.parameter_values({"OperatorToken": "t" * 31})
-    assert template.parameter_values({"OperatorToken": "t" * 32})["OperatorToken"] == "t" * 32
+    secret = Template.load(DEFAULT_TEMPLATE).resources[OPERATOR_TOKEN_SECRET]
+    generate = secret["Properties"]["GenerateSecretString"]
+    # 43 of A-Z a-z 0-9 is about 256 bits; a bare string (no SecretStringTemplate), nothing to escape.
+    assert generate == {"PasswordLength": 43, "ExcludePunctuation": True}
+    assert generate["PasswordLength"] > OPERATOR_TOKEN_MIN_LENGTH == 32

@@ -79,23 +79,27 @@ def test_event_sources_of_the_template(template: Template) -> None:
 def test_globals_environment_is_the_handlers_environment(template: Template) -> None:
     env = template.global_environment()
     assert env["FENXIAO_SHOPS_TABLE"] == {"Ref": "ShopsTable"}
-    assert env["FENXIAO_OPERATOR_TOKEN"] == {"Ref": "OperatorToken"}
+    assert not any("OPERATOR_TOKEN" in name for name in env)  # only the API function has the secret's ARN
+    api = template.api_function()
+    assert api is not None
+    assert api.environment["FENXIAO_OPERATOR_TOKEN_SECRET_ARN"] == {"Ref": "OperatorTokenSecret"}
     assert env["FENXIAO_ALLOW_CLOCK_OVERRIDE"] == "false"
 
 
-def test_parameters_are_checked_like_cloudformation_does(template: Template) -> None:
-    token = "t" * 32
-    values = template.parameter_values({"OperatorToken": token})
-    assert values["OperatorToken"] == token
-    assert values["LogLevel"] == "INFO"
-    with pytest.raises(TemplateError, match="OperatorToken: at least 32"):
-        template.parameter_values({"OperatorToken": "short"})
+def test_parameters_are_checked_like_cloudformation_does(template: Template, tmp_path: Path) -> None:
+    values = template.parameter_values({"LogLevel": "DEBUG"})
+    assert values["LogLevel"] == "DEBUG" and values["ApiBasePath"] == ""
+    assert template.parameter_values({})["LogLevel"] == "INFO"  # `sam deploy --guided` needs no value
     with pytest.raises(TemplateError, match="LogLevel"):
-        template.parameter_values({"OperatorToken": token, "LogLevel": "LOUD"})
-    with pytest.raises(TemplateError, match="OperatorToken"):
-        template.parameter_values({})
+        template.parameter_values({"LogLevel": "LOUD"})
     with pytest.raises(TemplateError, match="unknown parameters: Nope"):
-        template.parameter_values({"OperatorToken": token, "Nope": "x"})
+        template.parameter_values({"Nope": "x"})
+    path = tmp_path / "t.yaml"
+    path.write_text("Parameters:\n  Token: {Type: String, MinLength: 32}\nResources: {}\n")
+    with pytest.raises(TemplateError, match="Token: at least 32"):
+        Template.load(path).parameter_values({"Token": "short"})
+    with pytest.raises(TemplateError, match="Token"):
+        Template.load(path).parameter_values({})
 
 
 def test_gateway_response_body_from_the_template(template: Template) -> None:

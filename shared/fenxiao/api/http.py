@@ -273,7 +273,7 @@ def operator_route(fn: Callable[..., Any]) -> Callable[..., Any]:
     """An operator route: bearer token checked."""
 
     def authenticate(request: Any, kwargs: dict[str, Any]) -> None:
-        verify_operator(_headers(request), container().settings.operator_token.get_secret_value())
+        verify_operator(_headers(request), container().operator_token())
         return None
 
     return _guarded(fn, authenticate)
