@@ -197,6 +197,7 @@ def fetch_background(url: str, *, allow_loopback_http: bool = False) -> bytes:
         answer = _pool.request("GET", url, preload_content=False, timeout=FETCH_TIMEOUT, redirect=False)
     except urllib3.exceptions.HTTPError as exc:
         raise PosterInputError(BACKGROUND_FIELD, f"could not be fetched ({type(exc).__name__})") from None
+    complete = False
     try:
         if answer.status != 200:
             raise PosterInputError(BACKGROUND_FIELD, f"could not be fetched (HTTP {answer.status})")
@@ -210,8 +211,12 @@ def fetch_background(url: str, *, allow_loopback_http: bool = False) -> bytes:
             if size > MAX_BACKGROUND_BYTES:
                 raise PosterInputError(BACKGROUND_FIELD, "the image is over 5 MB")
             chunks.append(chunk)
+        complete = True
     except urllib3.exceptions.HTTPError as exc:
         raise PosterInputError(BACKGROUND_FIELD, f"could not be fetched ({type(exc).__name__})") from None
     finally:
-        answer.release_conn()
+        if complete:
+            answer.release_conn()
+        else:
+            answer.close()  # an answer left half read must not go back to the pool
     return b"".join(chunks)
