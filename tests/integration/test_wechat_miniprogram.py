@@ -149,3 +149,22 @@ def test_the_standin_serves_test_backgrounds(standin) -> None:
         assert err.value.field == "ui.poster.image_url"
     with pytest.raises(PosterInputError, match="https://"):
         fetch_background(f"{server.url}/images/background.png")
+
+
+def test_the_dynamodb_store_shares_one_refresh_across_containers(aws_env, standin) -> None:
+    from fenxiao import bootstrap
+    from fenxiao.adapters.wechat_tokens import DynamoTokenStore, WechatTokenModel, token_key
+
+    bootstrap.container()  # binds the models to the stack's tables
+    server, desk = standin
+    containers = [tokens(server, DynamoTokenStore()) for _ in range(8)]
+    got = [c.token(APPID, lambda: SECRET) for c in containers]
+    assert len(set(got)) == 1 and desk.calls["stable_token"] == 1
+    item = WechatTokenModel.get(token_key(APPID))
+    assert item.token == got[0] and item.claimed_until == 0 and item.expires_at > 0
+    store = DynamoTokenStore()
+    assert store.claim(APPID, item.version - 1, 1.0) is None  # a stale version never claims
+    containers[0].invalidate(APPID, got[0])
+    fresh = containers[1].code_image(APPID, lambda: SECRET, "pDyn", "pages/index/index", "release")
+    assert scene_of(fresh) == ["pDyn"]
+    assert desk.calls["stable_token"] == 1  # the stand-in answers the same token while it is valid
