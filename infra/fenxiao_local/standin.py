@@ -300,7 +300,8 @@ class Standin:
                 else:
                     payload = b"" if document is None else json.dumps(document, ensure_ascii=False).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                if not any(name.lower() == "content-type" for name in extra):
+                    self.send_header("Content-Type", "application/json")
                 for name, value in extra.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))

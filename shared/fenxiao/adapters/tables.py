@@ -10,11 +10,13 @@ from fenxiao.adapters.members import MemberItem
 from fenxiao.adapters.notifications import NotificationModel
 from fenxiao.adapters.orders import OrderItem
 from fenxiao.adapters.shops import ConfigVersionModel, ShopModel, SignedWriteMarkModel
+from fenxiao.adapters.wechat_tokens import WechatTokenModel
 from fenxiao.adapters.withdrawals import PayoutBillModel, WithdrawalModel
 from fenxiao.config import Settings
 
 TABLES: dict[type[Model], str] = {
     ShopModel: "shops_table",
+    WechatTokenModel: "shops_table",
     ConfigVersionModel: "config_table",
     SignedWriteMarkModel: "config_table",
     MemberItem: "members_table",
