@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fenxiao import clock
-from fenxiao.adapters import members
+from fenxiao.service import members
 from fenxiao.domain.eligibility import distributor_at
 from fenxiao.timefmt import key
 from tests.money_support import order_body, pay, run

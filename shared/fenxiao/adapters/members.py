@@ -9,7 +9,7 @@ membership events, and the shop's eligibility modes over time that a distributor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pynamodb.attributes import (
@@ -23,13 +23,8 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
-from fenxiao import clock
 from fenxiao.adapters.dynamo import TableMeta
 from fenxiao.adapters.ledger import account
-from fenxiao.adapters.shops import ConfigVersionModel
-from fenxiao.bootstrap import container
-from fenxiao.domain.eligibility import ModesSeen, distributor_at
-from fenxiao.schemas.settings import DistributionSettings
 from fenxiao.timefmt import key
 
 
@@ -171,27 +166,6 @@ class MemberRecord:
         known += [b.bound_at for b in self.bindings[:1]] + [c.at for c in self.changes[:1]]
         return min(known) if known else None
 
-    def is_distributor_at(self, at: datetime, eligibility_mode: str) -> bool:
-        """Distributor at ``at`` (SPEC §2, once one always one unless revoked; ``eligibility.distributor_at``):
-        the latest of the grants/revocations and the moments mode ``none`` made the member one.
-
-        ``eligibility_mode`` is the mode in force at ``at`` (the caller has read it): with a grant in force,
-        or mode ``none`` and no grant/revocation, the answer needs no more reads. Otherwise the shop's
-        eligibility modes up to ``at`` are read (one Query, see ``eligibility_modes``).
-        """
-        explicit = self.explicit_status_at(at)
-        if explicit is True:
-            return True  # a later moment by mode none could only say the same
-        if explicit is None and eligibility_mode == "none":
-            return True  # everyone is one now, this member included
-        return distributor_at(
-            key(at),
-            self.came_into_being(),
-            [(c.at, c.active) for c in self.changes],
-            eligibility_modes(self.shop_id, at),
-            INITIAL_MODE,
-        )
-
 
 def load_member(shop_id: str, member_id: str, consistent: bool = True) -> MemberRecord:
     """The member's partition: one Query."""
@@ -280,48 +254,3 @@ def new_distributor_change(
 
 
 # ---------------------------------------------------------------- the shop's eligibility modes over time
-
-INITIAL_MODE = DistributionSettings().eligibility.mode  # before the shop's first distribution settings
-FINAL_AFTER = timedelta(minutes=15)  # a version effective this long ago can no longer appear (see below)
-
-
-def eligibility_modes(shop_id: str, at: datetime) -> list[tuple[str, str]]:
-    """``(effective_at, eligibility mode)`` of the shop's distribution versions at or before ``at``, oldest
-    first: one Query of ConfigTable (consistent read), or none.
-
-    Versions are immutable and stored with their request's time, so one effective more than ``FINAL_AFTER``
-    (Lambda's longest run) before the clock can no longer appear: those are kept per container
-    (``Container.eligibility_modes``), and a later call queries only the versions after them (nothing at all
-    when ``at`` is that old). A move of the clock override (local stack, tests) drops what was kept.
-    """
-    at_key = key(at)
-    cache = container().eligibility_modes
-    offset = clock.offset_seconds()
-    seen = cache.get(shop_id, offset)
-    if seen is not None and at_key <= seen.final_to:
-        return [v for v in seen.versions if v[0] <= at_key]
-    final_to = min(at_key, key(clock.now() - FINAL_AFTER))  # read before the Query
-    condition: Condition
-    if seen is None:
-        condition = ConfigVersionModel.effective_at <= at_key
-        known: list[tuple[str, str]] = []
-    else:
-        condition = ConfigVersionModel.effective_at.between(seen.final_to, at_key)
-        known = list(seen.versions)
-    for item in ConfigVersionModel.query(_distribution_key(shop_id), condition, consistent_read=True):
-        if seen is None or item.effective_at > seen.final_to:
-            known.append((item.effective_at, _mode_of(item.doc)))
-    if seen is None or final_to > seen.final_to:
-        cache.keep(shop_id, ModesSeen(offset, final_to, [v for v in known if v[0] <= final_to]))
-    return known
-
-
-def _distribution_key(shop_id: str) -> str:
-    # ConfigTable's key of the shop's distribution settings (service.settings.config_key(shop, DISTRIBUTION)).
-    return f"{shop_id}#distribution"
-
-
-def _mode_of(doc: Any) -> str:
-    eligibility = doc.get("eligibility") if isinstance(doc, dict) else None
-    mode = eligibility.get("mode") if isinstance(eligibility, dict) else None
-    return str(mode) if mode else INITIAL_MODE

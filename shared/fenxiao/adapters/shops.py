@@ -271,3 +271,17 @@ def advance_signed_write_mark(
             return False
         raise
     return True
+
+
+def distribution_versions(shop_id: str, after_key: str | None, at_key: str) -> list[tuple[str, Any]]:
+    """``(effective_at, document)`` of the shop's distribution versions in (``after_key``, ``at_key``]
+    (all up to ``at_key`` when ``after_key`` is None), oldest first: one consistent Query."""
+    condition = (
+        ConfigVersionModel.effective_at <= at_key
+        if after_key is None
+        else ConfigVersionModel.effective_at.between(after_key, at_key)
+    )
+    items = ConfigVersionModel.query(config_key(shop_id, DISTRIBUTION), condition, consistent_read=True)
+    return [
+        (item.effective_at, item.doc) for item in items if after_key is None or item.effective_at > after_key
+    ]

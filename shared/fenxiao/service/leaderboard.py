@@ -28,6 +28,7 @@ from fenxiao.domain.periods import Board, ended_periods, parse_board, parse_peri
 from fenxiao.observability import logger
 from fenxiao.service import settings
 from fenxiao.service.jobs import Page
+from fenxiao.service.members import is_distributor_at
 from fenxiao.timefmt import from_key, rfc3339
 
 ARCHIVE_SIZE = 20  # the largest display_count: an archive can answer any board setting
@@ -109,7 +110,7 @@ def binding_targets(shop_id: str, inviter_id: str, at: datetime) -> list[ScoreTa
     grand_is_distributor = False
     if grand_inviter is not None:
         mode = settings.distribution_at(shop_id, at).eligibility.mode
-        grand_is_distributor = load_member(shop_id, grand_inviter).is_distributor_at(at, mode)
+        grand_is_distributor = is_distributor_at(load_member(shop_id, grand_inviter), at, mode)
     return binding_scores(inviter_id, grand_inviter, grand_is_distributor, at)
 
 

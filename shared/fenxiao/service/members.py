@@ -6,7 +6,7 @@ distributor status (``DIST#{t}``). One Query of the partition answers "who was t
 "was this member a distributor at t", which is what a payment at t is attributed by. Distributor status at
 t is the latest of the grants/revocations and the moments mode ``none`` made the member one (once a
 distributor, always one, unless the shop revokes it); when the member's own items do not settle it, the
-shop's eligibility modes up to t are read too (``adapters.members.eligibility_modes``).
+shop's eligibility modes up to t are read too (``eligibility_modes`` below).
 
 Fan counters (``fans_level1``, ``fans_level2``) are maintained at binding time in the same transaction as
 the binding, never counted by a query.
@@ -18,18 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from fenxiao import clock
 from fenxiao.adapters import members as members_table
+from fenxiao.adapters import shops as shops_table
 from fenxiao.adapters.dynamo import version_is
 from fenxiao.adapters.members import MemberModel, MemberRecord, load_member
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
-from fenxiao.bootstrap import Container
+from fenxiao.bootstrap import Container, container
+from fenxiao.domain.eligibility import ModesSeen, distributor_at
 from fenxiao.domain.errors import Conflict, NotFound, RuleViolation
 from fenxiao.schemas.settings import DistributionSettings
 from fenxiao.service import settings
 from fenxiao.service.membership import level_view
 from fenxiao.timefmt import from_key, key, rfc3339_from_key
-
-__all__ = ["MemberRecord", "load_member"]  # reconcile reads them from here until it imports adapters.members
 
 MAX_CHAIN = 60  # the longest inviter chain walked for the cycle check (each step is one read)
 
@@ -99,7 +100,7 @@ def _bind_once(
         assert binding is not None
         return BindResult(created=False, replaced=None, bound_at=from_key(binding.bound_at))
     inviter = load_member(shop_id, inviter_id)
-    if not inviter.is_distributor_at(now, dist.eligibility.mode):
+    if not is_distributor_at(inviter, now, dist.eligibility.mode):
         raise RuleViolation(
             f"{inviter_id} is not a distributor of this shop", code="not_a_distributor", field="inviter_id"
         )
@@ -227,7 +228,7 @@ def set_distributor(shop_id: str, member_id: str, active: bool, now: datetime, c
     member = load_member(shop_id, member_id)
     dist = settings.distribution_at(shop_id, now)
     if (
-        member.is_distributor_at(now, dist.eligibility.mode) == active
+        is_distributor_at(member, now, dist.eligibility.mode) == active
         and member.explicit_status_at(now) is not None
     ):
         return False
@@ -263,7 +264,7 @@ def member_view(shop_id: str, member_id: str, now: datetime) -> dict[str, Any]:
         "member_id": member_id,
         "inviter_id": member.inviter_at(now),
         "bound_at": rfc3339_from_key(meta.bound_at),
-        "is_distributor": member.is_distributor_at(now, dist.eligibility.mode),
+        "is_distributor": is_distributor_at(member, now, dist.eligibility.mode),
         "growth": growth,
         **level,
         "fans": {"level1": int(meta.fans_level1 or 0), "level2": int(meta.fans_level2 or 0)},
@@ -274,3 +275,63 @@ def member_view(shop_id: str, member_id: str, now: datetime) -> dict[str, Any]:
             "withdrawn_fen": int(meta.withdrawn_fen or 0),
         },
     }
+
+
+# ---------------------------------------------------------------- distributor status at a time
+
+INITIAL_MODE = DistributionSettings().eligibility.mode  # before the shop's first distribution settings
+
+
+def is_distributor_at(member: MemberRecord, at: datetime, eligibility_mode: str) -> bool:
+    """Distributor at ``at`` (SPEC §2, once one always one unless revoked; ``eligibility.distributor_at``):
+    the latest of the grants/revocations and the moments mode ``none`` made the member one.
+
+    ``eligibility_mode`` is the mode in force at ``at`` (the caller has read it): with a grant in force,
+    or mode ``none`` and no grant/revocation, the answer needs no more reads. Otherwise the shop's
+    eligibility modes up to ``at`` are read (one Query, see ``eligibility_modes``).
+    """
+    explicit = member.explicit_status_at(at)
+    if explicit is True:
+        return True  # a later moment by mode none could only say the same
+    if explicit is None and eligibility_mode == "none":
+        return True  # everyone is one now, this member included
+    return distributor_at(
+        key(at),
+        member.came_into_being(),
+        [(c.at, c.active) for c in member.changes],
+        eligibility_modes(member.shop_id, at),
+        INITIAL_MODE,
+    )
+
+
+FINAL_AFTER = timedelta(minutes=15)  # a version effective this long ago can no longer appear (see below)
+
+
+def eligibility_modes(shop_id: str, at: datetime) -> list[tuple[str, str]]:
+    """``(effective_at, eligibility mode)`` of the shop's distribution versions at or before ``at``, oldest
+    first: one Query of ConfigTable (consistent read), or none.
+
+    Versions are immutable and stored with their request's time, so one effective more than ``FINAL_AFTER``
+    (Lambda's longest run) before the clock can no longer appear: those are kept per container
+    (``Container.eligibility_modes``), and a later call queries only the versions after them (nothing at all
+    when ``at`` is that old). A move of the clock override (local stack, tests) drops what was kept.
+    """
+    at_key = key(at)
+    cache = container().eligibility_modes
+    offset = clock.offset_seconds()
+    seen = cache.get(shop_id, offset)
+    if seen is not None and at_key <= seen.final_to:
+        return [v for v in seen.versions if v[0] <= at_key]
+    final_to = min(at_key, key(clock.now() - FINAL_AFTER))  # read before the Query
+    known: list[tuple[str, str]] = [] if seen is None else list(seen.versions)
+    after = None if seen is None else seen.final_to
+    known += [(at, _mode_of(doc)) for at, doc in shops_table.distribution_versions(shop_id, after, at_key)]
+    if seen is None or final_to > seen.final_to:
+        cache.keep(shop_id, ModesSeen(offset, final_to, [v for v in known if v[0] <= final_to]))
+    return known
+
+
+def _mode_of(doc: Any) -> str:
+    eligibility = doc.get("eligibility") if isinstance(doc, dict) else None
+    mode = eligibility.get("mode") if isinstance(eligibility, dict) else None
+    return str(mode) if mode else INITIAL_MODE

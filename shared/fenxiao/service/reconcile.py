@@ -21,7 +21,7 @@ from typing import Any, Literal
 from fenxiao.adapters import dynamo
 from fenxiao.adapters.dynamo import version_is
 from fenxiao.adapters.ledger import account
-from fenxiao.adapters.members import DistributorChangeModel
+from fenxiao.adapters.members import DistributorChangeModel, MemberRecord, load_member
 from fenxiao.adapters.orders import DUE_SHARDS, CommissionLineMap, CommissionModel, OrderModel
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.bootstrap import Container
@@ -40,7 +40,7 @@ from fenxiao.domain.ledger import Movement
 from fenxiao.domain.refunds import OrderLine, Refund, line_refunds
 from fenxiao.observability import count, logger
 from fenxiao.service import settings
-from fenxiao.service.members import MemberRecord, load_member
+from fenxiao.service.members import is_distributor_at
 from fenxiao.service.orders import OrderState, load_order, order_key
 from fenxiao.timefmt import from_key, key
 
@@ -149,7 +149,7 @@ def _apply_payment(
     mode = dist.eligibility.mode
     buyer_id = str(order.buyer_id)
     buyer = load_member(shop_id, buyer_id)
-    buyer_is_distributor = buyer.is_distributor_at(paid_at, mode)
+    buyer_is_distributor = is_distributor_at(buyer, paid_at, mode)
 
     plans: list[CommissionPlan] = []
     if dist.enabled:
@@ -166,9 +166,9 @@ def _apply_payment(
             buyer_id,
             buyer_is_distributor,
             parent1,
-            record1.is_distributor_at(paid_at, mode) if record1 else False,
+            is_distributor_at(record1, paid_at, mode) if record1 else False,
             parent2,
-            record2.is_distributor_at(paid_at, mode) if record2 else False,
+            is_distributor_at(record2, paid_at, mode) if record2 else False,
         )
     basis = dist.settlement.basis
     freeze_days = dist.settlement.freeze_days
