@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import re
@@ -67,13 +69,18 @@ def quiet_moto() -> None:
 
 
 class Moto:
-    """moto's ThreadedMotoServer on a free loopback port."""
+    """moto's ThreadedMotoServer on a free loopback port, its DynamoDB on the engine of fast_moto.py."""
 
     def __init__(self, port: int = 0) -> None:
+        from fenxiao_local import fast_moto
+
+        fast_moto.check_moto()  # before moto's server is imported: a clear refusal, not a misbehaving stack
         from moto.server import ThreadedMotoServer
 
         quiet_moto()
         serialize_moto_dynamodb()
+        fast_moto.install()
+        self._engine = True
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 
     def start(self) -> str:
@@ -83,29 +90,43 @@ class Moto:
         return self.endpoint
 
     def stop(self) -> None:
+        from fenxiao_local import fast_moto
+
         self.server.stop()
+        if self._engine:
+            self._engine = False
+            fast_moto.uninstall()
 
 
 _moto_dynamodb_lock = threading.RLock()
 
 
 def serialize_moto_dynamodb() -> None:
-    """One DynamoDB request at a time in moto's server, as DynamoDB executes each request atomically. moto
-    is not thread-safe: concurrent TransactWriteItems can both pass a condition (50 concurrent withdrawals
-    of one balance overdrew it, tests/e2e/test_withdrawal_concurrency_e2e.py). Requests still interleave
-    freely between each other, where the service's races live. Idempotent."""
+    """One DynamoDB request at a time in moto, as DynamoDB executes each request atomically. moto is not
+    thread-safe: concurrent TransactWriteItems can both pass a condition (50 concurrent withdrawals of one
+    balance overdrew it, tests/e2e/test_withdrawal_concurrency_e2e.py). The lock covers an action's
+    backend call and the writing of its answer from the stored items, nothing else (not the HTTP exchange,
+    the request's authentication or the answer's checksum). Requests still interleave freely between each
+    other, where the service's races live. Idempotent; the in-process tests' lock is this one too."""
+    from moto.core.responses import ActionResult
     from moto.dynamodb.responses import DynamoHandler
 
-    original = DynamoHandler.call_action
-    if getattr(original, "_fenxiao_serialized", False):
+    if DynamoHandler.__dict__.get("_fenxiao_serialized"):
         return
 
-    def call_action(self: Any) -> Any:
-        with _moto_dynamodb_lock:
-            return original(self)
+    def locked(action: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        @functools.wraps(action)
+        def run(self: Any) -> Any:
+            with _moto_dynamodb_lock:
+                answer = action(self)
+                return self.serialized(answer) if isinstance(answer, ActionResult) else answer
 
-    call_action._fenxiao_serialized = True  # type: ignore[attr-defined]
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+        return run
+
+    for name, value in list(DynamoHandler.__dict__.items()):
+        if not name.startswith("_") and inspect.isfunction(value):
+            setattr(DynamoHandler, name, locked(value))
+    DynamoHandler._fenxiao_serialized = True  # type: ignore[attr-defined]
 
 
 def aws_environment(endpoint: str, region: str = REGION) -> dict[str, str]:
