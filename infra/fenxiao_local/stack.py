@@ -65,6 +65,57 @@ def quiet_moto() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+class _Recorded(logging.Filter):
+    """Inside the block, the records of a logger (and its children) are kept, not printed."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.logger = logging.getLogger(name)
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.messages.append(record.getMessage())
+        return False
+
+    def __enter__(self) -> _Recorded:
+        self._children = [self.logger] + [
+            logging.getLogger(n)
+            for n in list(logging.root.manager.loggerDict)
+            if n.startswith(self.logger.name + ".")
+        ]
+        for one in self._children:
+            one.addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for one in self._children:
+            one.removeFilter(self)
+
+
+def summarise_warnings(messages: Any, template: Template) -> str:
+    """moto warns once or more per resource it does not model (the template's CloudWatch alarms, the
+    Serverless resources the local stack plays): one line naming them, counted from the template."""
+    kinds, other = set(), 0
+    for message in messages:
+        found = re.search(r"AWS::[A-Za-z0-9]+::[A-Za-z0-9]+", message)
+        if found:
+            kinds.add(found.group(0))
+        else:
+            other += 1
+    in_template: dict[str, int] = {}
+    for resource in template.resources.values():
+        kind = str(resource.get("Type", ""))
+        in_template[kind] = in_template.get(kind, 0) + 1
+    parts = [f"{in_template.get(kind, 0)} {kind}" for kind in sorted(kinds)]
+    if other:
+        parts.append(f"{other} other warning{'s' if other > 1 else ''}")
+    return (
+        f"moto's CloudFormation skipped (not modelled, or played locally): {', '.join(parts)}"
+        if parts
+        else ""
+    )
+
+
 # ---------------------------------------------------------------- moto
 
 
@@ -79,6 +130,7 @@ class Moto:
 
         quiet_moto()
         serialize_moto_dynamodb()
+        remember_backends()
         fast_moto.install()
         self._engine = True
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -96,6 +148,26 @@ class Moto:
         if self._engine:
             self._engine = False
             fast_moto.uninstall()
+
+
+def remember_backends() -> None:
+    """moto's server finds the backend of every request anew, under one lock shared by all requests,
+    listing moto's modules on disk each time (a fifth of the local stack's CPU per order): the answer for a
+    host never changes, so it is looked up once. Idempotent."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    if getattr(original, "_fenxiao_remembered", False):
+        return
+    known: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in known:
+            known[host] = original(self, host)
+        return known[host]
+
+    get_backend_for_host._fenxiao_remembered = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
 _moto_dynamodb_lock = threading.RLock()
@@ -402,14 +474,19 @@ class LocalStack:
             ) from None
         self.standin.start()
 
-        self.stack = CreatedStack.create(
-            self.template,
-            {
-                "OperatorToken": opts.operator_token,
-                "WechatPayBaseUrl": self.standin.url,
-                "LogLevel": opts.log_level,
-            },
-        )
+        with warnings.catch_warnings(record=True) as skipped, _Recorded("moto") as logged:
+            warnings.simplefilter("always")
+            self.stack = CreatedStack.create(
+                self.template,
+                {
+                    "OperatorToken": opts.operator_token,
+                    "WechatPayBaseUrl": self.standin.url,
+                    "LogLevel": opts.log_level,
+                },
+            )
+        summary = summarise_warnings([*(str(w.message) for w in skipped), *logged.messages], self.template)
+        if summary:
+            self._phase(summary)
         counts = self.stack.counts()
         self._phase(
             f"stack {self.stack.name} created from {opts.template.name}: "

@@ -29,8 +29,8 @@ from fenxiao.adapters.orders import CommissionLineMap, CommissionModel
 from fenxiao.service import settlement
 from fenxiao.service.reconcile import due_shard
 from fenxiao.timefmt import key
-from tests.bench.counting import Measure, measuring
 from fenxiao_local.fast_moto import item_level_moto
+from tests.bench.counting import Measure, measuring
 from tests.support import ShopCaller
 from tests.support_money import assert_audit_clean, frozen_commission
 
