@@ -3,6 +3,7 @@ same operations give the same answers and leave the same tables with and without
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -393,3 +394,14 @@ def test_the_engine_answers_random_workloads_as_moto_does(workload: list[tuple[A
     with mock_aws(), item_level_moto():
         fast = _run_workload(workload)
     assert fast == plain
+
+
+def test_the_engine_refuses_a_moto_it_was_not_verified_against() -> None:
+    from fenxiao_local.fast_moto import VERIFIED, MotoVersionError, check_moto
+
+    check_moto(".".join(map(str, VERIFIED[0])))  # the first verified release runs
+    for outside in ("5.0.20", "5.2.5", "5.3.0", "6.0.0"):
+        with pytest.raises(
+            MotoVersionError, match=rf"moto {re.escape(outside)} is installed.*verified against moto>="
+        ):
+            check_moto(outside)
