@@ -14,6 +14,7 @@ import os
 import random
 import re
 import signal
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -107,6 +108,7 @@ class Round:
         elapsed = time.monotonic() - started
         assert frozen == target, (frozen, target)
         self.deliveries += sum(deliveries.values())
+        print(f"[bench] throughput ({label}): {count} orders in {elapsed:.1f} s", flush=True)
         return {
             "deliveries": sum(deliveries.values()),
             "notifications_per_second": sum(deliveries.values()) / accepted,
@@ -229,4 +231,8 @@ def test_local_stack_throughput(report) -> None:
         )
     finally:
         running.process.send_signal(signal.SIGINT)
-        running.process.wait(timeout=120)
+        try:
+            running.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:  # a stack stuck in moto must not outlive the benchmark
+            running.process.kill()
+            running.process.wait(timeout=30)
