@@ -111,6 +111,7 @@ def _configure_logging(level: str) -> None:
 
 def local_up(args: argparse.Namespace) -> int:
     from fenxiao.config import ConfigurationError
+    from fenxiao_local.fast_moto import MotoVersionError
     from fenxiao_local.stack import LocalStack, StackOptions
     from fenxiao_local.template import TemplateError
 
@@ -138,7 +139,7 @@ def local_up(args: argparse.Namespace) -> int:
     try:
         try:
             stack.start()
-        except (TemplateError, ConfigurationError, OSError) as exc:
+        except (TemplateError, ConfigurationError, OSError, MotoVersionError) as exc:
             _print(f"[local] cannot start: {exc}")
             return 1
         _print(f"WeChat Pay stand-in: {stack.standin_url} (local only; GET /standin/keys)")

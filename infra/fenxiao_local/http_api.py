@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import unquote
 
 from chalice.config import Config
 from chalice.local import (
@@ -52,6 +53,17 @@ class _Gateway(LocalGateway):
     def __init__(self, app_object: Any, config: Config, settings: GatewaySettings) -> None:
         super().__init__(app_object, config)
         self._settings = settings
+        self._create_event = self.event_converter.create_lambda_event
+        self.event_converter.create_lambda_event = self._decoded_path_parameters  # type: ignore[method-assign]  # type: ignore[method-assign]
+
+    def _decoded_path_parameters(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
+        # API Gateway hands the function its path parameters URL-decoded (/members/m%2Da -> m-a); the
+        # request's path stays as sent, which is what a signature covers
+        event = self._create_event(method, path, headers, body)
+        captured = event.get("pathParameters")
+        if captured:
+            event["pathParameters"] = {name: unquote(value) for name, value in captured.items()}
+        return event
 
     def _generate_lambda_context(self) -> Any:
         s = self._settings

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import re
@@ -68,17 +70,74 @@ def quiet_moto() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+class _Recorded(logging.Filter):
+    """Inside the block, the records of a logger (and its children) are kept, not printed."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.logger = logging.getLogger(name)
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.messages.append(record.getMessage())
+        return False
+
+    def __enter__(self) -> _Recorded:
+        self._children = [self.logger] + [
+            logging.getLogger(n)
+            for n in list(logging.root.manager.loggerDict)
+            if n.startswith(self.logger.name + ".")
+        ]
+        for one in self._children:
+            one.addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for one in self._children:
+            one.removeFilter(self)
+
+
+def summarise_warnings(messages: Any, template: Template) -> str:
+    """moto warns once or more per resource it does not model (the template's CloudWatch alarms, the
+    Serverless resources the local stack plays): one line naming them, counted from the template."""
+    kinds, other = set(), 0
+    for message in messages:
+        found = re.search(r"AWS::[A-Za-z0-9]+::[A-Za-z0-9]+", message)
+        if found:
+            kinds.add(found.group(0))
+        else:
+            other += 1
+    in_template: dict[str, int] = {}
+    for resource in template.resources.values():
+        kind = str(resource.get("Type", ""))
+        in_template[kind] = in_template.get(kind, 0) + 1
+    parts = [f"{in_template.get(kind, 0)} {kind}" for kind in sorted(kinds)]
+    if other:
+        parts.append(f"{other} other warning{'s' if other > 1 else ''}")
+    return (
+        f"moto's CloudFormation skipped (not modelled, or played locally): {', '.join(parts)}"
+        if parts
+        else ""
+    )
+
+
 # ---------------------------------------------------------------- moto
 
 
 class Moto:
-    """moto's ThreadedMotoServer on a free loopback port."""
+    """moto's ThreadedMotoServer on a free loopback port, its DynamoDB on the engine of fast_moto.py."""
 
     def __init__(self, port: int = 0) -> None:
+        from fenxiao_local import fast_moto
+
+        fast_moto.check_moto()  # before moto's server is imported: a clear refusal, not a misbehaving stack
         from moto.server import ThreadedMotoServer
 
         quiet_moto()
         serialize_moto_dynamodb()
+        remember_backends()
+        fast_moto.install()
+        self._engine = True
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 
     def start(self) -> str:
@@ -88,29 +147,63 @@ class Moto:
         return self.endpoint
 
     def stop(self) -> None:
+        from fenxiao_local import fast_moto
+
         self.server.stop()
+        if self._engine:
+            self._engine = False
+            fast_moto.uninstall()
+
+
+def remember_backends() -> None:
+    """moto's server finds the backend of every request anew, under one lock shared by all requests,
+    listing moto's modules on disk each time (a fifth of the local stack's CPU per order): the answer for a
+    host never changes, so it is looked up once. Idempotent."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    if getattr(original, "_fenxiao_remembered", False):
+        return
+    known: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in known:
+            known[host] = original(self, host)
+        return known[host]
+
+    get_backend_for_host._fenxiao_remembered = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
 _moto_dynamodb_lock = threading.RLock()
 
 
 def serialize_moto_dynamodb() -> None:
-    """One DynamoDB request at a time in moto's server, as DynamoDB executes each request atomically. moto
-    is not thread-safe: concurrent TransactWriteItems can both pass a condition (50 concurrent withdrawals
-    of one balance overdrew it, tests/e2e/test_withdrawal_concurrency_e2e.py). Requests still interleave
-    freely between each other, where the service's races live. Idempotent."""
+    """One DynamoDB request at a time in moto, as DynamoDB executes each request atomically. moto is not
+    thread-safe: concurrent TransactWriteItems can both pass a condition (50 concurrent withdrawals of one
+    balance overdrew it, tests/e2e/test_withdrawal_concurrency_e2e.py). The lock covers an action's
+    backend call and the writing of its answer from the stored items, nothing else (not the HTTP exchange,
+    the request's authentication or the answer's checksum). Requests still interleave freely between each
+    other, where the service's races live. Idempotent; the in-process tests' lock is this one too."""
+    from moto.core.responses import ActionResult
     from moto.dynamodb.responses import DynamoHandler
 
-    original = DynamoHandler.call_action
-    if getattr(original, "_fenxiao_serialized", False):
+    if DynamoHandler.__dict__.get("_fenxiao_serialized"):
         return
 
-    def call_action(self: Any) -> Any:
-        with _moto_dynamodb_lock:
-            return original(self)
+    def locked(action: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        @functools.wraps(action)
+        def run(self: Any) -> Any:
+            with _moto_dynamodb_lock:
+                answer = action(self)
+                return self.serialized(answer) if isinstance(answer, ActionResult) else answer
 
-    call_action._fenxiao_serialized = True  # type: ignore[attr-defined]
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+        return run
+
+    for name, value in list(DynamoHandler.__dict__.items()):
+        if not name.startswith("_") and inspect.isfunction(value):
+            setattr(DynamoHandler, name, locked(value))
+    DynamoHandler._fenxiao_serialized = True  # type: ignore[attr-defined]
 
 
 def aws_environment(endpoint: str, region: str = REGION) -> dict[str, str]:
@@ -400,11 +493,16 @@ class LocalStack:
 
         from fenxiao_local.secret_store import OPERATOR_TOKEN_SECRET
 
-        self.stack = CreatedStack.create(
-            self.template,
-            {"WechatPayBaseUrl": self.standin.url, "LogLevel": opts.log_level},
-            secrets={OPERATOR_TOKEN_SECRET: opts.operator_token} if opts.operator_token else None,
-        )
+        with warnings.catch_warnings(record=True) as skipped, _Recorded("moto") as logged:
+            warnings.simplefilter("always")
+            self.stack = CreatedStack.create(
+                self.template,
+                {"WechatPayBaseUrl": self.standin.url, "LogLevel": opts.log_level},
+                secrets={OPERATOR_TOKEN_SECRET: opts.operator_token} if opts.operator_token else None,
+            )
+        summary = summarise_warnings([*(str(w.message) for w in skipped), *logged.messages], self.template)
+        if summary:
+            self._phase(summary)
         counts = self.stack.counts()
         self._phase(
             f"stack {self.stack.name} created from {opts.template.name}: "

@@ -9,7 +9,7 @@ items read, 60 WCU in both cases: ratio 1.0 (asserted: equal round trips, items 
 moto 1.4 s among 100 and 11.8 s among 100 000 stored: moto still walks a whole index to answer an index
 query, which DynamoDB does not. Wall time on moto is not DynamoDB's: plain moto deep-copies every table a transaction
 touches, so its run time grew with the table (about 12 minutes at 100 000 items); the run is therefore
-measured under ``item_level_moto()`` (tests/storm/fast_moto.py: same answers, item-level copies), which
+measured under ``item_level_moto()`` (infra/fenxiao_local/fast_moto.py: same answers, item-level copies), which
 changes no count. The time of one run with 10 000 due on the local stack:
 tests/bench/test_bench_settlement_stack.py.
 """
@@ -29,8 +29,8 @@ from fenxiao.adapters.orders import CommissionLineMap, CommissionModel
 from fenxiao.service import settlement
 from fenxiao.service.reconcile import due_shard
 from fenxiao.timefmt import key
+from fenxiao_local.fast_moto import item_level_moto
 from tests.bench.counting import Measure, measuring
-from tests.storm.fast_moto import item_level_moto
 from tests.support import ShopCaller
 from tests.support_money import assert_audit_clean, frozen_commission
 

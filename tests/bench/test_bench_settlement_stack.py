@@ -8,11 +8,10 @@ JobsQueue poller, until every commission is released. Figures: wall time, pages,
 The stack runs in this process (``fenxiao_local.stack.LocalStack``: moto server, HTTP API, pollers, timers,
 exactly what ``fenxiao local up`` starts), so the 10 000 commissions, their ``commission_frozen`` ledger
 entries and the members' frozen balances are seeded straight into its moto with PynamoDB batch writes
-(the HTTP path would take hours); the run itself is the real one. moto runs under ``item_level_moto()``
-(tests/storm/fast_moto.py: the same answers, without moto's whole-table copy per transaction item, which
-would make each release cost seconds at this size). It is moto's time, not DynamoDB's: what carries over
-to AWS is the shape (pages of at most 50, one continuation message per page, a page well inside Lambda's
-limits).
+(the HTTP path would take hours); the run itself is the real one, on the engine the stack always runs
+(infra/fenxiao_local/fast_moto.py, no test-only switch). It is moto's time, not DynamoDB's: what carries
+over to AWS is the shape (pages of at most 50, one continuation message per page, a page well inside
+Lambda's limits).
 
 Measured once (2 shared cores): 10 000 due in 200 pages released in 328.7 s on moto (30 releases/s), audit
 clean; the operator request ran 4 pages in its 20 s budget and handed the rest to continuations. 66 of its
@@ -32,7 +31,6 @@ import pytest
 
 from fenxiao.service import settlement
 from fenxiao.timefmt import key
-from tests.storm.fast_moto import item_level_moto
 
 pytestmark = pytest.mark.bench
 
@@ -49,19 +47,18 @@ def local_stack() -> Iterator[Any]:
     from fenxiao_local.stack import LocalStack, StackOptions
 
     saved = dict(os.environ)
-    with item_level_moto():
-        stack = LocalStack(
-            StackOptions(port=0, operator_token=TOKEN, allow_clock_override=True, log_level="WARNING"),
-            progress=lambda line: None,
-        ).start()
-        try:
-            yield stack
-        finally:
-            stack.stop()
-            os.environ.clear()
-            os.environ.update(saved)
-            bootstrap.reset()
-            clock.reset()
+    stack = LocalStack(
+        StackOptions(port=0, operator_token=TOKEN, allow_clock_override=True, log_level="WARNING"),
+        progress=lambda line: None,
+    ).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        bootstrap.reset()
+        clock.reset()
 
 
 def _seed(due_at: datetime) -> float:
@@ -185,6 +182,6 @@ def test_settlement_of_10_000_due_on_the_local_stack(local_stack: Any, report: A
             "run_seconds_on_moto": round(seconds, 1),
             "releases_per_second": round(DUE / seconds, 1),
             "setup_seconds": round(setup, 1),
-            "moto": "item_level_moto() (tests/storm/fast_moto.py)",
+            "moto": "the local stack's engine (infra/fenxiao_local/fast_moto.py)",
         },
     )

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fenxiao import clock
-from fenxiao.service import members
 from fenxiao.domain.eligibility import distributor_at
+from fenxiao.service import members
 from fenxiao.timefmt import key
 from tests.money_support import order_body, pay, run
 from tests.support import ShopCaller

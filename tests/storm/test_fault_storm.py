@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
+from fenxiao_local.fast_moto import item_level_moto
 from tests.storm import oracle
 from tests.storm.driver import Driver, setup_shop, stream
-from tests.storm.fast_moto import item_level_moto
 from tests.storm.faults import KINDS, Faults
 from tests.storm.scenario import STORM_NOW, build
 from tests.support import Api, ShopCaller

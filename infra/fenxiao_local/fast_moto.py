@@ -1,0 +1,412 @@
+"""moto's DynamoDB without its whole-table costs: the local stack's engine (``fenxiao local up``, the e2e
+tier, the benchmarks and the fault storm all run on it).
+
+moto 5 makes three operations cost time proportional to everything stored in a table, so a local shop
+slows down as it fills (measured: 0.3 s per order at 50 orders, 2.5 s at 300):
+
+- ``TransactWriteItems`` deep-copies every table it touches, once per item of the transaction, so it can
+  roll back by putting the copies back;
+- a ``Query`` on a table's own key walks and sorts every item of the table to find one partition;
+- a ``Query`` on a secondary index does the same to find one index partition.
+
+The engine keeps moto's own code for all three and narrows only what they copy and walk: a transaction
+saves copies of the items it targets (the only items a Put, Update, Delete or ConditionCheck can change)
+and puts those back when moto cancels it; a base-table query starts from the one partition it names; an
+index query starts from the items whose index hash attribute holds the value it names, found in a
+per-index partition map that every write keeps current. moto then matches, sorts, pages, filters and
+projects exactly as before, so the answers are moto's (``tests/storm/test_fast_moto.py`` checks it on
+random workloads). A DynamoDB answer that is plain JSON already (moto keeps items in wire form) is written
+with ``json.dumps`` directly; one holding bytes goes through moto's serializer as before.
+
+The patch reaches into moto's internals, so it runs only on the moto versions it was verified against
+(``VERIFIED``); ``check_moto()`` refuses any other with a message saying so.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import threading
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from typing import Any
+
+# The moto releases the engine was verified against: [first, end). pyproject.toml pins the same range.
+VERIFIED = ((5, 2, 6), (5, 3))
+# Table.query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+#             scan_index_forward, projection_expressions, index_name, ...): index_name is args[6]
+_INDEX_NAME_POSITION = 6
+
+
+class MotoVersionError(RuntimeError):
+    """The installed moto is not one the engine was verified against."""
+
+
+def _release(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def check_moto(version: str | None = None) -> None:
+    """Raise MotoVersionError unless moto ``version`` (default: the installed one) is in ``VERIFIED`` and
+    has the internals the engine replaces."""
+    installed = version or metadata.version("moto")
+    first, end = VERIFIED
+    wanted = f"moto>={'.'.join(map(str, first))},<{'.'.join(map(str, end))}"
+    if not first <= _release(installed) < end:
+        raise MotoVersionError(
+            f"moto {installed} is installed; the local stack's DynamoDB engine was verified against "
+            f"{wanted} only (pyproject.toml). Reinstall with: python3 dev.py up (or pip install '{wanted}')"
+        )
+    from moto.dynamodb.models.table import Table
+
+    params = list(inspect.signature(Table.query).parameters)
+    if params[2 + _INDEX_NAME_POSITION] != "index_name" or "hash_key_conditions" not in params:
+        raise MotoVersionError(f"moto {installed}: Table.query's arguments moved; the engine cannot run")
+
+
+# ---------------------------------------------------------------- per-index partition maps
+
+_MAP = "_fenxiao_index_map"
+_KEY_TYPES = frozenset({"S", "N", "B"})
+
+
+class _IndexMap:
+    """For one table: index name -> index hash value -> primary keys of the items holding it, and the
+    reverse (primary key -> index name -> value), so a write can move its item between partitions."""
+
+    def __init__(self, table: Any) -> None:
+        self.items = table.items  # the dict this map describes (a restored table gets a new one)
+        self.attrs = {index.name: _hash_attr(index) for index in table.all_indexes()}
+        self.partitions: dict[str, dict[Any, dict[Any, None]]] = {name: {} for name in self.attrs}
+        self.where: dict[Any, dict[str, Any]] = {}
+        for item in _every_item(table):
+            self.add(item)
+
+    def add(self, item: Any) -> None:
+        key = (item.hash_key, item.range_key)
+        placed = {}
+        for name, attr in self.attrs.items():
+            value = item.attrs.get(attr) if attr else None
+            if value is not None and value.type in _KEY_TYPES:  # a key is S, N or B (others never match)
+                self.partitions[name].setdefault(value, {})[key] = None
+                placed[name] = value
+        if placed:
+            self.where[key] = placed
+
+    def remove(self, key: Any) -> None:
+        for name, value in self.where.pop(key, {}).items():
+            partition = self.partitions[name][value]
+            partition.pop(key, None)
+            if not partition:
+                del self.partitions[name][value]
+
+
+def _hash_attr(index: Any) -> str | None:
+    hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+    return hashes[0] if hashes else None
+
+
+def _every_item(table: Any) -> Iterator[Any]:
+    for value in table.items.values():
+        if table.range_key_attr:
+            yield from value.values()
+        else:
+            yield value
+
+
+def _lookup(table: Any, hash_value: Any, range_value: Any) -> Any:
+    if table.range_key_attr:
+        return (table.items.get(hash_value) or {}).get(range_value)
+    return table.items.get(hash_value)
+
+
+def _index_map(table: Any) -> _IndexMap:
+    current = table.__dict__.get(_MAP)
+    names = {index.name for index in table.all_indexes()}
+    if current is None or current.items is not table.items or set(current.attrs) != names:
+        current = _IndexMap(table)
+        table.__dict__[_MAP] = current
+    return current
+
+
+def _reindex(table: Any, hash_value: Any, range_value: Any) -> None:
+    """Move one primary key's item to the index partitions its current attributes name."""
+    current = table.__dict__.get(_MAP)
+    if current is None or current.items is not table.items:
+        return  # not built yet (or for another items dict): the next index query builds it from scratch
+    key = (hash_value, range_value if table.range_key_attr else None)
+    current.remove(key)
+    item = _lookup(table, hash_value, key[1])
+    if item is not None:
+        current.add(item)
+
+
+def _forget_maps(backend: Any) -> None:
+    for table in backend.tables.values():
+        table.__dict__.pop(_MAP, None)
+
+
+def _all_items_order(item: Any) -> Any:
+    # Table.all_items()'s order: moto's index sort is stable, so equal index keys keep this order
+    return (item.hash_key, item.range_key) if item.range_key else item.hash_key
+
+
+# ---------------------------------------------------------------- the patched operations
+
+_originals: dict[str, Any] = {}
+
+
+class _TablesNotCopied:
+    """Stands in for the ``copy`` module inside moto's DynamoDB backend while a transaction runs: a Table
+    is "copied" as itself (rolling back then puts back the same table, a no-op), anything else (moto copies
+    an item before updating it) is copied for real."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        if isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+def _target(table: Any, op_type: str, op: dict[str, Any]) -> tuple[Any, Any] | None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    source = op.get("Item") if op_type == "Put" else op.get("Key")
+    if not source or table.hash_key_attr not in source:
+        return None  # moto rejects it before changing anything
+    if table.range_key_attr is not None and table.range_key_attr not in source:
+        return None
+    try:
+        hash_value = DynamoType(source[table.hash_key_attr])
+        range_value = DynamoType(source[table.range_key_attr]) if table.range_key_attr else None
+    except Exception:
+        return None  # a malformed key: moto rejects it before changing anything
+    return hash_value, range_value
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    from moto.dynamodb import models as dynamodb_models
+
+    saved = []
+    for entry in transact_items:
+        for op_type, op in entry.items() if isinstance(entry, dict) else ():
+            table = self.tables.get(op.get("TableName", "")) if isinstance(op, dict) else None
+            target = _target(table, op_type, op) if table is not None else None
+            if target is not None:
+                current = _lookup(table, *target)
+                saved.append((table, *target, copy.deepcopy(current)))
+    real_copy = dynamodb_models.copy
+    dynamodb_models.copy = _TablesNotCopied  # type: ignore[assignment]
+    try:
+        _originals["transact"](self, transact_items)
+    except Exception:
+        _put_back(saved)
+        raise
+    finally:
+        dynamodb_models.copy = real_copy
+        for table, hash_value, range_value, _ in saved:
+            _reindex(table, hash_value, range_value)
+
+
+def _put_back(saved: list[Any]) -> None:
+    for table, hash_value, range_value, item in reversed(saved):
+        if range_value is not None:
+            partition = table.items[hash_value]
+            if item is None:
+                partition.pop(range_value, None)
+                if not partition:
+                    del table.items[hash_value]
+            else:
+                partition[range_value] = item
+        elif item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+
+
+def _update_item(self: Any, table_name: str, key: Any, *args: Any, **kwargs: Any) -> Any:
+    # moto updates the stored item in place: re-place it in the index partitions afterwards
+    try:
+        return _originals["update_item"](self, table_name, key, *args, **kwargs)
+    finally:
+        table = self.tables.get(table_name)
+        if table is not None and isinstance(key, dict):
+            target = _target(table, "Update", {"Key": key})
+            if target is not None:
+                _reindex(table, *target)
+
+
+def _table_put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    item = _originals["table_put_item"](self, item_attrs, *args, **kwargs)
+    _reindex(self, item.hash_key, item.range_key)
+    return item
+
+
+def _table_delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+    item = _originals["table_delete_item"](self, hash_key, range_key)
+    _reindex(self, hash_key, range_key)
+    return item
+
+
+def _forgetting(name: str) -> Callable[..., Any]:
+    """A backend operation that writes items by a path the maps do not follow (PartiQL, restores,
+    imports, index changes): the maps of every table are rebuilt on their next index query."""
+
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return _originals[name](self, *args, **kwargs)
+        finally:
+            _forget_maps(self)
+
+    return run
+
+
+_FORGETTING = (
+    "execute_statement",
+    "execute_transaction",
+    "batch_execute_statement",
+    "restore_table_from_backup",
+    "restore_table_to_point_in_time",
+    "import_table",
+    "update_table",
+)
+
+
+def _query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+    index_name = args[_INDEX_NAME_POSITION] if len(args) > _INDEX_NAME_POSITION else kwargs.get("index_name")
+    if index_name:
+        candidates = _index_candidates(self, index_name, hash_key, kwargs.get("hash_key_conditions"))
+        if candidates is None:
+            return _originals["query"](self, hash_key, *args, **kwargs)
+    elif hash_key is None or self.range_key_attr is None:
+        return _originals["query"](self, hash_key, *args, **kwargs)
+    else:
+        candidates = sorted((self.items.get(hash_key) or {}).values(), key=lambda i: i.range_key)
+    # moto builds a query from all_items(); give it only the partition it asks for (it still matches,
+    # sorts, pages, filters and projects them itself)
+    self.all_items = types.MethodType(lambda _self: candidates, self)  # type: ignore[method-assign]
+    try:
+        return _originals["query"](self, hash_key, *args, **kwargs)
+    finally:
+        del self.all_items
+
+
+def _index_candidates(table: Any, index_name: str, hash_key: Any, conditions: Any) -> list[Any] | None:
+    """Every item whose index hash attribute holds the queried value (a superset of what moto keeps), in
+    all_items() order; None when the engine cannot tell (moto then walks the table as before)."""
+    index = next((i for i in table.all_indexes() if i.name == index_name), None)
+    attr = _hash_attr(index) if index is not None else None
+    if attr is None:
+        return None  # moto raises its own error
+    value = dict(conditions).get(attr) if conditions else hash_key
+    if value is None:
+        return None
+    keys = _index_map(table).partitions[index_name].get(value, {})
+    items = [_lookup(table, hash_value, range_value) for hash_value, range_value in keys]
+    return sorted((i for i in items if i is not None), key=_all_items_order)
+
+
+_PLAIN_JSON_OPERATIONS = frozenset(
+    {"BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query", "TransactWriteItems", "UpdateItem"}
+)
+
+
+def _serialize_result(self: Any, resp: Any, result: Any) -> Any:
+    if (
+        self.service_model.service_name == "dynamodb"
+        and self.operation_model.name in _PLAIN_JSON_OPERATIONS
+        and isinstance(result, dict)
+    ):
+        try:  # moto's DynamoDB answers are already in wire form: the same JSON, without walking the shape
+            return self._serialized_result_to_response(
+                resp, result, self.operation_model.output_shape, result
+            )
+        except TypeError:
+            pass  # bytes (a binary attribute): moto's serializer base64-encodes them
+    return _originals["serialize"](self, resp, result)
+
+
+# ---------------------------------------------------------------- switching it on and off
+
+_users = 0
+_switch = threading.Lock()
+
+
+def _patch_points() -> list[tuple[Any, str, str, Any]]:
+    """(owner, attribute, key in _originals, replacement)."""
+    from moto.core.serialize import ResponseSerializer
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    points = [
+        (DynamoDBBackend, "transact_write_items", "transact", _transact_write_items),
+        (DynamoDBBackend, "update_item", "update_item", _update_item),
+        (Table, "put_item", "table_put_item", _table_put_item),
+        (Table, "delete_item", "table_delete_item", _table_delete_item),
+        (Table, "query", "query", _query),
+        (ResponseSerializer, "_serialize_result", "serialize", _serialize_result),
+    ]
+    points += [(DynamoDBBackend, name, name, _forgetting(name)) for name in _FORGETTING]
+    return points
+
+
+def install() -> None:
+    """Switch the engine on for this process (counted: every install() is paired with an uninstall())."""
+    global _users
+    with _switch:
+        if _users == 0:
+            check_moto()
+            for owner, attribute, key, replacement in _patch_points():
+                _originals[key] = owner.__dict__[attribute]
+                setattr(owner, attribute, replacement)
+        _users += 1
+
+
+def uninstall() -> None:
+    global _users
+    with _switch:
+        if _users == 0:
+            return
+        _users -= 1
+        if _users == 0:
+            for owner, attribute, key, _ in _patch_points():
+                setattr(owner, attribute, _originals.pop(key))
+
+
+def installed() -> bool:
+    return _users > 0
+
+
+@contextmanager
+def item_level_moto() -> Iterator[None]:
+    """The engine inside the block (in-process moto: the fault storm, the in-process benchmarks)."""
+    install()
+    try:
+        yield
+    finally:
+        uninstall()
+
+
+@contextmanager
+def plain_moto() -> Iterator[None]:
+    """Unpatched moto inside the block, even where the engine is on (the equivalence tests' reference)."""
+    global _users
+    with _switch:
+        saved_users = _users
+    for _ in range(saved_users):
+        uninstall()
+    try:
+        yield
+    finally:
+        for _ in range(saved_users):
+            install()
