@@ -20,12 +20,12 @@ from typing import Any
 from pynamodb.exceptions import PutError, UpdateError
 
 from fenxiao.adapters.notifications import NotificationModel
-from fenxiao.adapters.orders import PaymentModel, RefundModel
+from fenxiao.adapters.orders import PaymentModel, RefundModel, order_key
 from fenxiao.adapters.shops import ShopModel
 from fenxiao.bootstrap import Container
 from fenxiao.domain.ids import is_id
 from fenxiao.observability import count, logger
-from fenxiao.service.orders import nudge, order_key
+from fenxiao.service.orders import nudge
 from fenxiao.service.settings import wechatpay_secrets
 from fenxiao.service.shops import find_shop
 from fenxiao.timefmt import key, parse_rfc3339, rfc3339_from_key
