@@ -6,7 +6,7 @@ queries, the conditional writes), then its items (the PynamoDB models)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -20,6 +20,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
 )
 from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
@@ -194,6 +195,17 @@ def get_commissions(keys: Sequence[tuple[str, str]]) -> list[CommissionModel]:
 # ---------------------------------------------------------------- writes
 
 
+def _once(write: Callable[[], object]) -> bool:
+    """Run one conditional single-item write: True when it wrote, False when its condition did not hold."""
+    try:
+        write()
+    except (PutError, UpdateError) as exc:
+        if not condition_failed(exc):
+            raise
+        return False
+    return True
+
+
 def register_order(
     shop_id: str,
     order_id: str,
@@ -221,27 +233,17 @@ def register_order(
         body_hash=body_hash,
         registered_at=registered_at,
     )
-    try:
-        item.save(condition=OrderModel.sk.does_not_exist())
-    except PutError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
+    return _once(lambda: item.save(condition=OrderModel.sk.does_not_exist()))
 
 
 def mark_completed(shop_id: str, order_id: str, completed_at: str) -> bool:
     """Set the registered order's completion time once. False when it was already set."""
-    try:
-        order_item(shop_id, order_id).update(
+    return _once(
+        lambda: order_item(shop_id, order_id).update(
             actions=[OrderModel.completed_at.set(completed_at)],
             condition=OrderModel.completed_at.does_not_exist() & OrderModel.sk.exists(),
         )
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
+    )
 
 
 def put_refund_split(
@@ -249,21 +251,15 @@ def put_refund_split(
 ) -> bool:
     """Register the mall's line split on ``REFUND#{out_refund_no}``, once and only before WeChat Pay reported
     the refund. False, nothing written, when a split or the refund is already there."""
-    try:
-        RefundModel(order_key(shop_id, order_id), refund_sk(out_refund_no)).update(
-            actions=[
-                RefundModel.item_type.set(RefundModel.item_type | RefundModel),
-                RefundModel.out_refund_no.set(out_refund_no),
-                RefundModel.split.set([RefundLineMap(line_id=lid, refund_fen=amt) for lid, amt in split]),
-                RefundModel.split_at.set(split_at),
-            ],
-            condition=RefundModel.refund_id.does_not_exist() & RefundModel.split.does_not_exist(),
-        )
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
+    item = RefundModel(order_key(shop_id, order_id), refund_sk(out_refund_no))
+    actions: list[Action] = [
+        RefundModel.item_type.set(RefundModel.item_type | RefundModel),
+        RefundModel.out_refund_no.set(out_refund_no),
+        RefundModel.split.set([RefundLineMap(line_id=lid, refund_fen=amt) for lid, amt in split]),
+        RefundModel.split_at.set(split_at),
+    ]
+    condition = RefundModel.refund_id.does_not_exist() & RefundModel.split.does_not_exist()
+    return _once(lambda: item.update(actions=actions, condition=condition))
 
 
 def order_item(shop_id: str, order_id: str) -> OrderModel:
