@@ -117,6 +117,7 @@ def test_a_split_is_capped_at_what_the_line_has_left_after_reported_refunds(shop
     left = shop.put(shop.path("/orders/o4/refunds/r2"), {"lines": [{"line_id": "l2", "refund_fen": 400}]})
     assert (left.status, left.body["lines"]) == (201, [{"line_id": "l2", "refund_fen": 400}])
 
+
 def test_poison_message_fails_alone_in_its_batch(api: Api, shop: ShopCaller, aws_env: dict) -> None:
     from tests.support import app_module
     from tests.wechatpay_support import _Context
