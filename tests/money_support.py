@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fenxiao.adapters.orders import PaymentModel, RefundModel
+from fenxiao.adapters.orders import PaymentModel, RefundModel, order_key
 from fenxiao.bootstrap import container
-from fenxiao.service.orders import order_key
 from fenxiao.service.reconcile import reconcile_order
 from fenxiao.timefmt import key
 

@@ -12,11 +12,9 @@ from typing import Any
 from fenxiao import clock
 from fenxiao.adapters.ledger import LedgerEntryModel, account
 from fenxiao.adapters.members import MemberModel
-from fenxiao.adapters.orders import CommissionLineMap, CommissionModel
+from fenxiao.adapters.orders import CommissionLineMap, CommissionModel, due_shard, order_key
 from fenxiao.adapters.unit_of_work import UnitOfWork
 from fenxiao.domain.ledger import Movement
-from fenxiao.service.orders import order_key
-from fenxiao.service.reconcile import due_shard
 from fenxiao.timefmt import key
 
 

@@ -57,9 +57,10 @@ def get_member_commissions(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.api import cursor
     from fenxiao.service import orders
 
-    return orders.member_commissions(
-        shop_id, member_id, call.query("cursor"), cursor.limit(call.query("limit"))
-    )
+    limit = cursor.limit(call.query("limit"))
+    start = cursor.decode(call.query("cursor"), expect=orders.commission_cursor_scope(shop_id, member_id))
+    entries, last_key = orders.member_commissions(shop_id, member_id, start, limit)
+    return {"entries": entries, "next_cursor": cursor.encode(last_key)}
 
 
 @bp.route("/shops/{shop_id}/members/{member_id}/growth-events", methods=["POST"])

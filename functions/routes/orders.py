@@ -19,8 +19,8 @@ def put_order(call: Call, shop_id: str, order_id: str) -> Any:
     from fenxiao.service import orders
 
     body = call.parse(OrderIn)
-    status, view = orders.register_order(container(), shop_id, order_id, body, call.now)
-    return response(status, view)
+    stored = orders.register_order(container(), shop_id, order_id, body, call.now)
+    return response(201 if stored.created else 200, stored.view)
 
 
 @bp.route("/shops/{shop_id}/orders/{order_id}", methods=["GET"])
@@ -45,12 +45,5 @@ def put_refund_split(call: Call, shop_id: str, order_id: str, out_refund_no: str
     from fenxiao.service import orders
 
     body = call.parse(RefundSplitIn)
-    status, view = orders.put_refund_split(
-        container(),
-        shop_id,
-        order_id,
-        out_refund_no,
-        body,
-        call.now,
-    )
-    return response(status, view)
+    stored = orders.put_refund_split(container(), shop_id, order_id, out_refund_no, body, call.now)
+    return response(201 if stored.created else 200, stored.view)

@@ -103,6 +103,21 @@ def test_refund_split_rules(shop: ShopCaller) -> None:
     assert late.error["code"] == "refund_already_effective"
 
 
+def test_a_split_is_capped_at_what_the_line_has_left_after_reported_refunds(shop: ShopCaller) -> None:
+    """SPEC §3, refunds together never exceed what was paid: not what the line was paid (500), but what it
+    has left after the refunds WeChat Pay reported (decision: refund split cap)."""
+    from tests.money_support import refund
+
+    shop.put(shop.path("/orders/o4"), GOOD)
+    pay("shop1", "o4", 1700, T0)
+    refund("shop1", "o4", "r1", 300, T0)  # unsplit: 200 from l1 (1000), 100 from l2 (500)
+    beyond = shop.put(shop.path("/orders/o4/refunds/r2"), {"lines": [{"line_id": "l2", "refund_fen": 401}]})
+    assert (beyond.status, beyond.error["code"]) == (422, "refund_exceeds_line")
+    assert beyond.error["field"] == "lines[0].refund_fen"
+    left = shop.put(shop.path("/orders/o4/refunds/r2"), {"lines": [{"line_id": "l2", "refund_fen": 400}]})
+    assert (left.status, left.body["lines"]) == (201, [{"line_id": "l2", "refund_fen": 400}])
+
+
 def test_poison_message_fails_alone_in_its_batch(api: Api, shop: ShopCaller, aws_env: dict) -> None:
     from tests.support import app_module
     from tests.wechatpay_support import _Context

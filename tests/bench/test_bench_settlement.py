@@ -25,9 +25,8 @@ import pytest
 
 from fenxiao import clock
 from fenxiao.adapters.ledger import account
-from fenxiao.adapters.orders import CommissionLineMap, CommissionModel
+from fenxiao.adapters.orders import CommissionLineMap, CommissionModel, due_shard
 from fenxiao.service import settlement
-from fenxiao.service.reconcile import due_shard
 from fenxiao.timefmt import key
 from fenxiao_local.fast_moto import item_level_moto
 from tests.bench.counting import Measure, measuring

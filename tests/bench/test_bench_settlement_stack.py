@@ -66,9 +66,7 @@ def _seed(due_at: datetime) -> float:
     the members' frozen balances equal to what their entries add up to (so the audit agrees)."""
     from fenxiao.adapters.ledger import LedgerEntryModel, account
     from fenxiao.adapters.members import MemberModel
-    from fenxiao.adapters.orders import CommissionLineMap, CommissionModel
-    from fenxiao.service.orders import order_key
-    from fenxiao.service.reconcile import due_shard
+    from fenxiao.adapters.orders import CommissionLineMap, CommissionModel, due_shard, order_key
 
     started = time.monotonic()
     paid = due_at - timedelta(days=7)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fenxiao.domain.errors import InvalidInput
+from fenxiao.domain.errors import InvalidInput, RuleViolation
 from fenxiao.domain.refunds import (
     OrderLine,
     Refund,
@@ -303,15 +303,34 @@ def test_parse_split_accepts_a_valid_split() -> None:
     [
         ([], "lines"),
         ([("L9", 100)], "lines[0].line_id"),
-        ([("L0", 100), ("L0", 100)], "lines[1].line_id"),
+        ([("L0", 100), ("L0", 100)], "lines"),
         ([("L0", 0)], "lines[0].refund_fen"),
-        ([("L1", 4001)], "lines[0].refund_fen"),
     ],
 )
 def test_parse_split_names_the_bad_entry(entries: list[tuple[str, int]], field: str) -> None:
     with pytest.raises(InvalidInput) as raised:
         parse_split(order(3000, 4000), entries)
     assert raised.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("earlier", "entries", "field"),
+    [
+        ([], [("L1", 4001)], "lines[0].refund_fen"),
+        # 700 unsplit took 300 of L0 and 400 of L1: L1 has 3600 left, L0 2700.
+        ([refund(700)], [("L0", 2700), ("L1", 3601)], "lines[1].refund_fen"),
+        ([refund(1000, {"L1": 1000})], [("L1", 3001)], "lines[0].refund_fen"),
+    ],
+)
+def test_parse_split_caps_each_line_at_what_it_has_left(
+    earlier: list[Refund], entries: list[tuple[str, int]], field: str
+) -> None:
+    """SPEC §3, refunds together never exceed what was paid: a split is capped at what its line has left after
+    the refunds WeChat Pay already reported, not at what the line was paid (422 refund_exceeds_line)."""
+    with pytest.raises(RuleViolation) as raised:
+        parse_split(order(3000, 4000), entries, earlier)
+    assert (raised.value.code, raised.value.field) == ("refund_exceeds_line", field)
+    assert parse_split(order(3000, 4000), [("L1", 3000)], [refund(1000, {"L1": 1000})]) == {"L1": 3000}
 
 
 def test_validate_lines_accepts_total_of_lines_plus_shipping() -> None:
@@ -322,7 +341,7 @@ def test_validate_lines_accepts_total_of_lines_plus_shipping() -> None:
     ("lines", "shipping_fen", "total_fen", "field"),
     [
         ([], 0, 0, "lines"),
-        (order(100, 100)[:1] * 2, 0, 200, "lines[1].line_id"),
+        (order(100, 100)[:1] * 2, 0, 200, "lines"),
         ([OrderLine("", "P", 1, 100)], 0, 100, "lines[0].line_id"),
         ([OrderLine("L", "", 1, 100)], 0, 100, "lines[0].product_id"),
         ([OrderLine("L", "P", 0, 100)], 0, 100, "lines[0].quantity"),

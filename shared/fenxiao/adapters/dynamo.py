@@ -18,8 +18,10 @@ notifications.py  NotificationsTable
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Any
 
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 
 
@@ -36,6 +38,18 @@ def condition_failed(exc: BaseException) -> bool:
     """True when a PynamoDB single-item write (PutError, UpdateError, DeleteError) failed only because its
     condition did not hold: the expected answer of a conditional write, not a fault."""
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def written(write: Callable[[], object]) -> bool:
+    """Run one conditional single-item write: True when it wrote, False when its condition did not hold
+    (any other failure is raised)."""
+    try:
+        write()
+    except (PutError, UpdateError, DeleteError) as exc:
+        if not condition_failed(exc):
+            raise
+        return False
+    return True
 
 
 def version_is(attribute: Any, version: int) -> Condition:

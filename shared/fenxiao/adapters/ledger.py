@@ -1,4 +1,7 @@
-"""LedgerTable (account, entry_key): append-only money and growth entries, each with a unique business key."""
+"""LedgerTable (account, entry_key): append-only money and growth entries, each with a unique business key.
+
+Here are the account (partition) of a member, the entry keys of the commissions and of an order's growth,
+and the per-member totals the audit re-adds."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from pynamodb.attributes import (
 from pynamodb.models import Model
 
 from fenxiao.adapters.dynamo import TableMeta
+from fenxiao.domain.ledger import BUCKETS
 
 
 class LedgerEntryModel(Model):
@@ -34,3 +38,29 @@ class LedgerEntryModel(Model):
 def account(shop_id: str, member_id: str) -> str:
     """The ledger partition (and the member partition key) of one member."""
     return f"{shop_id}#{member_id}"
+
+
+def commission_entry_key(order_id: str, tier: str, member_id: str, event: str) -> str:
+    """A commission's movement: ``event`` is ``FROZEN`` (earned), ``RELEASE`` (made available) or an
+    adjustment (:func:`commission_adjustment_key`)."""
+    return f"COMM#{order_id}#{tier}#{member_id}#{event}"
+
+
+def commission_adjustment_key(order_id: str, tier: str, member_id: str, version: int) -> str:
+    """A change of a commission's amount after refunds, numbered by the commission's version it makes."""
+    return commission_entry_key(order_id, tier, member_id, f"ADJ#{version}")
+
+
+def order_growth_key(order_id: str, version: int) -> str:
+    """The buyer's growth from an order (0: at the payment) and its corrections, numbered by the order's
+    version that makes them."""
+    return f"GROWTH#ORDER#{order_id}#{version}"
+
+
+def ledger_totals(account: str) -> dict[str, int]:
+    """The sum of every bucket over the account's entries: one strongly consistent Query of its partition."""
+    totals = dict.fromkeys(BUCKETS, 0)
+    for entry in LedgerEntryModel.query(account, consistent_read=True):
+        for bucket in BUCKETS:
+            totals[bucket] += int(getattr(entry, bucket) or 0)
+    return totals

@@ -1,8 +1,13 @@
 """OrdersTable (order_key, sk): one partition per order: ORDER, PAY#, REFUND#, COMM#;
-CommissionsByMember(beneficiary, paid_sort) newest first; DueCommissions(due_shard, due_at) sparse, for settlement."""
+CommissionsByMember(beneficiary, paid_sort) newest first; DueCommissions(due_shard, due_at) sparse, for settlement.
+
+First the table's access patterns (key formats, the one-query load of an order's partition, the index
+queries, the conditional writes), then its items (the PynamoDB models)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pynamodb.attributes import (
@@ -14,12 +19,284 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
-from fenxiao.adapters.dynamo import TableMeta
+from fenxiao.adapters.dynamo import TableMeta, shard_of, written
+from fenxiao.adapters.ledger import account
+from fenxiao.domain.commission import CommissionPlan
+from fenxiao.domain.refunds import OrderLine, Refund
+from fenxiao.timefmt import from_key
 
 DUE_SHARDS = 8  # DueCommissions partitions: spreads settlement's index writes and reads
+BATCH_GET_MAX = 100  # DynamoDB's limit on one BatchGetItem
+
+
+# ---------------------------------------------------------------- keys
+
+
+def order_key(shop_id: str, order_id: str) -> str:
+    """The partition of one order."""
+    return f"{shop_id}#{order_id}"
+
+
+def payment_sk(transaction_id: str) -> str:
+    return f"PAY#{transaction_id}"
+
+
+REFUND_PREFIX = "REFUND#"
+
+
+def refund_sk(out_refund_no: str) -> str:
+    return f"{REFUND_PREFIX}{out_refund_no}"
+
+
+def commission_sk(tier: str, member_id: str) -> str:
+    return f"COMM#{tier}#{member_id}"
+
+
+def due_shard_name(index: int) -> str:
+    """DueCommissions partition number ``index`` (``0 <= index < DUE_SHARDS``)."""
+    return f"DUE#{index}"
+
+
+def due_shard(order_id: str, tier: str, member_id: str) -> str:
+    """The DueCommissions partition of one commission."""
+    return due_shard_name(shard_of(f"{order_id}#{tier}#{member_id}", DUE_SHARDS))
+
+
+def beneficiary(shop_id: str, member_id: str) -> str:
+    """CommissionsByMember's partition of one member: the member's ledger account."""
+    return account(shop_id, member_id)
+
+
+def paid_sort(paid_at: str, order_id: str, tier: str) -> str:
+    """CommissionsByMember's sort key: by payment time (``timefmt.key``), then order and tier."""
+    return f"{paid_at}#{order_id}#{tier}"
+
+
+# ---------------------------------------------------------------- an order's partition, read at once
+
+
+@dataclass
+class OrderState:
+    """Everything stored about one order, read with one Query."""
+
+    shop_id: str
+    order_id: str
+    order: OrderModel | None = None
+    payments: list[PaymentModel] = field(default_factory=list)  # oldest first (success_time)
+    refunds: list[RefundModel] = field(default_factory=list)
+    commissions: list[CommissionModel] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[OrderLine]:
+        assert self.order is not None
+        return [
+            OrderLine(
+                line_id=li.line_id,
+                product_id=li.product_id,
+                quantity=int(li.quantity),
+                paid_fen=int(li.paid_fen),
+            )
+            for li in self.order.lines or []
+        ]
+
+    def refund(self, out_refund_no: str) -> RefundModel | None:
+        return next((r for r in self.refunds if r.out_refund_no == out_refund_no), None)
+
+    def reported_refunds(self) -> list[Refund]:
+        """The refunds WeChat Pay reported (a split registered alone has no effect yet)."""
+        return reported(self.refunds)
+
+
+def reported(refunds: Iterable[RefundModel]) -> list[Refund]:
+    """The refunds among ``refunds`` that WeChat Pay reported, as the domain reads them."""
+    out = []
+    for r in refunds:
+        if r.refund_id and r.amount_fen is not None and r.success_time:
+            split = {s.line_id: int(s.refund_fen) for s in r.split} if r.split else None
+            out.append(
+                Refund(
+                    out_refund_no=r.out_refund_no,
+                    amount_fen=int(r.amount_fen),
+                    success_time=from_key(r.success_time),
+                    split=split,
+                )
+            )
+    return out
+
+
+def load_order(shop_id: str, order_id: str, consistent: bool = True) -> OrderState:
+    state = OrderState(shop_id, order_id)
+    for item in OrderItem.query(order_key(shop_id, order_id), consistent_read=consistent):
+        if isinstance(item, OrderModel):
+            state.order = item
+        elif isinstance(item, PaymentModel):
+            state.payments.append(item)
+        elif isinstance(item, RefundModel):
+            state.refunds.append(item)
+        elif isinstance(item, CommissionModel):
+            state.commissions.append(item)
+    state.payments.sort(key=lambda p: (p.success_time, p.transaction_id))
+    return state
+
+
+def reported_refunds(shop_id: str, order_id: str) -> list[Refund]:
+    """The order's refunds WeChat Pay reported: one strongly consistent Query of its REFUND# items only."""
+    items = OrderItem.query(
+        order_key(shop_id, order_id), OrderItem.sk.startswith(REFUND_PREFIX), consistent_read=True
+    )
+    return reported(item for item in items if isinstance(item, RefundModel))
+
+
+# ---------------------------------------------------------------- the indexes
+
+
+def member_commissions(
+    shop_id: str, member_id: str, start: dict[str, Any] | None, limit: int
+) -> tuple[list[CommissionModel], dict[str, Any] | None]:
+    """One page of a member's commissions, newest payment first (CommissionsByMember), from ``start`` (a
+    LastEvaluatedKey of this query); with the LastEvaluatedKey to continue from, None at the end."""
+    result = CommissionModel.commissions_by_member.query(
+        beneficiary(shop_id, member_id), scan_index_forward=False, limit=limit, last_evaluated_key=start
+    )
+    commissions = [c for c in result if isinstance(c, CommissionModel)]
+    return commissions, result.last_evaluated_key
+
+
+def due_commission_keys(
+    shard: int, due_by: str, limit: int, start: dict[str, Any] | None
+) -> tuple[list[tuple[str, str]], dict[str, Any] | None]:
+    """Up to ``limit`` (order_key, sk) of frozen commissions in DueCommissions shard ``shard`` whose effective
+    time is at or before ``due_by``, from ``start``; with the LastEvaluatedKey, None when the shard is done."""
+    result = CommissionModel.due_commissions.query(
+        due_shard_name(shard), CommissionModel.due_at <= due_by, limit=limit, last_evaluated_key=start
+    )
+    keys = [(item.order_key, item.sk) for item in result]
+    return keys, result.last_evaluated_key
+
+
+def get_commissions(keys: Sequence[tuple[str, str]]) -> list[CommissionModel]:
+    """The commissions with these (order_key, sk), strongly consistent, in no particular order."""
+    out: list[CommissionModel] = []
+    for begin in range(0, len(keys), BATCH_GET_MAX):
+        chunk = keys[begin : begin + BATCH_GET_MAX]
+        out.extend(
+            item
+            for item in OrderItem.batch_get(chunk, consistent_read=True)
+            if isinstance(item, CommissionModel)
+        )
+    return out
+
+
+# ---------------------------------------------------------------- writes
+
+
+def register_order(
+    shop_id: str,
+    order_id: str,
+    *,
+    buyer_id: str,
+    lines: Sequence[OrderLine],
+    shipping_fen: int,
+    total_fen: int,
+    body_hash: str,
+    registered_at: str,
+) -> bool:
+    """Store the ORDER item once. False, nothing written, when the order is already registered."""
+    item = OrderModel(
+        order_key(shop_id, order_id),
+        OrderModel.SK,
+        shop_id=shop_id,
+        order_id=order_id,
+        buyer_id=buyer_id,
+        lines=[
+            LineMap(line_id=li.line_id, product_id=li.product_id, quantity=li.quantity, paid_fen=li.paid_fen)
+            for li in lines
+        ],
+        shipping_fen=shipping_fen,
+        total_fen=total_fen,
+        body_hash=body_hash,
+        registered_at=registered_at,
+    )
+    return written(lambda: item.save(condition=OrderModel.sk.does_not_exist()))
+
+
+def mark_completed(shop_id: str, order_id: str, completed_at: str) -> bool:
+    """Set the registered order's completion time once. False when it was already set."""
+    return written(
+        lambda: order_item(shop_id, order_id).update(
+            actions=[OrderModel.completed_at.set(completed_at)],
+            condition=OrderModel.completed_at.does_not_exist() & OrderModel.sk.exists(),
+        )
+    )
+
+
+def put_refund_split(
+    shop_id: str, order_id: str, out_refund_no: str, split: Sequence[tuple[str, int]], split_at: str
+) -> bool:
+    """Register the mall's line split on ``REFUND#{out_refund_no}``, once and only before WeChat Pay reported
+    the refund. False, nothing written, when a split or the refund is already there."""
+    item = RefundModel(order_key(shop_id, order_id), refund_sk(out_refund_no))
+    actions: list[Action] = [
+        RefundModel.item_type.set(RefundModel.item_type | RefundModel),
+        RefundModel.out_refund_no.set(out_refund_no),
+        RefundModel.split.set([RefundLineMap(line_id=lid, refund_fen=amt) for lid, amt in split]),
+        RefundModel.split_at.set(split_at),
+    ]
+    condition = RefundModel.refund_id.does_not_exist() & RefundModel.split.does_not_exist()
+    return written(lambda: item.update(actions=actions, condition=condition))
+
+
+def order_item(shop_id: str, order_id: str) -> OrderModel:
+    """The ORDER item's key, to update it (alone or in a unit of work)."""
+    return OrderModel(order_key(shop_id, order_id), OrderModel.SK)
+
+
+def new_commission(
+    shop_id: str,
+    order_id: str,
+    plan: CommissionPlan,
+    *,
+    amount_fen: int,
+    basis: str,
+    freeze_days: int,
+    paid_at: str,
+    effective_at: str | None,
+    counted_refunds: set[str],
+) -> CommissionModel:
+    """A commission as the payment creates it (written once: ``sk.does_not_exist()``): ``frozen``, in the
+    DueCommissions index when its effective time is known, or ``reversed`` when refunds already took it all."""
+    status = "frozen" if amount_fen > 0 else "reversed"
+    commission = CommissionModel(
+        order_key(shop_id, order_id),
+        commission_sk(plan.tier, plan.member_id),
+        shop_id=shop_id,
+        order_id=order_id,
+        tier=plan.tier,
+        member_id=plan.member_id,
+        lines=[
+            CommissionLineMap(line_id=li.line_id, paid_fen=li.paid_fen, rate_bp=li.rate_bp)
+            for li in plan.lines
+        ],
+        original_fen=plan.amount_fen,
+        amount_fen=amount_fen,
+        status=status,
+        basis=basis,
+        freeze_days=freeze_days,
+        paid_at=paid_at,
+        effective_at=effective_at,
+        version=0,
+        beneficiary=beneficiary(shop_id, plan.member_id),
+        paid_sort=paid_sort(paid_at, order_id, plan.tier),
+        counted_refunds=counted_refunds or None,
+    )
+    if status == "frozen" and effective_at is not None:
+        commission.due_shard = due_shard(order_id, plan.tier, plan.member_id)
+        commission.due_at = effective_at
+    return commission
 
 
 class CommissionsByMemberIndex(GlobalSecondaryIndex["OrderItem"]):
@@ -162,25 +439,18 @@ def save_payment_fact(
     received_at: str,
 ) -> None:
     """``PAY#{transaction_id}`` in the order's partition, written once (a redelivery writes nothing)."""
-    from pynamodb.exceptions import PutError
-
-    from fenxiao.adapters.dynamo import condition_failed
-
-    try:
-        PaymentModel(
-            f"{shop_id}#{order_id}",
-            f"PAY#{transaction_id}",
-            transaction_id=transaction_id,
-            total_fen=total_fen,
-            payer_total_fen=payer_total_fen,
-            success_time=success_time,
-            mchid=mchid,
-            appid=appid,
-            received_at=received_at,
-        ).save(condition=PaymentModel.sk.does_not_exist())
-    except PutError as exc:
-        if not condition_failed(exc):
-            raise
+    payment = PaymentModel(
+        order_key(shop_id, order_id),
+        payment_sk(transaction_id),
+        transaction_id=transaction_id,
+        total_fen=total_fen,
+        payer_total_fen=payer_total_fen,
+        success_time=success_time,
+        mchid=mchid,
+        appid=appid,
+        received_at=received_at,
+    )
+    written(lambda: payment.save(condition=PaymentModel.sk.does_not_exist()))
 
 
 def save_refund_fact(
@@ -195,12 +465,9 @@ def save_refund_fact(
 ) -> bool:
     """WeChat Pay's refund on ``REFUND#{out_refund_no}`` (beside the mall's split, if it came first; the first
     received_at stays). False, nothing written, when that out_refund_no already names another refund_id."""
-    from pynamodb.exceptions import UpdateError
-
-    from fenxiao.adapters.dynamo import condition_failed
-
-    try:
-        RefundModel(f"{shop_id}#{order_id}", f"REFUND#{out_refund_no}").update(
+    refund = RefundModel(order_key(shop_id, order_id), refund_sk(out_refund_no))
+    return written(
+        lambda: refund.update(
             actions=[
                 RefundModel.item_type.set(RefundModel.item_type | RefundModel),
                 RefundModel.out_refund_no.set(out_refund_no),
@@ -211,8 +478,4 @@ def save_refund_fact(
             ],
             condition=RefundModel.refund_id.does_not_exist() | (RefundModel.refund_id == refund_id),
         )
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
+    )

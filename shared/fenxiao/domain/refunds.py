@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from fenxiao.domain.errors import InvalidInput
+from fenxiao.domain.errors import InvalidInput, RuleViolation
 
 
 @dataclass(frozen=True)
@@ -135,43 +135,57 @@ def validate_lines(lines: Sequence[OrderLine], shipping_fen: int, total_fen: int
     least 1, non-negative amounts, and ``total_fen`` = lines + shipping (SPEC §7). Raises ``InvalidInput``."""
     if not lines:
         raise InvalidInput("an order needs at least one line", field="lines")
-    seen: set[str] = set()
     for index, line in enumerate(lines):
         if not line.line_id:
             raise InvalidInput("line_id must not be empty", field=f"lines[{index}].line_id")
-        if line.line_id in seen:
-            raise InvalidInput(f"duplicate line_id {line.line_id!r}", field=f"lines[{index}].line_id")
-        seen.add(line.line_id)
         if not line.product_id:
             raise InvalidInput("product_id must not be empty", field=f"lines[{index}].product_id")
         if line.quantity < 1:
             raise InvalidInput("quantity must be at least 1", field=f"lines[{index}].quantity")
         if line.paid_fen < 0:
             raise InvalidInput("paid_fen must not be negative", field=f"lines[{index}].paid_fen")
+    unique_line_ids([line.line_id for line in lines])
     if shipping_fen < 0:
         raise InvalidInput("shipping_fen must not be negative", field="shipping_fen")
     expected = sum(line.paid_fen for line in lines) + shipping_fen
     if total_fen != expected:
-        raise InvalidInput(f"total_fen must be lines + shipping = {expected}", field="total_fen")
+        raise InvalidInput("must equal the sum of lines' paid_fen plus shipping_fen", field="total_fen")
 
 
-def parse_split(lines: Sequence[OrderLine], entries: Sequence[tuple[str, int]]) -> dict[str, int]:
+def unique_line_ids(line_ids: Sequence[str]) -> None:
+    """An order's lines, and a refund split's, name each ``line_id`` once. Raises ``InvalidInput`` (``lines``)."""
+    if len(set(line_ids)) != len(line_ids):
+        raise InvalidInput("line_id values must be unique", field="lines")
+
+
+def parse_split(
+    lines: Sequence[OrderLine], entries: Sequence[tuple[str, int]], earlier: Iterable[Refund] = ()
+) -> dict[str, int]:
     """A refund's line split as the mall registers it (``[(line_id, refund_fen), ...]``), checked against
-    the order: at least one entry, each line of the order named at most once, ``0 < refund_fen <= paid_fen``.
-    Raises ``InvalidInput`` naming the entry (``lines[1].refund_fen``)."""
+    the order and the ``earlier`` refunds WeChat Pay reported: at least one entry, each line of the order
+    named at most once, and ``0 < refund_fen <=`` what the line has left (its ``paid_fen`` less what the
+    earlier refunds took from it, :func:`line_refunds`), so refunds together never exceed what was paid
+    (SPEC §3). Raises ``InvalidInput`` naming the entry (``lines[1].line_id``), or ``RuleViolation``
+    ``refund_exceeds_line`` for an amount beyond what its line has left."""
     if not entries:
         raise InvalidInput("a split names at least one line", field="lines")
+    unique_line_ids([line_id for line_id, _ in entries])
     paid = {line.line_id: line.paid_fen for line in lines}
+    refunded = line_refunds(lines, earlier)
     split: dict[str, int] = {}
     for index, (line_id, refund_fen) in enumerate(entries):
         if line_id not in paid:
-            raise InvalidInput(f"the order has no line {line_id!r}", field=f"lines[{index}].line_id")
-        if line_id in split:
-            raise InvalidInput(f"line {line_id!r} named twice", field=f"lines[{index}].line_id")
-        if not 0 < refund_fen <= paid[line_id]:
-            raise InvalidInput(
-                f"refund_fen must be between 1 and the line's paid_fen {paid[line_id]}",
-                field=f"lines[{index}].refund_fen",
+            field = f"lines[{index}].line_id"
+            raise InvalidInput(f"{field}: the order has no line {line_id}", code="unknown_line", field=field)
+        field = f"lines[{index}].refund_fen"
+        if refund_fen < 1:
+            raise InvalidInput(f"{field}: must be at least 1", field=field)
+        left = paid[line_id] - refunded[line_id]
+        if refund_fen > left:
+            raise RuleViolation(
+                f"{field}: {refund_fen} exceeds what line {line_id} has left ({left})",
+                code="refund_exceeds_line",
+                field=field,
             )
         split[line_id] = refund_fen
     return split

@@ -12,24 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fenxiao.adapters.ledger import LedgerEntryModel
+from fenxiao.adapters.ledger import account, ledger_totals
 from fenxiao.adapters.members import MemberModel
 from fenxiao.adapters.shops import ShopModel
+from fenxiao.domain.ledger import BUCKETS
 from fenxiao.observability import count, logger
 from fenxiao.service.jobs import Page
 
 PAGE_MEMBERS = 100
-BUCKETS = ("frozen_fen", "available_fen", "withdrawing_fen", "withdrawn_fen", "growth")
-
-
-def ledger_totals(account: str) -> dict[str, int]:
-    totals = dict.fromkeys(BUCKETS, 0)
-    for entry in LedgerEntryModel.query(account, consistent_read=True):
-        for bucket in BUCKETS:
-            totals[bucket] += int(getattr(entry, bucket) or 0)
-    return totals
-
-
 READS = 3  # a member whose balances and ledger disagree is read again, up to this many times in all
 
 
@@ -39,14 +29,14 @@ def audit_member(shop_id: str, member_id: str) -> list[dict[str, Any]]:
     The member and its ledger are two reads, and live traffic may commit a movement (balance + ledger entry
     in one transaction) between them: that looks like a difference that is not one. So a difference is
     reported only if it persists over READS pairs of reads; a negative bucket is reported at once."""
-    account = f"{shop_id}#{member_id}"
+    member_account = account(shop_id, member_id)
     differences: list[dict[str, Any]] = []
     for _ in range(READS):
         try:
-            member = MemberModel.get(account, MemberModel.SK, consistent_read=True)
+            member = MemberModel.get(member_account, MemberModel.SK, consistent_read=True)
         except MemberModel.DoesNotExist:
             return []
-        totals = ledger_totals(account)
+        totals = ledger_totals(member_account)
         differences = _differences(shop_id, member_id, member, totals)
         if not any(d["ledger"] != "negative" for d in differences):
             return differences
@@ -96,7 +86,7 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
         query_args["last_evaluated_key"] = {
             "shop_id": {"S": shop_id},
             "member_id": {"S": last_member},
-            "member_key": {"S": f"{shop_id}#{last_member}"},
+            "member_key": {"S": account(shop_id, last_member)},
             "sk": {"S": MemberModel.SK},
         }
     result = MemberModel.members_by_shop.query(shop_id, **query_args)

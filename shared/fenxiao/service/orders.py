@@ -10,86 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import PutError, UpdateError
-
-from fenxiao.adapters.orders import (
-    CommissionModel,
-    LineMap,
-    OrderItem,
-    OrderModel,
-    PaymentModel,
-    RefundLineMap,
-    RefundModel,
-)
+from fenxiao.adapters import orders as orders_table
+from fenxiao.adapters.orders import CommissionModel, OrderState, RefundModel, load_order
 from fenxiao.bootstrap import Container
-from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
-from fenxiao.domain.refunds import OrderLine, Refund, line_refunds
+from fenxiao.domain.errors import Conflict, NotFound, RuleViolation
+from fenxiao.domain.refunds import parse_split
 from fenxiao.schemas.orders import OrderIn, RefundSplitIn
-from fenxiao.timefmt import from_key, key, rfc3339_from_key
+from fenxiao.timefmt import key, rfc3339_from_key
 
 
-def order_key(shop_id: str, order_id: str) -> str:
-    return f"{shop_id}#{order_id}"
+@dataclass(frozen=True)
+class Stored:
+    """What a registration answers: the view, and whether this call stored it (False: the same was there)."""
 
-
-@dataclass
-class OrderState:
-    """Everything stored about one order, read with one Query."""
-
-    shop_id: str
-    order_id: str
-    order: OrderModel | None = None
-    payments: list[PaymentModel] = field(default_factory=list)
-    refunds: list[RefundModel] = field(default_factory=list)
-    commissions: list[CommissionModel] = field(default_factory=list)
-
-    @property
-    def lines(self) -> list[OrderLine]:
-        assert self.order is not None
-        return [
-            OrderLine(
-                line_id=li.line_id,
-                product_id=li.product_id,
-                quantity=int(li.quantity),
-                paid_fen=int(li.paid_fen),
-            )
-            for li in self.order.lines or []
-        ]
-
-    def reported_refunds(self) -> list[Refund]:
-        """The refunds WeChat Pay reported (a split registered alone has no effect yet)."""
-        out = []
-        for r in self.refunds:
-            if r.refund_id and r.amount_fen is not None and r.success_time:
-                split = {s.line_id: int(s.refund_fen) for s in r.split} if r.split else None
-                out.append(
-                    Refund(
-                        out_refund_no=r.out_refund_no,
-                        amount_fen=int(r.amount_fen),
-                        success_time=from_key(r.success_time),
-                        split=split,
-                    )
-                )
-        return out
-
-
-def load_order(shop_id: str, order_id: str, consistent: bool = True) -> OrderState:
-    state = OrderState(shop_id, order_id)
-    for item in OrderItem.query(order_key(shop_id, order_id), consistent_read=consistent):
-        if isinstance(item, OrderModel):
-            state.order = item
-        elif isinstance(item, PaymentModel):
-            state.payments.append(item)
-        elif isinstance(item, RefundModel):
-            state.refunds.append(item)
-        elif isinstance(item, CommissionModel):
-            state.commissions.append(item)
-    state.payments.sort(key=lambda p: (p.success_time, p.transaction_id))
-    return state
+    created: bool
+    view: dict[str, Any]
 
 
 def nudge(c: Container, shop_id: str, order_id: str) -> None:
@@ -104,40 +43,27 @@ def _body_hash(body: OrderIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def register_order(
-    c: Container, shop_id: str, order_id: str, body: OrderIn, now: datetime
-) -> tuple[int, dict[str, Any]]:
-    """Store the order once. Same body again: 200; a different body for the same id: 409."""
+def register_order(c: Container, shop_id: str, order_id: str, body: OrderIn, now: datetime) -> Stored:
+    """Store the order once. Same body again: not created; a different body for the same id: Conflict."""
     digest = _body_hash(body)
-    item = OrderModel(
-        order_key(shop_id, order_id),
-        OrderModel.SK,
-        shop_id=shop_id,
-        order_id=order_id,
+    created = orders_table.register_order(
+        shop_id,
+        order_id,
         buyer_id=body.buyer_id,
-        lines=[
-            LineMap(line_id=li.line_id, product_id=li.product_id, quantity=li.quantity, paid_fen=li.paid_fen)
-            for li in body.lines
-        ],
+        lines=body.order_lines(),
         shipping_fen=body.shipping_fen,
         total_fen=body.total_fen,
         body_hash=digest,
         registered_at=key(now),
     )
-    status = 201
-    try:
-        item.save(condition=OrderModel.sk.does_not_exist())
-    except PutError as exc:
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
+    if not created:
         existing = load_order(shop_id, order_id).order
         if existing is None or existing.body_hash != digest:
             raise Conflict(
                 f"order {order_id} is already registered with a different body", code="order_conflict"
-            ) from None
-        status = 200
+            )
     nudge(c, shop_id, order_id)
-    return status, order_view(load_order(shop_id, order_id))
+    return Stored(created, order_view(load_order(shop_id, order_id)))
 
 
 # ---------------------------------------------------------------- completion
@@ -150,14 +76,7 @@ def complete_order(c: Container, shop_id: str, order_id: str, now: datetime) -> 
     if not state.payments:
         raise RuleViolation(f"order {order_id} is not paid yet", code="order_not_paid")
     if state.order.completed_at is None:
-        try:
-            OrderModel(order_key(shop_id, order_id), OrderModel.SK).update(
-                actions=[OrderModel.completed_at.set(key(now))],
-                condition=OrderModel.completed_at.does_not_exist() & OrderModel.sk.exists(),
-            )
-        except UpdateError as exc:
-            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-                raise
+        orders_table.mark_completed(shop_id, order_id, key(now))
         nudge(c, shop_id, order_id)
     return order_view(load_order(shop_id, order_id))
 
@@ -167,60 +86,30 @@ def complete_order(c: Container, shop_id: str, order_id: str, now: datetime) -> 
 
 def put_refund_split(
     c: Container, shop_id: str, order_id: str, out_refund_no: str, body: RefundSplitIn, now: datetime
-) -> tuple[int, dict[str, Any]]:
+) -> Stored:
     """Register which lines a coming refund takes its money from. Immutable once registered."""
     state = load_order(shop_id, order_id)
     if state.order is None:
         raise NotFound(f"order {order_id} is not registered", code="order_not_found")
-    wanted = [(s.line_id, s.refund_fen) for s in body.lines]
-    existing = next((r for r in state.refunds if r.out_refund_no == out_refund_no), None)
+    wanted = body.entries()
+    existing = state.refund(out_refund_no)
     if existing is not None:
         # The same split again is answered as registered, whatever refunds took effect since (a retry).
         return _split_conflict(existing, wanted, order_id, out_refund_no)
-    lines = {li.line_id: li for li in state.lines}
-    others = [r for r in state.reported_refunds() if r.out_refund_no != out_refund_no]
-    refunded = line_refunds(state.lines, others)
-    for i, (line_id, amount) in enumerate(wanted):
-        if line_id not in lines:
-            field_name = f"lines[{i}].line_id"
-            raise InvalidInput(
-                f"{field_name}: the order has no line {line_id}", code="unknown_line", field=field_name
-            )
-        left = lines[line_id].paid_fen - refunded.get(line_id, 0)
-        if amount > left:
-            field_name = f"lines[{i}].refund_fen"
-            raise RuleViolation(
-                f"{field_name}: {amount} exceeds what line {line_id} has left ({left})",
-                code="refund_exceeds_line",
-                field=field_name,
-            )
-    try:
-        RefundModel(order_key(shop_id, order_id), f"REFUND#{out_refund_no}").update(
-            actions=[
-                RefundModel.item_type.set(RefundModel.item_type | RefundModel),
-                RefundModel.out_refund_no.set(out_refund_no),
-                RefundModel.split.set([RefundLineMap(line_id=lid, refund_fen=amt) for lid, amt in wanted]),
-                RefundModel.split_at.set(key(now)),
-            ],
-            condition=RefundModel.refund_id.does_not_exist() & RefundModel.split.does_not_exist(),
-        )
-    except UpdateError as exc:
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
-        fresh = next(
-            (r for r in load_order(shop_id, order_id).refunds if r.out_refund_no == out_refund_no), None
-        )
+    split = list(parse_split(state.lines, wanted, state.reported_refunds()).items())
+    if not orders_table.put_refund_split(shop_id, order_id, out_refund_no, split, key(now)):
+        fresh = load_order(shop_id, order_id).refund(out_refund_no)
         assert fresh is not None
         return _split_conflict(fresh, wanted, order_id, out_refund_no)
-    return 201, _refund_view(order_id, out_refund_no, wanted, None)
+    return Stored(True, _refund_view(order_id, out_refund_no, split, None))
 
 
 def _split_conflict(
     existing: RefundModel, wanted: list[tuple[str, int]], order_id: str, out_refund_no: str
-) -> tuple[int, dict[str, Any]]:
+) -> Stored:
     stored = [(s.line_id, int(s.refund_fen)) for s in existing.split or []]
     if existing.split and stored == wanted:
-        return 200, _refund_view(order_id, out_refund_no, stored, existing)
+        return Stored(False, _refund_view(order_id, out_refund_no, stored, existing))
     if existing.refund_id:
         raise Conflict(f"refund {out_refund_no} already took effect", code="refund_already_effective")
     raise Conflict(f"refund {out_refund_no} already has a different split", code="split_conflict")
@@ -285,15 +174,16 @@ def commission_view(c: CommissionModel) -> dict[str, Any]:
     }
 
 
-def member_commissions(shop_id: str, member_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
-    """A member's commissions, newest first (by payment time), one page."""
-    from fenxiao.adapters.ledger import account
-    from fenxiao.api import cursor as cursors
+def commission_cursor_scope(shop_id: str, member_id: str) -> dict[str, str]:
+    """The key attribute a cursor of :func:`member_commissions` carries: it cannot be replayed on another
+    member."""
+    return {"beneficiary": orders_table.beneficiary(shop_id, member_id)}
 
-    beneficiary = account(shop_id, member_id)
-    start = cursors.decode(cursor, expect={"beneficiary": beneficiary})
-    result = CommissionModel.commissions_by_member.query(
-        beneficiary, scan_index_forward=False, limit=limit, last_evaluated_key=start
-    )
-    entries = [commission_view(c) for c in result if isinstance(c, CommissionModel)]
-    return {"entries": entries, "next_cursor": cursors.encode(result.last_evaluated_key)}
+
+def member_commissions(
+    shop_id: str, member_id: str, start: dict[str, Any] | None, limit: int
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A member's commissions, newest first (by payment time), one page from ``start``: the entries and
+    where the next page starts (None at the end)."""
+    commissions, last_key = orders_table.member_commissions(shop_id, member_id, start, limit)
+    return [commission_view(c) for c in commissions], last_key

@@ -18,11 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from fenxiao.adapters import dynamo
+from fenxiao.adapters import orders as orders_table
 from fenxiao.adapters.dynamo import version_is
-from fenxiao.adapters.ledger import account
-from fenxiao.adapters.members import DistributorChangeModel, MemberRecord, load_member
-from fenxiao.adapters.orders import DUE_SHARDS, CommissionLineMap, CommissionModel, OrderModel
+from fenxiao.adapters.ledger import (
+    commission_adjustment_key,
+    commission_entry_key,
+    order_growth_key,
+)
+from fenxiao.adapters.members import MemberRecord, load_member, new_distributor_change
+from fenxiao.adapters.orders import CommissionModel, OrderModel, OrderState, due_shard, load_order
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.bootstrap import Container
 from fenxiao.domain.commission import (
@@ -41,7 +45,6 @@ from fenxiao.domain.refunds import OrderLine, Refund, line_refunds
 from fenxiao.observability import count, logger
 from fenxiao.service import settings
 from fenxiao.service.members import is_distributor_at
-from fenxiao.service.orders import OrderState, load_order, order_key
 from fenxiao.timefmt import from_key, key
 
 MAX_ATTEMPTS = 5
@@ -107,7 +110,7 @@ def _plan(state: OrderState, now: datetime) -> _Plan | None:
     order_actions.append(OrderModel.version.set(version + 1))
     uow.update(
         "order",
-        OrderModel(order_key(state.shop_id, state.order_id), OrderModel.SK),
+        orders_table.order_item(state.shop_id, state.order_id),
         actions=order_actions,
         condition=version_is(OrderModel.version, version),
     )
@@ -187,7 +190,7 @@ def _apply_payment(
     if growth:
         uow.move(
             Movement(
-                shop_id, buyer_id, f"GROWTH#ORDER#{order_id}#0", "growth_order", ref=order_id, growth=growth
+                shop_id, buyer_id, order_growth_key(order_id, 0), "growth_order", ref=order_id, growth=growth
             )
         )
     order_actions += [
@@ -217,40 +220,23 @@ def _new_commission(
     uow: UnitOfWork,
 ) -> None:
     shop_id, order_id = state.shop_id, state.order_id
-    status = "frozen" if amount > 0 else "reversed"
-    commission = CommissionModel(
-        order_key(shop_id, order_id),
-        f"COMM#{plan.tier}#{plan.member_id}",
-        shop_id=shop_id,
-        order_id=order_id,
-        tier=plan.tier,
-        member_id=plan.member_id,
-        lines=[
-            CommissionLineMap(line_id=li.line_id, paid_fen=li.paid_fen, rate_bp=li.rate_bp)
-            for li in plan.lines
-        ],
-        original_fen=plan.amount_fen,
+    commission = orders_table.new_commission(
+        shop_id,
+        order_id,
+        plan,
         amount_fen=amount,
-        status=status,
         basis=basis,
         freeze_days=freeze_days,
         paid_at=key(paid_at),
         effective_at=key(effective) if effective else None,
-        version=0,
-        beneficiary=account(shop_id, plan.member_id),
-        paid_sort=f"{key(paid_at)}#{order_id}#{plan.tier}",
-        counted_refunds={r.out_refund_no for r in counted} or None,
+        counted_refunds={r.out_refund_no for r in counted},
     )
-    if status == "frozen" and effective is not None:
-        commission.due_shard = due_shard(order_id, plan.tier, plan.member_id)
-        commission.due_at = key(effective)
     uow.save(f"commission:{plan.tier}", commission, condition=CommissionModel.sk.does_not_exist())
-    entry = f"COMM#{order_id}#{plan.tier}#{plan.member_id}"
     uow.move(
         Movement(
             shop_id,
             plan.member_id,
-            f"{entry}#FROZEN",
+            commission_entry_key(order_id, plan.tier, plan.member_id, "FROZEN"),
             "commission_frozen",
             ref=order_id,
             frozen_fen=plan.amount_fen,
@@ -261,16 +247,12 @@ def _new_commission(
             Movement(
                 shop_id,
                 plan.member_id,
-                f"{entry}#ADJ#0",
+                commission_adjustment_key(order_id, plan.tier, plan.member_id, 0),
                 "commission_clawback",
                 ref=order_id,
                 frozen_fen=amount - plan.amount_fen,
             )
         )
-
-
-def due_shard(order_id: str, tier: str, member_id: str) -> str:
-    return f"DUE#{dynamo.shard_of(f'{order_id}#{tier}#{member_id}', DUE_SHARDS)}"
 
 
 def _eligibility(
@@ -312,17 +294,8 @@ def _eligibility(
     )
     if qualifies(eligibility, orders_before + 1, total_before + paid_fen, bought_before | products):
         at = key(paid_at)
-        uow.save(
-            "eligibility",
-            DistributorChangeModel(
-                account(shop_id, buyer_id),
-                f"DIST#{at}",
-                active=True,
-                at=at,
-                cause=f"eligibility:{state.order_id}",
-            ),
-            condition=DistributorChangeModel.sk.does_not_exist(),
-        )
+        grant, once = new_distributor_change(shop_id, buyer_id, True, at, f"eligibility:{state.order_id}")
+        uow.save("eligibility", grant, condition=once)
         uow.member(
             shop_id,
             buyer_id,
@@ -376,7 +349,9 @@ def _update_commissions(
         current = int(commission.amount_fen)
         version = int(commission.version or 0)
         if target != current:
-            entry = f"COMM#{state.order_id}#{commission.tier}#{commission.member_id}#ADJ#{version + 1}"
+            entry = commission_adjustment_key(
+                state.order_id, commission.tier, commission.member_id, version + 1
+            )
             uow.move(
                 Movement(
                     state.shop_id,
@@ -448,7 +423,7 @@ def _update_growth(
             Movement(
                 state.shop_id,
                 str(order.buyer_id),
-                f"GROWTH#ORDER#{state.order_id}#{int(order.version or 0) + 1}",
+                order_growth_key(state.order_id, int(order.version or 0) + 1),
                 "growth_refund" if target < current else "growth_order",
                 ref=state.order_id,
                 growth=target - current,

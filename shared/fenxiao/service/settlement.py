@@ -27,23 +27,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fenxiao.adapters import orders as orders_table
 from fenxiao.adapters.dynamo import version_is
-from fenxiao.adapters.orders import DUE_SHARDS, CommissionModel, OrderItem, RefundModel
+from fenxiao.adapters.ledger import commission_entry_key
+from fenxiao.adapters.orders import DUE_SHARDS, CommissionModel
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.bootstrap import container
 from fenxiao.domain.commission import counted_refunds
 from fenxiao.domain.ledger import Movement
 from fenxiao.observability import count, logger
 from fenxiao.service.jobs import Page
-from fenxiao.service.orders import OrderState, nudge
+from fenxiao.service.orders import nudge
 from fenxiao.timefmt import from_key, key
 
 PAGE_SIZE = 50  # commissions per page: at most DUE_SHARDS index reads, one batch read, PAGE_SIZE transactions
-BATCH_GET_MAX = 100
-
-
-def shard_name(index: int) -> str:
-    return f"DUE#{index}"
 
 
 def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
@@ -53,14 +50,8 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
     start: dict[str, Any] | None = (cursor or {}).get("start")
     keys: list[tuple[str, str]] = []
     while shard < DUE_SHARDS and len(keys) < PAGE_SIZE:
-        result = CommissionModel.due_commissions.query(
-            shard_name(shard),
-            CommissionModel.due_at <= now_key,
-            limit=PAGE_SIZE - len(keys),
-            last_evaluated_key=start,
-        )
-        keys.extend((item.order_key, item.sk) for item in result)
-        start = result.last_evaluated_key
+        found, start = orders_table.due_commission_keys(shard, now_key, PAGE_SIZE - len(keys), start)
+        keys.extend(found)
         if start is None:
             shard += 1
     released = skipped = held = 0
@@ -105,13 +96,7 @@ def _refunds_not_applied(commissions: list[CommissionModel]) -> set[str]:
     a refund WeChat Pay reported, with success_time before the commission's effective time, missing from
     the refunds the commission reflects. One strongly consistent Query of the order's REFUND# items."""
     first = commissions[0]
-    state = OrderState(first.shop_id, first.order_id)
-    state.refunds = [
-        item
-        for item in OrderItem.query(first.order_key, OrderItem.sk.startswith("REFUND#"), consistent_read=True)
-        if isinstance(item, RefundModel)
-    ]
-    reported = state.reported_refunds()
+    reported = orders_table.reported_refunds(first.shop_id, first.order_id)
     if not reported:
         return set()
     waiting = set()
@@ -125,16 +110,7 @@ def _refunds_not_applied(commissions: list[CommissionModel]) -> set[str]:
 
 def _fetch(keys: list[tuple[str, str]]) -> list[CommissionModel]:
     """The full commissions behind index entries (the index projects keys only), read strongly consistent."""
-    out: list[CommissionModel] = []
-    for begin in range(0, len(keys), BATCH_GET_MAX):
-        chunk = keys[begin : begin + BATCH_GET_MAX]
-        out.extend(
-            item
-            for item in OrderItem.batch_get(chunk, consistent_read=True)
-            if isinstance(item, CommissionModel)
-        )
-    out.sort(key=lambda c: (c.due_at or "", c.order_key, c.sk))
-    return out
+    return sorted(orders_table.get_commissions(keys), key=lambda c: (c.due_at or "", c.order_key, c.sk))
 
 
 def release(commission: CommissionModel, now: datetime) -> bool:
@@ -164,7 +140,7 @@ def release(commission: CommissionModel, now: datetime) -> bool:
             Movement(
                 commission.shop_id,
                 commission.member_id,
-                f"COMM#{commission.order_id}#{commission.tier}#{commission.member_id}#RELEASE",
+                commission_entry_key(commission.order_id, commission.tier, commission.member_id, "RELEASE"),
                 "commission_available",
                 ref=commission.order_id,
                 frozen_fen=-amount,
