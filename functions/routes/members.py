@@ -8,6 +8,7 @@ from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
 from fenxiao.api.models import DistributorIn, InviterIn
+from fenxiao.api.responses import Binding, CommissionPage, GrowthEventResult, Leaderboard, MemberView, answer
 from fenxiao.bootstrap import container
 from fenxiao.timefmt import rfc3339
 
@@ -23,13 +24,16 @@ def bind_member(call: Call, shop_id: str, member_id: str) -> Any:
     result = members.bind(container(), shop_id, member_id, body.inviter_id, call.now)
     return response(
         201 if result.created else 200,
-        {
-            "member_id": member_id,
-            "inviter_id": body.inviter_id,
-            "bound_at": rfc3339(result.bound_at),
-            "created": result.created,
-            "replaced_inviter_id": result.replaced,
-        },
+        answer(
+            Binding,
+            {
+                "member_id": member_id,
+                "inviter_id": body.inviter_id,
+                "bound_at": rfc3339(result.bound_at),
+                "created": result.created,
+                "replaced_inviter_id": result.replaced,
+            },
+        ),
     )
 
 
@@ -40,7 +44,7 @@ def put_distributor(call: Call, shop_id: str, member_id: str) -> Any:
 
     body = call.parse(DistributorIn)
     members.set_distributor(shop_id, member_id, body.active, call.now)
-    return members.member_view(shop_id, member_id, call.now)
+    return answer(MemberView, members.member_view(shop_id, member_id, call.now))
 
 
 @bp.route("/shops/{shop_id}/members/{member_id}", methods=["GET"])
@@ -48,7 +52,7 @@ def put_distributor(call: Call, shop_id: str, member_id: str) -> Any:
 def get_member(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.service import members
 
-    return members.member_view(shop_id, member_id, call.now)
+    return answer(MemberView, members.member_view(shop_id, member_id, call.now))
 
 
 @bp.route("/shops/{shop_id}/members/{member_id}/commissions", methods=["GET"])
@@ -57,8 +61,11 @@ def get_member_commissions(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.api import cursor
     from fenxiao.service import orders
 
-    return orders.member_commissions(
-        shop_id, member_id, call.query("cursor"), cursor.limit(call.query("limit"))
+    return answer(
+        CommissionPage,
+        orders.member_commissions(
+            shop_id, member_id, call.query("cursor"), cursor.limit(call.query("limit"))
+        ),
     )
 
 
@@ -69,7 +76,9 @@ def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.service import membership
 
     body = call.parse(GrowthEventIn)
-    return membership.record_growth_event(shop_id, member_id, body.type, body.ref, call.now)
+    return answer(
+        GrowthEventResult, membership.record_growth_event(shop_id, member_id, body.type, body.ref, call.now)
+    )
 
 
 @bp.route("/shops/{shop_id}/leaderboards/{board}", methods=["GET"])
@@ -77,4 +86,4 @@ def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
 def get_leaderboard(call: Call, shop_id: str, board: str) -> Any:
     from fenxiao.service import leaderboard
 
-    return leaderboard.board_view(shop_id, board, call.query("period"), call.now)
+    return answer(Leaderboard, leaderboard.board_view(shop_id, board, call.query("period"), call.now))

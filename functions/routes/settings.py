@@ -7,7 +7,9 @@ from typing import Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
+from fenxiao.api.responses import ProductRatesView, WechatPayView, answer
 from fenxiao.bootstrap import container
+from fenxiao.schemas.settings import DistributionSettings, MembershipSettings
 
 bp = Blueprint(__name__)
 
@@ -17,7 +19,7 @@ bp = Blueprint(__name__)
 def get_distribution_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
 
-    return settings.distribution_at(shop_id, call.now).model_dump(mode="json")
+    return answer(DistributionSettings, settings.distribution_at(shop_id, call.now))
 
 
 @bp.route("/shops/{shop_id}/settings/distribution", methods=["PUT"])
@@ -25,7 +27,7 @@ def get_distribution_settings(call: Call, shop_id: str) -> Any:
 def put_distribution_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
 
-    return settings.put_distribution(shop_id, call.json(), call.now).model_dump(mode="json")
+    return answer(DistributionSettings, settings.put_distribution(shop_id, call.json(), call.now))
 
 
 @bp.route("/shops/{shop_id}/products/{product_id}/rates", methods=["PUT"])
@@ -34,7 +36,7 @@ def put_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
     from fenxiao.service import settings
 
     rates = settings.put_product_rates(shop_id, product_id, call.json(), call.now)
-    return {"product_id": product_id, **rates.model_dump(mode="json")}
+    return answer(ProductRatesView, {"product_id": product_id, **rates.model_dump(mode="json")})
 
 
 @bp.route("/shops/{shop_id}/products/{product_id}/rates", methods=["DELETE"])
@@ -51,7 +53,7 @@ def delete_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
 def get_membership_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
 
-    return settings.membership_at(shop_id, call.now).model_dump(mode="json")
+    return answer(MembershipSettings, settings.membership_at(shop_id, call.now))
 
 
 @bp.route("/shops/{shop_id}/settings/membership", methods=["PUT"])
@@ -59,7 +61,7 @@ def get_membership_settings(call: Call, shop_id: str) -> Any:
 def put_membership_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
 
-    return settings.put_membership(shop_id, call.json(), call.now).model_dump(mode="json")
+    return answer(MembershipSettings, settings.put_membership(shop_id, call.json(), call.now))
 
 
 @bp.route("/shops/{shop_id}/settings/wechatpay", methods=["GET"])
@@ -68,7 +70,7 @@ def get_wechatpay_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
     from fenxiao.service.shops import load_shop
 
-    return settings.wechatpay_public(load_shop(shop_id))
+    return answer(WechatPayView, settings.wechatpay_public(load_shop(shop_id)))
 
 
 @bp.route("/shops/{shop_id}/settings/wechatpay", methods=["PUT"])
@@ -77,4 +79,6 @@ def put_wechatpay_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
     from fenxiao.service.shops import load_shop
 
-    return settings.put_wechatpay(container(), load_shop(shop_id), call.json(), call.now)
+    return answer(
+        WechatPayView, settings.put_wechatpay(container(), load_shop(shop_id), call.json(), call.now)
+    )
