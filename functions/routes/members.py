@@ -8,7 +8,14 @@ from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
 from fenxiao.api.models import DistributorIn, InviterIn
-from fenxiao.api.responses import Binding, CommissionPage, GrowthEventResult, Leaderboard, MemberView, answer
+from fenxiao.api.responses import (
+    BindingView,
+    CommissionPage,
+    GrowthEventResult,
+    LeaderboardView,
+    MemberView,
+    answer,
+)
 from fenxiao.bootstrap import container
 from fenxiao.timefmt import rfc3339
 
@@ -25,7 +32,7 @@ def bind_member(call: Call, shop_id: str, member_id: str) -> Any:
     return response(
         201 if result.created else 200,
         answer(
-            Binding,
+            BindingView,
             {
                 "member_id": member_id,
                 "inviter_id": body.inviter_id,
@@ -86,4 +93,4 @@ def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
 def get_leaderboard(call: Call, shop_id: str, board: str) -> Any:
     from fenxiao.service import leaderboard
 
-    return answer(Leaderboard, leaderboard.board_view(shop_id, board, call.query("period"), call.now))
+    return answer(LeaderboardView, leaderboard.board_view(shop_id, board, call.query("period"), call.now))

@@ -223,7 +223,7 @@ class MemberView(Strict):
     balance: Balance
 
 
-class Binding(Strict):
+class BindingView(Strict):
     member_id: Identifier
     inviter_id: Identifier
     bound_at: Timestamp
@@ -268,7 +268,7 @@ class LeaderboardEntry(Strict):
     fans: Annotated[int, Field(ge=1)]
 
 
-class Leaderboard(Strict):
+class LeaderboardView(Strict):
     """The top ``display_count`` of one period: ranks 1..n, no gaps, no shared ranks."""
 
     board: Literal["weekly", "monthly", "total"]
