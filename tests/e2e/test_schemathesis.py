@@ -181,3 +181,17 @@ def test_every_answer_is_what_the_document_says(stack: Running) -> None:
     # The world's ids reach answers other than errors: the success schemas were checked, not only Error.
     succeeded = [label for label, seen in report.items() if any(200 <= s < 300 for s in seen)]
     assert len(succeeded) >= len(report) * 2 // 3, sorted(set(report) - set(succeeded))
+
+
+def test_a_method_the_path_does_not_have_is_the_gateways_403(stack: Running) -> None:
+    """Not in the document, and not Chalice's 405: API Gateway (a REST API with explicit routes) answers a
+    method no route declares before the function runs, with its MISSING_AUTHENTICATION_TOKEN response (403,
+    the template's body); the local stack does the same (docs/api-contract.md)."""
+    secret = ok(OperatorClient(stack.api, TOKEN).create_shop(SHOP, "Schemathesis shop"), 201)["api_secret"]
+    session = requests.Session()
+    session.auth = ShopSigner(SHOP, secret)
+    answer = session.patch(f"{stack.api}/shops/{SHOP}/orders/o1", json={"buyer_id": "c"}, timeout=30)
+    assert answer.status_code == 403, answer.text
+    assert answer.json() == {"error": {"code": "not_found", "message": "no such route or method"}}
+    assert answer.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert "patch" not in DOC["paths"]["/shops/{shop_id}/orders/{order_id}"]
