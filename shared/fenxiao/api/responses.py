@@ -52,6 +52,10 @@ Cursor = Annotated[
 # ---------------------------------------------------------------- errors
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # left out, never null: the published schema shows no default
+
+
 class ErrorDetail(Strict):
     code: Annotated[str, Field(min_length=1, description="Stable, machine-readable.")]
     message: Annotated[str, Field(min_length=1)]
@@ -59,7 +63,7 @@ class ErrorDetail(Strict):
     field: (
         Annotated[str, Field(description="The offending field, dotted (rates.level1_bp).")]
         | SkipJsonSchema[None]
-    ) = Field(default=None, json_schema_extra=lambda schema: schema.pop("default", None))
+    ) = Field(default=None, json_schema_extra=_no_default)
 
     @model_serializer(mode="wrap")
     def _omit_field(self, handler: Any) -> dict[str, Any]:
