@@ -8,6 +8,14 @@ from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
 from fenxiao.api.models import DistributorIn, InviterIn
+from fenxiao.api.responses import (
+    BindingView,
+    CommissionPage,
+    GrowthEventResult,
+    LeaderboardView,
+    MemberView,
+    answer,
+)
 from fenxiao.bootstrap import container
 from fenxiao.timefmt import rfc3339
 
@@ -23,13 +31,16 @@ def bind_member(call: Call, shop_id: str, member_id: str) -> Any:
     result = members.bind(container(), shop_id, member_id, body.inviter_id, call.now)
     return response(
         201 if result.created else 200,
-        {
-            "member_id": member_id,
-            "inviter_id": body.inviter_id,
-            "bound_at": rfc3339(result.bound_at),
-            "created": result.created,
-            "replaced_inviter_id": result.replaced,
-        },
+        answer(
+            BindingView,
+            {
+                "member_id": member_id,
+                "inviter_id": body.inviter_id,
+                "bound_at": rfc3339(result.bound_at),
+                "created": result.created,
+                "replaced_inviter_id": result.replaced,
+            },
+        ),
     )
 
 
@@ -40,7 +51,7 @@ def put_distributor(call: Call, shop_id: str, member_id: str) -> Any:
 
     body = call.parse(DistributorIn)
     members.set_distributor(shop_id, member_id, body.active, call.now)
-    return members.member_view(shop_id, member_id, call.now)
+    return answer(MemberView, members.member_view(shop_id, member_id, call.now))
 
 
 @bp.route("/shops/{shop_id}/members/{member_id}", methods=["GET"])
@@ -48,7 +59,7 @@ def put_distributor(call: Call, shop_id: str, member_id: str) -> Any:
 def get_member(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.service import members
 
-    return members.member_view(shop_id, member_id, call.now)
+    return answer(MemberView, members.member_view(shop_id, member_id, call.now))
 
 
 @bp.route("/shops/{shop_id}/members/{member_id}/commissions", methods=["GET"])
@@ -60,7 +71,7 @@ def get_member_commissions(call: Call, shop_id: str, member_id: str) -> Any:
     limit = cursor.limit(call.query("limit"))
     start = cursor.decode(call.query("cursor"), expect=orders.commission_cursor_scope(shop_id, member_id))
     entries, last_key = orders.member_commissions(shop_id, member_id, start, limit)
-    return {"entries": entries, "next_cursor": cursor.encode(last_key)}
+    return answer(CommissionPage, {"entries": entries, "next_cursor": cursor.encode(last_key)})
 
 
 @bp.route("/shops/{shop_id}/members/{member_id}/growth-events", methods=["POST"])
@@ -70,7 +81,9 @@ def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.service import membership
 
     body = call.parse(GrowthEventIn)
-    return membership.record_growth_event(shop_id, member_id, body.type, body.ref, call.now)
+    return answer(
+        GrowthEventResult, membership.record_growth_event(shop_id, member_id, body.type, body.ref, call.now)
+    )
 
 
 @bp.route("/shops/{shop_id}/leaderboards/{board}", methods=["GET"])
@@ -78,4 +91,4 @@ def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
 def get_leaderboard(call: Call, shop_id: str, board: str) -> Any:
     from fenxiao.service import leaderboard
 
-    return leaderboard.board_view(shop_id, board, call.query("period"), call.now)
+    return answer(LeaderboardView, leaderboard.board_view(shop_id, board, call.query("period"), call.now))

@@ -9,6 +9,7 @@ from chalice import Blueprint
 from fenxiao.api import http
 from fenxiao.api.http import Call, operator_route, response
 from fenxiao.api.models import CreateShop, RunJob
+from fenxiao.api.responses import JobRun, NotificationRecords, SecretRotated, ShopCreated, answer
 from fenxiao.bootstrap import container
 from fenxiao.service import jobs
 from fenxiao.timefmt import rfc3339
@@ -23,7 +24,9 @@ def admin_create_shop(call: Call) -> Any:
 
     body = call.parse(CreateShop)
     secret = create_shop(container(), body.shop_id, body.name, call.now)
-    return response(201, {"shop_id": body.shop_id, "name": body.name, "api_secret": secret})
+    return response(
+        201, answer(ShopCreated, {"shop_id": body.shop_id, "name": body.name, "api_secret": secret})
+    )
 
 
 @bp.route("/admin/shops/{shop_id}/secret", methods=["POST"])
@@ -35,7 +38,11 @@ def admin_rotate_secret(call: Call, shop_id: str) -> Any:
     body = call.parse(RotateSecret) if call.raw_body else RotateSecret()
     secret, until = rotate_secret(container(), shop_id, body.overlap_seconds, call.now)
     return response(
-        201, {"shop_id": shop_id, "api_secret": secret, "previous_secret_valid_until": rfc3339(until)}
+        201,
+        answer(
+            SecretRotated,
+            {"shop_id": shop_id, "api_secret": secret, "previous_secret_valid_until": rfc3339(until)},
+        ),
     )
 
 
@@ -43,7 +50,7 @@ def admin_rotate_secret(call: Call, shop_id: str) -> Any:
 @operator_route
 def admin_run_job(call: Call, job: str) -> Any:
     body = call.parse(RunJob) if call.raw_body else RunJob()
-    return jobs.run_now(job, body.now)
+    return answer(JobRun, jobs.run_now(job, body.now))
 
 
 @bp.route("/admin/notifications", methods=["GET"])
@@ -53,4 +60,6 @@ def admin_notifications(call: Call) -> Any:
     from fenxiao.api.wechatpay import recorded
 
     shop_id = http.checked_id(call.query("shop_id") or "", "shop_id")
-    return recorded(shop_id, call.query("cursor"), cursor.limit(call.query("limit")))
+    return answer(
+        NotificationRecords, recorded(shop_id, call.query("cursor"), cursor.limit(call.query("limit")))
+    )

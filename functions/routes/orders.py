@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
+from fenxiao.api.responses import OrderView, RefundSplitView, answer
 from fenxiao.bootstrap import container
 from fenxiao.schemas.orders import OrderIn, RefundSplitIn
 
@@ -20,7 +21,7 @@ def put_order(call: Call, shop_id: str, order_id: str) -> Any:
 
     body = call.parse(OrderIn)
     stored = orders.register_order(container(), shop_id, order_id, body, call.now)
-    return response(201 if stored.created else 200, stored.view)
+    return response(201 if stored.created else 200, answer(OrderView, stored.view))
 
 
 @bp.route("/shops/{shop_id}/orders/{order_id}", methods=["GET"])
@@ -28,7 +29,7 @@ def put_order(call: Call, shop_id: str, order_id: str) -> Any:
 def get_order(call: Call, shop_id: str, order_id: str) -> Any:
     from fenxiao.service import orders
 
-    return orders.get_order(shop_id, order_id)
+    return answer(OrderView, orders.get_order(shop_id, order_id))
 
 
 @bp.route("/shops/{shop_id}/orders/{order_id}/completion", methods=["POST"])
@@ -36,7 +37,7 @@ def get_order(call: Call, shop_id: str, order_id: str) -> Any:
 def complete_order(call: Call, shop_id: str, order_id: str) -> Any:
     from fenxiao.service import orders
 
-    return orders.complete_order(container(), shop_id, order_id, call.now)
+    return answer(OrderView, orders.complete_order(container(), shop_id, order_id, call.now))
 
 
 @bp.route("/shops/{shop_id}/orders/{order_id}/refunds/{out_refund_no}", methods=["PUT"])
@@ -46,4 +47,4 @@ def put_refund_split(call: Call, shop_id: str, order_id: str, out_refund_no: str
 
     body = call.parse(RefundSplitIn)
     stored = orders.put_refund_split(container(), shop_id, order_id, out_refund_no, body, call.now)
-    return response(201 if stored.created else 200, stored.view)
+    return response(201 if stored.created else 200, answer(RefundSplitView, stored.view))

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
+from fenxiao.api.responses import ProductRatesView, WechatPayView, answer
 from fenxiao.bootstrap import container
+from fenxiao.schemas.settings import DistributionSettings, MembershipSettings
 from fenxiao.timefmt import rfc3339
 
 if TYPE_CHECKING:  # the service is imported on first use (cold start)
-    from fenxiao.service.settings import WechatPayView
+    from fenxiao.service.settings import WechatPayState
 
 bp = Blueprint(__name__)
 
@@ -21,7 +23,7 @@ bp = Blueprint(__name__)
 def get_distribution_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
 
-    return settings.distribution_at(shop_id, call.now).model_dump(mode="json")
+    return answer(DistributionSettings, settings.distribution_at(shop_id, call.now))
 
 
 @bp.route("/shops/{shop_id}/settings/distribution", methods=["PUT"])
@@ -29,7 +31,7 @@ def get_distribution_settings(call: Call, shop_id: str) -> Any:
 def put_distribution_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
 
-    return settings.put_distribution(shop_id, call.json(), call.now).model_dump(mode="json")
+    return answer(DistributionSettings, settings.put_distribution(shop_id, call.json(), call.now))
 
 
 @bp.route("/shops/{shop_id}/products/{product_id}/rates", methods=["PUT"])
@@ -38,7 +40,7 @@ def put_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
     from fenxiao.service import settings
 
     rates = settings.put_product_rates(shop_id, product_id, call.json(), call.now)
-    return {"product_id": product_id, **rates.model_dump(mode="json")}
+    return answer(ProductRatesView, {"product_id": product_id, **rates.model_dump(mode="json")})
 
 
 @bp.route("/shops/{shop_id}/products/{product_id}/rates", methods=["DELETE"])
@@ -55,7 +57,7 @@ def delete_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
 def get_membership_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
 
-    return settings.membership_at(shop_id, call.now).model_dump(mode="json")
+    return answer(MembershipSettings, settings.membership_at(shop_id, call.now))
 
 
 @bp.route("/shops/{shop_id}/settings/membership", methods=["PUT"])
@@ -63,7 +65,7 @@ def get_membership_settings(call: Call, shop_id: str) -> Any:
 def put_membership_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
 
-    return settings.put_membership(shop_id, call.json(), call.now).model_dump(mode="json")
+    return answer(MembershipSettings, settings.put_membership(shop_id, call.json(), call.now))
 
 
 @bp.route("/shops/{shop_id}/settings/wechatpay", methods=["GET"])
@@ -72,7 +74,7 @@ def get_wechatpay_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
     from fenxiao.service.shops import load_shop
 
-    return _wechatpay_body(settings.wechatpay_view(load_shop(shop_id)))
+    return answer(WechatPayView, _wechatpay_body(settings.wechatpay_view(load_shop(shop_id))))
 
 
 @bp.route("/shops/{shop_id}/settings/wechatpay", methods=["PUT"])
@@ -82,10 +84,10 @@ def put_wechatpay_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service.shops import load_shop
 
     view = settings.put_wechatpay(container(), load_shop(shop_id), call.json(), call.now)
-    return _wechatpay_body(view)
+    return answer(WechatPayView, _wechatpay_body(view))
 
 
-def _wechatpay_body(view: WechatPayView | None) -> dict[str, Any]:
+def _wechatpay_body(view: WechatPayState | None) -> dict[str, Any]:
     if view is None:
         return {"configured": False}
     return {

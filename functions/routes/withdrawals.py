@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
+from fenxiao.api.responses import Withdrawal, WithdrawalPage, answer
 from fenxiao.bootstrap import container
 
 bp = Blueprint(__name__)
@@ -19,7 +20,10 @@ def request_withdrawal(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.service import withdrawals
 
     body = call.parse(WithdrawalIn)
-    return response(202, withdrawals.request_withdrawal(container(), shop_id, member_id, body, call.now))
+    return response(
+        202,
+        answer(Withdrawal, withdrawals.request_withdrawal(container(), shop_id, member_id, body, call.now)),
+    )
 
 
 @bp.route("/shops/{shop_id}/members/{member_id}/withdrawals/{withdrawal_id}", methods=["GET"])
@@ -27,7 +31,7 @@ def request_withdrawal(call: Call, shop_id: str, member_id: str) -> Any:
 def get_withdrawal(call: Call, shop_id: str, member_id: str, withdrawal_id: str) -> Any:
     from fenxiao.service import withdrawals
 
-    return withdrawals.get_withdrawal(shop_id, member_id, withdrawal_id)
+    return answer(Withdrawal, withdrawals.get_withdrawal(shop_id, member_id, withdrawal_id))
 
 
 @bp.route("/shops/{shop_id}/withdrawals", methods=["GET"])
@@ -39,7 +43,7 @@ def list_withdrawals_for_review(call: Call, shop_id: str) -> Any:
     limit = cursor.limit(call.query("limit"))
     scope = withdrawals.review_scope(shop_id, call.query("status"))
     page = withdrawals.list_for_review(shop_id, cursor.decode(call.query("cursor"), expect=scope), limit)
-    return {"entries": page.entries, "next_cursor": cursor.encode(page.last_key)}
+    return answer(WithdrawalPage, {"entries": page.entries, "next_cursor": cursor.encode(page.last_key)})
 
 
 @bp.route("/shops/{shop_id}/withdrawals/{withdrawal_id}/approval", methods=["POST"])
@@ -49,4 +53,4 @@ def decide_withdrawal(call: Call, shop_id: str, withdrawal_id: str) -> Any:
     from fenxiao.service import withdrawals
 
     body = call.parse(ApprovalIn)
-    return withdrawals.decide(container(), shop_id, withdrawal_id, body, call.now)
+    return answer(Withdrawal, withdrawals.decide(container(), shop_id, withdrawal_id, body, call.now))

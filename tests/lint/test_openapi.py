@@ -128,3 +128,129 @@ def test_every_path_parameter_and_4xx_is_described() -> None:
                     assert answer["$ref"].startswith("#/components/responses/"), (method, path, status)
             if path.startswith("/shops/"):
                 assert {"400", "401", "403"} <= set(operation["responses"]), (method, path)
+
+
+# ---------------------------------------------------------------- answers
+
+
+def _component(document: dict[str, Any], ref: str) -> dict[str, Any]:
+    name = ref.removeprefix("#/components/schemas/")
+    schema: dict[str, Any] = document["components"]["schemas"][name]
+    return schema
+
+
+def test_every_success_answer_has_a_model() -> None:
+    """Every documented 2xx with a body refers to a response model's schema, never a bare object."""
+    document = _checked_in()
+    problems = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, answer in operation["responses"].items():
+                if not status.startswith("2") or status == "204":
+                    continue
+                schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+                ref = schema.get("$ref", "")
+                if not ref.startswith("#/components/schemas/"):
+                    problems.append(f"{method.upper()} {path} {status}: {schema} is no model's schema")
+                    continue
+                component = _component(document, ref)
+                if not ({"properties", "oneOf", "anyOf"} & set(component)):
+                    problems.append(f"{method.upper()} {path} {status}: {ref} says nothing: {component}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_route_answers_through_its_registered_model() -> None:
+    """A handler answers ``answer(Model, ...)`` with the model its registry entry names (so the document
+    says what the handler sends); a handler with no body to answer (204) names none."""
+    problems = []
+    for path, methods in sorted(_routes().items()):
+        for method, entry in sorted(methods.items()):
+            op = openapi.OPERATIONS[(method, path)]
+            if op.auth == "wechatpay":
+                continue  # WeChat Pay's own answers, built by fenxiao.api.wechatpay
+            used = set(re.findall(r"\banswer\(\s*(\w+)", _view_source(entry)))
+            named = {op.response.__name__} if op.response is not None else set()
+            if used != named:
+                problems.append(
+                    f"{method} {path}: answers through {sorted(used)}, the registry names {named}"
+                )
+    assert not problems, "\n".join(problems)
+
+
+def test_component_names_are_the_model_names() -> None:
+    """Two models of one name would be published under module-qualified names (a client's type names)."""
+    qualified = [name for name in _fresh()["components"]["schemas"] if "__" in name]
+    assert not qualified, f"rename one of the models behind {qualified}"
+
+
+# Bodies the document's cross-field rules and the API must judge alike: (model, body, valid, who refuses).
+# "model": the request model refuses it; "service": the model lets it in and the use case refuses it (400).
+CROSS_FIELD_CASES = [
+    ("GrowthEventIn", {"type": "review", "ref": "r-1"}, True, ""),
+    ("GrowthEventIn", {"type": "review"}, False, "service"),
+    ("GrowthEventIn", {"type": "review", "ref": None}, False, "service"),
+    ("GrowthEventIn", {"type": "review", "ref": "not an id"}, False, "service"),
+    ("GrowthEventIn", {"type": "signin"}, True, ""),
+    ("GrowthEventIn", {"type": "profile", "ref": None}, True, ""),
+    ("ApprovalIn", {"approve": True}, True, ""),
+    ("ApprovalIn", {"approve": False, "reason": "duplicate request"}, True, ""),
+    ("ApprovalIn", {"approve": False}, False, "service"),
+    ("ApprovalIn", {"approve": False, "reason": None}, False, "service"),
+    ("ApprovalIn", {"approve": False, "reason": "   "}, False, "service"),
+    ("ShareCard", {"mode": "custom", "title": "t", "image_url": "https://example.com/a.png"}, True, ""),
+    ("ShareCard", {"mode": "custom", "title": "t"}, False, "model"),
+    ("ShareCard", {"mode": "custom", "title": "", "image_url": "https://example.com/a.png"}, False, "model"),
+    ("CustomImage", {"mode": "custom"}, False, "model"),
+    ("CustomImage", {"mode": "default"}, True, ""),
+]
+
+
+def _model(name: str) -> Any:
+    from fenxiao.api import models
+    from fenxiao.schemas import settings, withdrawals
+
+    for module in (models, settings, withdrawals):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise LookupError(name)
+
+
+@pytest.mark.parametrize(("name", "body", "valid", "refused_by"), CROSS_FIELD_CASES)
+def test_cross_field_rules_in_the_document_judge_as_the_api_does(
+    name: str, body: dict[str, Any], valid: bool, refused_by: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from jsonschema import Draft202012Validator
+    from pydantic import ValidationError
+
+    from fenxiao.domain.errors import InvalidInput
+
+    document = _fresh()
+    schema = {**document["components"]["schemas"][name], "components": document["components"]}
+    validator = Draft202012Validator(schema)
+    assert validator.is_valid(body) is valid, list(validator.iter_errors(body))
+    try:
+        _model(name).model_validate(body)
+        model_accepts = True
+    except ValidationError:
+        model_accepts = False
+    # A rule moved into the model: change "service" to "model" here (the document stays as it is).
+    assert model_accepts is (refused_by != "model"), (name, body)
+    if name == "GrowthEventIn" and refused_by == "service":
+        from fenxiao.service.membership import resolve_event
+
+        with pytest.raises(InvalidInput) as refused:
+            resolve_event(body["type"], body.get("ref"), datetime.now(UTC))
+        assert refused.value.field == "ref"
+
+
+def test_document_says_json_integers_are_whole_numbers() -> None:
+    """``100.0`` is a JSON Schema integer but not one for the API (strict models): the document says so."""
+    from pydantic import ValidationError
+
+    from fenxiao.schemas.withdrawals import WithdrawalIn
+
+    with pytest.raises(ValidationError):
+        WithdrawalIn.model_validate({"withdrawal_id": "w1", "amount_fen": 100.0, "openid": "o"})
+    assert "100.0 and 1e2 are refused" in _fresh()["info"]["description"]

@@ -35,6 +35,25 @@ from fenxiao.api.models import (
     RunJob,
 )
 from fenxiao.api.ordering import is_ordered
+from fenxiao.api.responses import (
+    BindingView,
+    CommissionPage,
+    Error,
+    GrowthEventResult,
+    JobRun,
+    LeaderboardView,
+    MemberView,
+    NotificationRecords,
+    OrderView,
+    ProductRatesView,
+    RefundSplitView,
+    SecretRotated,
+    ShopCreated,
+    WechatPayAnswer,
+    WechatPayView,
+    Withdrawal,
+    WithdrawalPage,
+)
 from fenxiao.domain.ids import ID_SCHEMA_PATTERN
 from fenxiao.schemas.orders import OrderIn, RefundSplitIn
 from fenxiao.schemas.settings import DistributionSettings, MembershipSettings, ProductRates, WechatPaySettings
@@ -93,7 +112,11 @@ class Operation:
 OPERATIONS: dict[tuple[str, str], Operation] = {
     # operator
     ("POST", "/admin/shops"): Operation(
-        "Create a shop; answers its api_secret, shown this once", "operator", (201, 409), CreateShop
+        "Create a shop; answers its api_secret, shown this once",
+        "operator",
+        (201, 409),
+        CreateShop,
+        response=ShopCreated,
     ),
     ("POST", "/admin/shops/{shop_id}/secret"): Operation(
         "Rotate a shop's api_secret; the previous one stays valid for overlap_seconds",
@@ -101,6 +124,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (201, 404),
         RotateSecret,
         body_required=False,
+        response=SecretRotated,
     ),
     ("POST", "/admin/jobs/{job}"): Operation(
         "Run a scheduled job now (settlement, leaderboard-rollover, audit)",
@@ -109,12 +133,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         RunJob,
         body_required=False,
         description='Where clock override is allowed (local only), {"now": "<RFC 3339>"} sets the clock first.',
+        response=JobRun,
     ),
     ("GET", "/admin/notifications"): Operation(
         "WeChat Pay notifications of a shop that had no effect (by notification id; each with received_at)",
         "operator",
         (200,),
         query=("shop_id", "cursor", "limit"),
+        response=NotificationRecords,
     ),
     # settings
     ("GET", "/shops/{shop_id}/settings/distribution"): Operation(
@@ -128,7 +154,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         response=DistributionSettings,
     ),
     ("PUT", "/shops/{shop_id}/products/{product_id}/rates"): Operation(
-        "Set a product's own commission rates", "shop", (200,), ProductRates
+        "Set a product's own commission rates",
+        "shop",
+        (200,),
+        ProductRates,
+        response=ProductRatesView,
     ),
     ("DELETE", "/shops/{shop_id}/products/{product_id}/rates"): Operation(
         "Remove a product's own rates (the shop's defaults apply again)", "shop", (204, 404)
@@ -144,13 +174,17 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         response=MembershipSettings,
     ),
     ("GET", "/shops/{shop_id}/settings/wechatpay"): Operation(
-        "The WeChat Pay settings without secrets: which secrets are set", "shop", (200,)
+        "The WeChat Pay settings without secrets: which secrets are set",
+        "shop",
+        (200,),
+        response=WechatPayView,
     ),
     ("PUT", "/shops/{shop_id}/settings/wechatpay"): Operation(
         "Set the WeChat Pay settings; secrets are write-only (left out: kept)",
         "shop",
         (200,),
         WechatPaySettings,
+        response=WechatPayView,
     ),
     # members
     ("POST", "/shops/{shop_id}/members/{member_id}/inviter"): Operation(
@@ -158,34 +192,55 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "shop",
         (200, 201, 409, 422),
         InviterIn,
+        response=BindingView,
     ),
     ("PUT", "/shops/{shop_id}/members/{member_id}/distributor"): Operation(
-        "Grant or revoke distributor status", "shop", (200,), DistributorIn
+        "Grant or revoke distributor status",
+        "shop",
+        (200,),
+        DistributorIn,
+        response=MemberView,
     ),
     ("GET", "/shops/{shop_id}/members/{member_id}"): Operation(
-        "A member: inviter, distributor status, growth, level, fans, balance", "shop", (200, 404)
+        "A member: inviter, distributor status, growth, level, fans, balance",
+        "shop",
+        (200, 404),
+        response=MemberView,
     ),
     ("GET", "/shops/{shop_id}/members/{member_id}/commissions"): Operation(
-        "A member's commissions, newest first", "shop", (200,), query=("cursor", "limit")
+        "A member's commissions, newest first",
+        "shop",
+        (200,),
+        query=("cursor", "limit"),
+        response=CommissionPage,
     ),
     ("POST", "/shops/{shop_id}/members/{member_id}/growth-events"): Operation(
         "Record a growth event (review once per ref, sign-in once a day, profile once)",
         "shop",
         (200, 409),
         GrowthEventIn,
+        response=GrowthEventResult,
     ),
     ("POST", "/shops/{shop_id}/members/{member_id}/withdrawals"): Operation(
         "Ask to withdraw available commission (withdrawal_id is the idempotency key)",
         "shop",
         (202, 404, 409, 422),
         WithdrawalIn,
+        response=Withdrawal,
     ),
     ("GET", "/shops/{shop_id}/members/{member_id}/withdrawals/{withdrawal_id}"): Operation(
-        "A withdrawal's status", "shop", (200, 404)
+        "A withdrawal's status",
+        "shop",
+        (200, 404),
+        response=Withdrawal,
     ),
     # leaderboards
     ("GET", "/shops/{shop_id}/leaderboards/{board}"): Operation(
-        "A fan leaderboard: the current period, or an archived one", "shop", (200, 404), query=("period",)
+        "A fan leaderboard: the current period, or an archived one",
+        "shop",
+        (200, 404),
+        query=("period",),
+        response=LeaderboardView,
     ),
     # orders
     ("PUT", "/shops/{shop_id}/orders/{order_id}"): Operation(
@@ -193,18 +248,26 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "shop",
         (200, 201, 409),
         OrderIn,
+        response=OrderView,
     ),
     ("GET", "/shops/{shop_id}/orders/{order_id}"): Operation(
-        "An order with its payment, refunds, flags and commissions", "shop", (200, 404)
+        "An order with its payment, refunds, flags and commissions",
+        "shop",
+        (200, 404),
+        response=OrderView,
     ),
     ("POST", "/shops/{shop_id}/orders/{order_id}/completion"): Operation(
-        "The buyer confirmed receipt", "shop", (200, 404, 422)
+        "The buyer confirmed receipt",
+        "shop",
+        (200, 404, 422),
+        response=OrderView,
     ),
     ("PUT", "/shops/{shop_id}/orders/{order_id}/refunds/{out_refund_no}"): Operation(
         "Register the line split of a refund before WeChat Pay reports it",
         "shop",
         (200, 201, 404, 409, 422),
         RefundSplitIn,
+        response=RefundSplitView,
     ),
     # withdrawal review
     ("GET", "/shops/{shop_id}/withdrawals"): Operation(
@@ -212,12 +275,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "shop",
         (200,),
         query=("status", "cursor", "limit"),
+        response=WithdrawalPage,
     ),
     ("POST", "/shops/{shop_id}/withdrawals/{withdrawal_id}/approval"): Operation(
         "Approve (the payout starts) or reject (with a reason) a withdrawal waiting for review",
         "shop",
         (200, 404, 409),
         ApprovalIn,
+        response=Withdrawal,
     ),
     # WeChat Pay
     ("POST", "/wechatpay/notify/{shop_id}"): Operation(
@@ -228,6 +293,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         description='Answers in WeChat Pay\'s own shape: 204 with no body, or {"code": "FAIL", "message"}'
         " (401 unverifiable, 400 verified but unreadable, 5xx a failure on our side so that WeChat Pay"
         " retries).",
+        response=WechatPayAnswer,
     ),
 }
 
@@ -318,30 +384,6 @@ _ERROR_RESPONSES = {
     500: "InternalError",
 }
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "additionalProperties": False,
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "additionalProperties": False,
-            "properties": {
-                "code": {"type": "string", "minLength": 1, "description": "Stable, machine-readable."},
-                "message": {"type": "string", "minLength": 1},
-                "field": {"type": "string", "description": "The offending field, dotted (rates.level1_bp)."},
-            },
-        }
-    },
-}
-
-WECHATPAY_ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["code", "message"],
-    "properties": {"code": {"const": "FAIL"}, "message": {"type": "string"}},
-}
-
 
 def _statuses(op: Operation, method: str, path: str) -> list[int]:
     statuses = {*op.answers, 401}
@@ -361,15 +403,16 @@ def _responses(op: Operation, method: str, path: str) -> dict[str, Any]:
         if status == 204:
             pass
         elif op.auth == "wechatpay":
-            answer["content"] = {
-                "application/json": {"schema": {"$ref": "#/components/schemas/WechatPayAnswer"}}
-            }
+            answer["content"] = {"application/json": {"schema": {"$ref": _ref(WechatPayAnswer)}}}
         elif status >= 400:
             out[str(status)] = {"$ref": f"#/components/responses/{_ERROR_RESPONSES[status]}"}
             continue
         else:
-            schema = {"$ref": _ref(op.response)} if op.response else {"type": "object"}
-            answer["content"] = {"application/json": {"schema": schema}}
+            if op.response is None:
+                raise MissingOperation(
+                    f"{method} {path} answers {status} but its entry names no response model"
+                )
+            answer["content"] = {"application/json": {"schema": {"$ref": _ref(op.response)}}}
         out[str(status)] = answer
     return out
 
@@ -426,9 +469,68 @@ _SECURITY: dict[Auth, list[dict[str, list[str]]]] = {
 }
 
 
+# Rules between fields that the models check and JSON Schema cannot say (sums, uniqueness by a member):
+# described on the model's schema; where JSON Schema can say it (if/then), also said.
+_SUM_OF_RATES = "level1_bp + level2_bp + self_bp must not exceed 10000 (else 400 naming self_bp)."
+_UNIQUE_LINES = "line_id values are unique within lines."
+CROSS_FIELD_RULES: dict[str, dict[str, Any]] = {
+    "OrderIn": {
+        "description": "total_fen must equal the sum of lines[].paid_fen plus shipping_fen (else 400 naming"
+        f" total_fen). {_UNIQUE_LINES}"
+    },
+    "RefundSplitIn": {
+        "description": f"{_UNIQUE_LINES} Each refund_fen is at most what its line has left after the refunds"
+        " that took effect (else 422 refund_exceeds_line)."
+    },
+    "Rates": {"description": _SUM_OF_RATES},
+    "ProductRates": {"description": _SUM_OF_RATES},
+    "ProductRatesView": {"description": _SUM_OF_RATES.split(" (")[0] + "."},
+    "GrowthEventIn": {
+        "description": "ref is required for a review (the review id, a mall id; once per ref). A sign-in"
+        " counts once per Asia/Shanghai day of the request and a profile once per member: their ref is"
+        " ignored.",
+        "if": {"properties": {"type": {"const": "review"}}, "required": ["type"]},
+        "then": {
+            "required": ["ref"],
+            "properties": {"ref": {"type": "string", "pattern": IDENTIFIER_PATTERN}},
+        },
+    },
+    "ApprovalIn": {
+        "description": "A rejection (approve: false) needs a reason that is not blank.",
+        "if": {"properties": {"approve": {"const": False}}, "required": ["approve"]},
+        "then": {"required": ["reason"], "properties": {"reason": {"type": "string", "pattern": r"\S"}}},
+    },
+    "ShareCard": {
+        "description": "A custom share card (mode: custom) needs a title and an image_url.",
+        "if": {"properties": {"mode": {"const": "custom"}}, "required": ["mode"]},
+        "then": {
+            "required": ["title", "image_url"],
+            "properties": {"title": {"minLength": 1}, "image_url": {"type": "string"}},
+        },
+    },
+    "CustomImage": {
+        "description": "mode: custom needs an image_url.",
+        "if": {"properties": {"mode": {"const": "custom"}}, "required": ["mode"]},
+        "then": {"required": ["image_url"], "properties": {"image_url": {"type": "string"}}},
+    },
+}
+
+
+def _with_rules(schema: dict[str, Any], rules: dict[str, Any]) -> dict[str, Any]:
+    out = dict(schema)
+    for name, value in rules.items():
+        if name == "description" and out.get("description"):
+            out["description"] = f"{out['description']} {value}"
+        elif name in out:
+            raise ValueError(f"{name} is already in the schema")  # a model-level rule would be overwritten
+        else:
+            out[name] = value
+    return out
+
+
 def _schemas() -> dict[str, Any]:
     models = sorted(
-        {m for op in OPERATIONS.values() for m in (op.body, op.response) if m is not None},
+        {m for op in OPERATIONS.values() for m in (op.body, op.response) if m is not None} | {Error},
         key=lambda m: m.__name__,
     )
     _, defs = models_json_schema(
@@ -438,8 +540,8 @@ def _schemas() -> dict[str, Any]:
     for name, fields in WRITE_ONLY.items():
         for field in fields:
             schemas[name]["properties"][field]["writeOnly"] = True
-    schemas["Error"] = ERROR_SCHEMA
-    schemas["WechatPayAnswer"] = WECHATPAY_ANSWER_SCHEMA
+    for name, rules in CROSS_FIELD_RULES.items():
+        schemas[name] = _with_rules(schemas[name], rules)
     return schemas
 
 
@@ -491,7 +593,10 @@ def build(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             " the Shop API (HMAC-signed, server to server) and the WeChat Pay notification endpoint. Money is"
             " integer fen (*_fen), rates integer basis points (*_bp). Every error answers"
             ' {"error": {"code", "message", "field"?}}; nothing is stored for a rejected request. Bodies are'
-            f" UTF-8 JSON objects of at most {MAX_BODY_BYTES} bytes.",
+            f" UTF-8 JSON objects of at most {MAX_BODY_BYTES} bytes. An integer field takes a JSON integer"
+            " written without a fraction or exponent: 100.0 and 1e2 are refused (400), although JSON Schema's"
+            ' "type": "integer" counts them as integers. Rules between fields (sums, unique line ids) are in'
+            " each schema's description; where JSON Schema can express one (if/then), it does.",
         },
         "paths": paths,
         "components": {
@@ -526,6 +631,9 @@ def render(document: Mapping[str, Any]) -> str:
 
 def load_app(app_file: Path) -> Any:
     """The Chalice app of ``functions/app.py``, imported by file path (it is the Lambda handler module)."""
+    folder = str(app_file.resolve().parent)
+    if folder not in sys.path:  # app.py imports its Blueprints as ``routes`` (the Lambda's code root)
+        sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location("app", app_file)
     if spec is None or spec.loader is None:
         raise FileNotFoundError(app_file)

@@ -171,7 +171,7 @@ def put_membership(shop_id: str, body: Any, now: datetime) -> MembershipSettings
 # ---------------------------------------------------------------- WeChat Pay (current only, secrets encrypted)
 
 
-def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> WechatPayView:
+def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> WechatPayState:
     """Store the shop's WeChat Pay configuration. Secrets are KMS-encrypted and never returned; a secret
     left out of the body keeps its stored value (so non-secret fields can change without re-sending)."""
     settings = _validated(WechatPaySettings, _require_object(body))
@@ -222,7 +222,7 @@ def _check_keys(settings: WechatPaySettings) -> None:
 
 
 @dataclass(frozen=True)
-class WechatPayView:
+class WechatPayState:
     """What may be shown of a shop's WeChat Pay configuration: the non-secret fields, which secrets are set."""
 
     mchid: str
@@ -234,11 +234,11 @@ class WechatPayView:
     updated_at: datetime | None
 
 
-def wechatpay_view(shop: ShopModel) -> WechatPayView | None:
+def wechatpay_view(shop: ShopModel) -> WechatPayState | None:
     """The shop's WeChat Pay configuration as it may be shown; None when it has none."""
     if not shop.wx_mchid:
         return None
-    return WechatPayView(
+    return WechatPayState(
         mchid=shop.wx_mchid,
         appid=shop.wx_appid,
         merchant_serial=shop.wx_merchant_serial,
