@@ -661,8 +661,3 @@ class LocalStack:
             poller.join(timeout=10)
             if poller.is_alive():
                 log.warning("poller %s did not stop within 10 s", poller.name)
-
-
-def wait_forever(stop: threading.Event) -> None:
-    while not stop.wait(0.5):
-        pass
