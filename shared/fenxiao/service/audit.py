@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fenxiao.adapters import members as members_table
+from fenxiao.adapters import shops as shops_table
 from fenxiao.adapters.ledger import account, ledger_totals
 from fenxiao.adapters.members import MemberModel
-from fenxiao.adapters.shops import ShopModel
 from fenxiao.domain.ledger import BUCKETS
 from fenxiao.observability import count, logger
 from fenxiao.service.jobs import Page
@@ -32,9 +33,8 @@ def audit_member(shop_id: str, member_id: str) -> list[dict[str, Any]]:
     member_account = account(shop_id, member_id)
     differences: list[dict[str, Any]] = []
     for _ in range(READS):
-        try:
-            member = MemberModel.get(member_account, MemberModel.SK, consistent_read=True)
-        except MemberModel.DoesNotExist:
+        member = members_table.load_meta(shop_id, member_id)
+        if member is None:
             return []
         totals = ledger_totals(member_account)
         differences = _differences(shop_id, member_id, member, totals)
@@ -80,28 +80,16 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
         shop_id = _next_shop(None)
         if shop_id is None:
             return Page(processed=0, details={"differences": [], "members_checked": 0})
-    last_member = cursor.get("member_id")
-    query_args: dict[str, Any] = {"limit": PAGE_MEMBERS}
-    if last_member:
-        query_args["last_evaluated_key"] = {
-            "shop_id": {"S": shop_id},
-            "member_id": {"S": last_member},
-            "member_key": {"S": account(shop_id, last_member)},
-            "sk": {"S": MemberModel.SK},
-        }
-    result = MemberModel.members_by_shop.query(shop_id, **query_args)
+    page = members_table.members_page(shop_id, cursor.get("member_id"), PAGE_MEMBERS)
     differences: list[dict[str, Any]] = []
-    checked = 0
-    member_id = None
-    for item in result:
-        member_id = str(getattr(item, "member_id", ""))
+    for member_id in page.member_ids:
         differences.extend(audit_member(shop_id, member_id))
-        checked += 1
+    checked = len(page.member_ids)
     if differences:
         logger().error("audit found differences", extra={"shop_id": shop_id, "count": len(differences)})
         count("AuditDifferences", len(differences), shop_id=shop_id)  # AuditDifferencesAlarm (template.yaml)
-    if result.last_evaluated_key and member_id:
-        next_cursor: dict[str, Any] | None = {"shop_id": shop_id, "member_id": member_id}
+    if page.more and page.member_ids:
+        next_cursor: dict[str, Any] | None = {"shop_id": shop_id, "member_id": page.member_ids[-1]}
     else:
         following = _next_shop(shop_id)
         next_cursor = {"shop_id": following} if following else None
@@ -113,8 +101,4 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
 
 
 def _next_shop(after: str | None) -> str | None:
-    args: dict[str, Any] = {"limit": 1}
-    condition = ShopModel.shop_id > after if after else None
-    for shop in ShopModel.all_shops.query("shop", condition, **args):
-        return shop.shop_id
-    return None
+    return next(iter(shops_table.shop_ids(after, limit=1)), None)

@@ -19,7 +19,7 @@ from typing import Any
 from fenxiao import clock
 from fenxiao.adapters import leaderboard as boards
 from fenxiao.adapters.members import load_binding, load_member
-from fenxiao.adapters.shops import ShopModel
+from fenxiao.adapters.shops import shop_ids
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.bootstrap import container
 from fenxiao.domain.errors import InvalidInput, NotFound
@@ -246,12 +246,8 @@ def rollover_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
     is ``{"after": shop}`` (the next shops) or ``{"from": shop}`` (a shop whose catch-up goes on)."""
     container()  # tables bound to their names, also when a timer starts the job in a fresh container
     cursor = cursor or {}
-    condition = None
-    if cursor.get("from"):
-        condition = ShopModel.shop_id >= str(cursor["from"])
-    elif cursor.get("after"):
-        condition = ShopModel.shop_id > str(cursor["after"])
-    shops = [s.shop_id for s in ShopModel.all_shops.query("shop", condition, limit=SHOPS_PER_PAGE)]
+    start = cursor.get("from") or cursor.get("after")
+    shops = shop_ids(str(start) if start else None, inclusive=bool(cursor.get("from")), limit=SHOPS_PER_PAGE)
     archived, rolled = 0, 0
     for shop_id in shops:
         count, more = roll_over_shop(shop_id, now)
