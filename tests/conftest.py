@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import Api, app_module, create_stack
+from tests.support.app import Api, app_module
+from tests.support.stack import create_stack
 
 
 @pytest.fixture

@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from fenxiao import clock
-from tests import wechatpay_support as wx
-from tests.support import TEMPLATE, Api, ShopCaller
-from tests.support_leaderboard import binding_messages, standings
-from tests.support_money import give_available
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller
+from tests.support.leaderboard import binding_messages, standings
+from tests.support.money import give_available
+from tests.support.stack import TEMPLATE
 
 pytestmark = pytest.mark.api
 

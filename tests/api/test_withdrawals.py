@@ -10,9 +10,9 @@ import boto3
 import pytest
 
 from fenxiao import clock
-from tests import wechatpay_support as wx
-from tests.support import Api, ShopCaller
-from tests.support_money import assert_audit_clean, balance, entries, give_available
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller
+from tests.support.money import assert_audit_clean, balance, entries, give_available
 
 pytestmark = pytest.mark.api
 

@@ -22,7 +22,8 @@ import pytest
 
 from fenxiao import bootstrap, clock
 from tests.bench.test_bench_payments import notify_figures
-from tests.support import Api, app_module, create_stack
+from tests.support.app import Api, app_module
+from tests.support.stack import create_stack
 
 pytestmark = pytest.mark.bench
 

@@ -31,8 +31,8 @@ from fenxiao.service.reconcile import due_shard
 from fenxiao.timefmt import key
 from tests.bench.counting import Measure, measuring
 from tests.storm.fast_moto import item_level_moto
-from tests.support import ShopCaller
-from tests.support_money import assert_audit_clean, frozen_commission
+from tests.support.app import ShopCaller
+from tests.support.money import assert_audit_clean, frozen_commission
 
 pytestmark = pytest.mark.bench
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, StandinClient
-from tests.e2e.support import TOKEN, start_stack
+from tests.support.e2e import TOKEN, start_stack
 
 pytestmark = pytest.mark.bench
 

@@ -13,8 +13,8 @@ from fenxiao.domain.periods import SHANGHAI
 from fenxiao.entry.consumers import handle_binding_message
 from fenxiao.service import leaderboard
 from tests.bench.counting import measuring
-from tests.support import ShopCaller
-from tests.support_leaderboard import (
+from tests.support.app import ShopCaller
+from tests.support.leaderboard import (
     bind,
     binding_messages,
     board,

@@ -15,8 +15,8 @@ from fenxiao.adapters.leaderboard import BoardArchiveModel
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.entry.consumers import handle_binding_message
 from fenxiao.service import leaderboard
-from tests.support import ShopCaller
-from tests.support_leaderboard import bind, binding_messages, standings
+from tests.support.app import ShopCaller
+from tests.support.leaderboard import bind, binding_messages, standings
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import pytest
 from fenxiao import clock
 from fenxiao.service.audit import run_page
 from fenxiao.service.membership import growth_history, level_view, record_growth_event
-from tests.money_support import order_body, pay, refund, run
-from tests.support import ShopCaller
+from tests.support.app import ShopCaller
+from tests.support.orders import order_body, pay, refund, run
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from fenxiao.adapters import unit_of_work as ledger
 from fenxiao.adapters.ledger import LedgerEntryModel
 from fenxiao.domain.errors import Conflict
 from fenxiao.service import membership
-from tests.support import ShopCaller
+from tests.support.app import ShopCaller
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from fenxiao.observability import count, flush_metrics, logger
-from tests.support import Api, ShopCaller
+from tests.support.app import Api, ShopCaller
 
 pytestmark = pytest.mark.integration
 

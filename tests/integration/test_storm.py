@@ -15,8 +15,8 @@ from fenxiao.adapters.ledger import LedgerEntryModel
 from fenxiao.bootstrap import container
 from fenxiao.service import orders
 from fenxiao.service.audit import BUCKETS
-from tests.money_support import order_body, pay, refund, run
-from tests.support import Api, ShopCaller
+from tests.support.app import Api, ShopCaller
+from tests.support.orders import order_body, pay, refund, run
 
 pytestmark = pytest.mark.integration
 

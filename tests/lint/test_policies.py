@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tests.lint.test_template import FUNCTIONS, RESOURCES, TEMPLATE_DOC
-from tests.support import ROOT, app_module
+from tests.support.app import app_module
+from tests.support.stack import ROOT
 
 pytestmark = pytest.mark.lint
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import ROOT, TEMPLATE, app_module
+from tests.support.app import app_module
+from tests.support.stack import ROOT, TEMPLATE
 
 pytestmark = pytest.mark.lint
 

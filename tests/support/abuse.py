@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 
 from fenxiao import clock
-from tests import wechatpay_support as wx
-from tests.support import Answer, Api, ShopCaller
+from tests.support import wechatpay as wx
+from tests.support.app import Answer, Api, ShopCaller
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"

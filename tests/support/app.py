@@ -1,66 +1,14 @@
-"""Test support: the stack from template.yaml on moto in-process, the app, signed shop requests."""
+"""The app in-process: functions/app.py loaded once, called through chalice.test.Client as the operator and as
+signed shops."""
 
 from __future__ import annotations
 
 import json
 import time
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "template.yaml"
-OPERATOR_TOKEN = "test-operator-token-0123456789abcdef"
-
-# Globals env var -> the stack Output that names the same resource.
-ENV_FROM_OUTPUT = {
-    "FENXIAO_SHOPS_TABLE": "ShopsTableName",
-    "FENXIAO_CONFIG_TABLE": "ConfigTableName",
-    "FENXIAO_MEMBERS_TABLE": "MembersTableName",
-    "FENXIAO_ORDERS_TABLE": "OrdersTableName",
-    "FENXIAO_LEDGER_TABLE": "LedgerTableName",
-    "FENXIAO_WITHDRAWALS_TABLE": "WithdrawalsTableName",
-    "FENXIAO_LEADERBOARD_TABLE": "LeaderboardTableName",
-    "FENXIAO_NOTIFICATIONS_TABLE": "NotificationsTableName",
-    "FENXIAO_ORDER_EVENTS_QUEUE_URL": "OrderEventsQueueUrl",
-    "FENXIAO_BINDING_EVENTS_QUEUE_URL": "BindingEventsQueueUrl",
-    "FENXIAO_PAYOUT_QUEUE_URL": "PayoutQueueUrl",
-    "FENXIAO_JOBS_QUEUE_URL": "JobsQueueUrl",
-    "FENXIAO_KMS_KEY_ID": "SecretsKeyId",
-}
-
-
-def create_stack(region: str = "us-east-1") -> dict[str, str]:
-    """Create the stack from template.yaml (inside an active moto mock) and return the handlers' env."""
-    from fenxiao.adapters.aws import boto3_session
-
-    cf = boto3_session(region).client("cloudformation")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cf.create_stack(
-            StackName="fenxiao-test",
-            TemplateBody=TEMPLATE.read_text(),
-            Parameters=[{"ParameterKey": "OperatorToken", "ParameterValue": OPERATOR_TOKEN}],
-        )
-    outputs = {
-        o["OutputKey"]: o["OutputValue"]
-        for o in cf.describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]
-    }
-    env = {name: outputs[output] for name, output in ENV_FROM_OUTPUT.items()}
-    env.update(
-        {
-            "FENXIAO_OPERATOR_TOKEN": OPERATOR_TOKEN,
-            "FENXIAO_WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com",
-            "FENXIAO_API_BASE_PATH": "",
-            "FENXIAO_ALLOW_CLOCK_OVERRIDE": "true",
-            "POWERTOOLS_SERVICE_NAME": "fenxiao-svc",
-            "POWERTOOLS_METRICS_NAMESPACE": "Fenxiao",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
-
+from tests.support.stack import OPERATOR_TOKEN, ROOT
 
 _app_module: Any = None
 

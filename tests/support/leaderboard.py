@@ -19,7 +19,7 @@ from fenxiao.domain.leaderboard import SCORE_SCALE, score_for
 from fenxiao.entry.consumers import handle_binding_message
 from fenxiao.service.leaderboard import counter_key
 from fenxiao.timefmt import key
-from tests.support import Answer, ShopCaller
+from tests.support.app import Answer, ShopCaller
 
 
 def bind(shop: ShopCaller, member: str, inviter: str, at: datetime | None = None, status: int = 201) -> Any:

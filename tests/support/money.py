@@ -4,9 +4,6 @@ available balance obtained the way production gets it (settlement's release), an
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -115,25 +112,3 @@ def assert_audit_clean(now: datetime | None = None) -> int:
         cursor = page.cursor
         if cursor is None:
             return checked
-
-
-@contextmanager
-def moto_dynamodb_serialized() -> Iterator[None]:
-    """Let threads share moto's in-process DynamoDB: moto is not thread-safe (a transaction deep-copies the
-    tables it touches while other threads write them), whereas DynamoDB itself executes each request
-    atomically. Inside this block moto handles one DynamoDB request at a time; the threads still interleave
-    freely *between* requests, which is where the service's races live."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.RLock()
-    original = DynamoHandler.call_action
-
-    def call_action(self: Any) -> Any:
-        with lock:
-            return original(self)
-
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        DynamoHandler.call_action = original  # type: ignore[method-assign]

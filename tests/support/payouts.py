@@ -17,9 +17,10 @@ from fenxiao import bootstrap, clock
 from fenxiao.adapters.withdrawals import WithdrawalModel
 from fenxiao_local.standin import Standin
 from fenxiao_local.standin_payouts import Bill, PayoutDesk
-from tests import wechatpay_support as wx
-from tests.support import Answer, Api, ShopCaller
-from tests.support_money import give_available, moto_dynamodb_serialized
+from tests.support import wechatpay as wx
+from tests.support.app import Answer, Api, ShopCaller
+from tests.support.money import give_available
+from tests.support.stack import moto_dynamodb_serialized
 
 NOTIFY_BASE = "https://fenxiao.test/Prod"
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"

@@ -127,7 +127,7 @@ def drain(
     Messages the handler reports as failed are left on the queue."""
     import boto3
 
-    from tests.support import app_module
+    from tests.support.app import app_module
 
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = env[queue]

@@ -85,7 +85,7 @@ def _invoke(
 ) -> tuple[int, Any]:
     """Send the sample API Gateway proxy event, signed over ``signed_path``, to the HTTP Lambda handler."""
     from fenxiao import clock
-    from tests.support import app_module
+    from tests.support.app import app_module
 
     event = copy.deepcopy(json.loads(EVENT.read_text()))
     raw = b"" if body is None else json.dumps(body).encode()
@@ -192,7 +192,7 @@ def test_a_custom_domain_base_path_is_accepted_when_configured(
 
 
 def _env(token: str) -> dict[str, str]:
-    from tests.support import ENV_FROM_OUTPUT
+    from tests.support.stack import ENV_FROM_OUTPUT
 
     return {**{name: "x" for name in ENV_FROM_OUTPUT}, "FENXIAO_OPERATOR_TOKEN": token}
 
@@ -202,7 +202,7 @@ def test_the_operator_token_is_at_least_32_characters_everywhere() -> None:
     import yaml
 
     from fenxiao.config import OPERATOR_TOKEN_MIN_LENGTH, ConfigurationError, settings_from_env
-    from tests.support import OPERATOR_TOKEN, TEMPLATE
+    from tests.support.stack import OPERATOR_TOKEN, TEMPLATE
 
     class Loader(yaml.SafeLoader):
         pass

@@ -1,0 +1,78 @@
+"""The stack in-process: template.yaml created on moto by CloudFormation, the handlers' environment from its
+Outputs, and one DynamoDB request at a time for tests that run threads."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+OPERATOR_TOKEN = "test-operator-token-0123456789abcdef"
+
+# Globals env var -> the stack Output that names the same resource.
+ENV_FROM_OUTPUT = {
+    "FENXIAO_SHOPS_TABLE": "ShopsTableName",
+    "FENXIAO_CONFIG_TABLE": "ConfigTableName",
+    "FENXIAO_MEMBERS_TABLE": "MembersTableName",
+    "FENXIAO_ORDERS_TABLE": "OrdersTableName",
+    "FENXIAO_LEDGER_TABLE": "LedgerTableName",
+    "FENXIAO_WITHDRAWALS_TABLE": "WithdrawalsTableName",
+    "FENXIAO_LEADERBOARD_TABLE": "LeaderboardTableName",
+    "FENXIAO_NOTIFICATIONS_TABLE": "NotificationsTableName",
+    "FENXIAO_ORDER_EVENTS_QUEUE_URL": "OrderEventsQueueUrl",
+    "FENXIAO_BINDING_EVENTS_QUEUE_URL": "BindingEventsQueueUrl",
+    "FENXIAO_PAYOUT_QUEUE_URL": "PayoutQueueUrl",
+    "FENXIAO_JOBS_QUEUE_URL": "JobsQueueUrl",
+    "FENXIAO_KMS_KEY_ID": "SecretsKeyId",
+}
+
+
+def create_stack(region: str = "us-east-1") -> dict[str, str]:
+    """Create the stack from template.yaml (inside an active moto mock) and return the handlers' env."""
+    from fenxiao.adapters.aws import boto3_session
+
+    cf = boto3_session(region).client("cloudformation")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cf.create_stack(
+            StackName="fenxiao-test",
+            TemplateBody=TEMPLATE.read_text(),
+            Parameters=[{"ParameterKey": "OperatorToken", "ParameterValue": OPERATOR_TOKEN}],
+        )
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cf.describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]
+    }
+    env = {name: outputs[output] for name, output in ENV_FROM_OUTPUT.items()}
+    env.update(
+        {
+            "FENXIAO_OPERATOR_TOKEN": OPERATOR_TOKEN,
+            "FENXIAO_WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com",
+            "FENXIAO_API_BASE_PATH": "",
+            "FENXIAO_ALLOW_CLOCK_OVERRIDE": "true",
+            "POWERTOOLS_SERVICE_NAME": "fenxiao-svc",
+            "POWERTOOLS_METRICS_NAMESPACE": "Fenxiao",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+@contextmanager
+def moto_dynamodb_serialized() -> Iterator[None]:
+    """Let threads share moto's in-process DynamoDB: inside this block moto handles one DynamoDB request at a
+    time, with the local stack's lock (fenxiao_local.stack.serialize_moto_dynamodb says why); the threads
+    still interleave freely *between* requests, which is where the service's races live."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    from fenxiao_local.stack import serialize_moto_dynamodb
+
+    original = DynamoHandler.call_action
+    serialize_moto_dynamodb()
+    try:
+        yield
+    finally:
+        DynamoHandler.call_action = original  # type: ignore[method-assign]
