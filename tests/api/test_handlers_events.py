@@ -12,9 +12,9 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
 
 from fenxiao import clock
+from fenxiao_local.template import load_template
 from tests.support import wechatpay as wx
 from tests.support.app import Api, ShopCaller
 from tests.support.leaderboard import binding_messages, standings
@@ -81,11 +81,7 @@ def test_on_binding_event_reports_only_the_bad_record(api: Api, shop: ShopCaller
 
 
 def test_the_payout_check_sample_is_the_templates_timer_input() -> None:
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    doc = yaml.load(TEMPLATE.read_text(), Loader=Loader)
+    doc = load_template(TEMPLATE)
     timer = doc["Resources"]["SchedulerFunction"]["Properties"]["Events"]["PayoutCheckTimer"]
     assert json.loads(timer["Properties"]["Input"]) == PAYOUT_CHECK_EVENT
 

@@ -199,16 +199,11 @@ def _env(token: str) -> dict[str, str]:
 
 @pytest.mark.unit
 def test_the_operator_token_is_at_least_32_characters_everywhere() -> None:
-    import yaml
-
     from fenxiao.config import OPERATOR_TOKEN_MIN_LENGTH, ConfigurationError, settings_from_env
+    from fenxiao_local.template import load_template
     from tests.support.stack import OPERATOR_TOKEN, TEMPLATE
 
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    parameter = yaml.load(TEMPLATE.read_text(), Loader=Loader)["Parameters"]["OperatorToken"]
+    parameter = load_template(TEMPLATE)["Parameters"]["OperatorToken"]
     assert parameter["MinLength"] == OPERATOR_TOKEN_MIN_LENGTH == 32
     assert settings_from_env(_env("t" * 32)).operator_token.get_secret_value() == "t" * 32
     assert settings_from_env(_env(OPERATOR_TOKEN)).operator_token.get_secret_value() == OPERATOR_TOKEN
