@@ -175,7 +175,8 @@ def test_a_binding_counts_in_the_periods_that_hold_its_time(
     assert standings(shop, "weekly", weekly) == [("a", 1)]
     assert standings(shop, "monthly", monthly) == [("a", 1)]
     assert standings(shop, "total") == [("a", 1)]
-    assert counter("shop1", "weekly", weekly, "a") is not None
+    stored = counter("shop1", "weekly", weekly, "a")
+    assert stored is not None and stored.fans == 1
 
 
 def test_sunday_night_and_monday_morning_land_on_different_weeks(shop: ShopCaller) -> None:
