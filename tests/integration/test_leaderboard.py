@@ -19,6 +19,7 @@ from tests.support.leaderboard import (
     binding_messages,
     board,
     drain_bindings,
+    run_rollover,
     standings,
     write_counters,
 )
@@ -42,18 +43,6 @@ def counter(shop_id: str, board_name: str, period: str, member: str) -> BoardSco
         return None
     assert isinstance(item, BoardScoreModel)
     return item
-
-
-def run_rollover(now: datetime) -> dict:
-    cursor = None
-    total = {"periods_archived": 0, "shops_rolled": 0}
-    while True:
-        page = leaderboard.rollover_page(now, cursor)
-        for k in total:
-            total[k] += page.details[k]
-        cursor = page.cursor
-        if cursor is None:
-            return total
 
 
 # ---------------------------------------------------------------- scoring

@@ -4,7 +4,6 @@ signed shops."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,12 +110,3 @@ class ShopCaller:
 
     def path(self, rest: str) -> str:
         return f"/shops/{self.shop_id}{rest}"
-
-
-def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)

@@ -20,10 +20,10 @@ from fenxiao_local.standin_payouts import Bill, PayoutDesk
 from tests.support import wechatpay as wx
 from tests.support.app import Answer, Api, ShopCaller
 from tests.support.money import give_available
-from tests.support.stack import moto_dynamodb_serialized
+from tests.support.stack import moto_dynamodb_serialized, take_messages
+from tests.support.wechatpay import OPENID
 
 NOTIFY_BASE = "https://fenxiao.test/Prod"
-OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 
 
 class PayoutRig:
@@ -125,3 +125,8 @@ def payout_rig(
     finally:
         standin.stop()
         payouts.forget_clients()
+
+
+def payout_messages(env: dict[str, str]) -> list[dict[str, Any]]:
+    """Take the nudges waiting on PayoutQueue (moto)."""
+    return take_messages(env["FENXIAO_PAYOUT_QUEUE_URL"])

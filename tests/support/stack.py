@@ -3,14 +3,25 @@ Outputs, and one DynamoDB request at a time for tests that run threads."""
 
 from __future__ import annotations
 
+import copy
+import json
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 OPERATOR_TOKEN = "test-operator-token-0123456789abcdef"
+# moto's fake credentials, in the environment of every test that talks to a moto account.
+MOTO_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
 
 # Globals env var -> the stack Output that names the same resource.
 ENV_FROM_OUTPUT = {
@@ -59,6 +70,33 @@ def create_stack(region: str = "us-east-1") -> dict[str, str]:
         }
     )
     return env
+
+
+def take_messages(queue_url: str) -> list[dict[str, Any]]:
+    """Take (receive and delete) every message waiting on the queue, oldest first; their JSON bodies."""
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    out: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = got.get("Messages", [])
+        if not messages:
+            return out
+        for message in messages:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def sqs_event(sample: dict[str, Any], *bodies: str) -> dict[str, Any]:
+    """A sample SQS event with one record per body instead, each a copy of its first (message ids msg-0, ...)."""
+    record = sample["Records"][0]
+    records = []
+    for i, body in enumerate(bodies):
+        copied = copy.deepcopy(record)
+        copied.update(messageId=f"msg-{i}", body=body)
+        records.append(copied)
+    return {"Records": records}
 
 
 @contextmanager
