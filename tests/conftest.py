@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import Api, app_module, create_stack
+from tests.support.app import Api, app_module
+from tests.support.stack import MOTO_CREDENTIALS, create_stack
 
 
 @pytest.fixture
@@ -15,13 +16,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """A fresh moto account with the whole stack created from template.yaml; the env points at it."""
     from moto import mock_aws
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }.items():
+    for name, value in MOTO_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     from fenxiao import bootstrap, clock

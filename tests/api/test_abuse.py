@@ -13,9 +13,10 @@ import pytest
 from fenxiao import clock
 from fenxiao.api.auth import sign
 from fenxiao.api.http import MAX_BODY_BYTES
-from tests import wechatpay_support as wx
-from tests.support import OPERATOR_TOKEN, ROOT, Answer, Api, ShopCaller, _answer
-from tests.support_abuse import OPENID, Fingerprint, World, assert_spec_error, build_world
+from tests.support import wechatpay as wx
+from tests.support.abuse import OPENID, Fingerprint, World, assert_spec_error, build_world
+from tests.support.app import Answer, Api, ShopCaller, _answer
+from tests.support.stack import OPERATOR_TOKEN, ROOT
 
 pytestmark = pytest.mark.api
 

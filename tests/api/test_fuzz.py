@@ -26,9 +26,8 @@ from jsonschema import Draft202012Validator
 
 from fenxiao import clock
 from fenxiao.api.auth import canonical_query
-from tests import wechatpay_support as wx
-from tests.support import OPERATOR_TOKEN, ROOT, Answer, Api, _answer
-from tests.support_abuse import (
+from tests.support import wechatpay as wx
+from tests.support.abuse import (
     MEMBERS,
     OPENID,
     ORDERS,
@@ -40,6 +39,8 @@ from tests.support_abuse import (
     assert_spec_error,
     build_world,
 )
+from tests.support.app import Answer, Api, _answer
+from tests.support.stack import OPERATOR_TOKEN, ROOT
 
 pytestmark = pytest.mark.api
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
-from tests.support import Answer, Api, ShopCaller
+from tests.support.app import Answer, Api, ShopCaller
 
 pytestmark = pytest.mark.api
 

@@ -4,21 +4,22 @@ the PayoutCheckTimer's Input from template.yaml)."""
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-import yaml
 
 from fenxiao import clock
-from tests import wechatpay_support as wx
-from tests.support import TEMPLATE, Api, ShopCaller
-from tests.support_leaderboard import binding_messages, standings
-from tests.support_money import give_available
+from fenxiao_local.template import load_template
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller
+from tests.support.leaderboard import binding_messages, standings
+from tests.support.money import give_available
+from tests.support.payouts import payout_messages
+from tests.support.stack import TEMPLATE, sqs_event
+from tests.support.wechatpay import OPENID
 
 pytestmark = pytest.mark.api
 
@@ -26,18 +27,11 @@ HERE = Path(__file__).parent
 BINDING_EVENT = json.loads((HERE / "sqs_binding_event.json").read_text())
 PAYOUT_CHECK_EVENT = json.loads((HERE / "schedule_payout_check.json").read_text())
 BOUND_AT = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # the sample's bound_at
-OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 
 
 def _binding_batch(*bodies: str) -> dict[str, Any]:
     """The sample event with one record per body (message ids 0, 1, ...)."""
-    (sample,) = BINDING_EVENT["Records"]
-    records = []
-    for i, body in enumerate(bodies):
-        record = copy.deepcopy(sample)
-        record.update(messageId=f"msg-{i}", body=body)
-        records.append(record)
-    return {"Records": records}
+    return sqs_event(BINDING_EVENT, *bodies)
 
 
 def test_the_binding_sample_is_what_a_bind_sends(shop: ShopCaller) -> None:
@@ -80,27 +74,9 @@ def test_on_binding_event_reports_only_the_bad_record(api: Api, shop: ShopCaller
 
 
 def test_the_payout_check_sample_is_the_templates_timer_input() -> None:
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    doc = yaml.load(TEMPLATE.read_text(), Loader=Loader)
+    doc = load_template(TEMPLATE)
     timer = doc["Resources"]["SchedulerFunction"]["Properties"]["Events"]["PayoutCheckTimer"]
     assert json.loads(timer["Properties"]["Input"]) == PAYOUT_CHECK_EVENT
-
-
-def _payout_messages(env: dict[str, str]) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    out: list[dict[str, Any]] = []
-    while True:
-        got = sqs.receive_message(
-            QueueUrl=env["FENXIAO_PAYOUT_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not got:
-            return out
-        for m in got:
-            out.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=env["FENXIAO_PAYOUT_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
 
 
 def test_the_payout_check_timer_nudges_only_due_payouts(
@@ -112,16 +88,16 @@ def test_the_payout_check_timer_nudges_only_due_payouts(
     give_available("shop1", "m1", 5_000)
     body = {"withdrawal_id": "w1", "amount_fen": 1_000, "openid": OPENID}
     assert shop.post(shop.path("/members/m1/withdrawals"), body).status == 202
-    assert _payout_messages(aws_env) == [{"shop_id": "shop1", "withdrawal_id": "w1"}]  # the first nudge
+    assert payout_messages(aws_env) == [{"shop_id": "shop1", "withdrawal_id": "w1"}]  # the first nudge
 
     # Before its check time nothing is due: the timer sends nothing.
     answer = api.client.lambda_.invoke("scheduler", PAYOUT_CHECK_EVENT).payload
     assert answer == {"job": "payout-check", "processed": 0, "more": False}
-    assert _payout_messages(aws_env) == []
+    assert payout_messages(aws_env) == []
 
     # The worker never answered (lost message): once its check time passes the timer nudges it again.
     clock.set_now(t0 + timedelta(hours=1))
     answer = api.client.lambda_.invoke("scheduler", PAYOUT_CHECK_EVENT).payload
     assert answer == {"job": "payout-check", "processed": 1, "more": False}
-    assert _payout_messages(aws_env) == [{"shop_id": "shop1", "withdrawal_id": "w1"}]
+    assert payout_messages(aws_env) == [{"shop_id": "shop1", "withdrawal_id": "w1"}]
     assert shop.get(shop.path("/members/m1/withdrawals/w1")).body["status"] in ("pending", "processing")

@@ -8,8 +8,8 @@ import pytest
 
 from fenxiao import clock
 from fenxiao.domain.periods import SHANGHAI
-from tests.support import Api, ShopCaller
-from tests.support_leaderboard import bind, board, drain_bindings, standings
+from tests.support.app import Api, ShopCaller
+from tests.support.leaderboard import bind, board, drain_bindings, standings
 
 pytestmark = pytest.mark.api
 

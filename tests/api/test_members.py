@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.support import ShopCaller
+from tests.support.app import ShopCaller
 
 pytestmark = pytest.mark.api
 

@@ -12,9 +12,9 @@ from fenxiao import bootstrap, clock
 from fenxiao.adapters.shops import PlatformKeyMap, ShopModel
 from fenxiao.adapters.wechatpay_crypto import notification_headers
 from fenxiao_local.wechatpay_keys import StandinKeys
-from tests import wechatpay_support as wx
-from tests.money_support import order_body
-from tests.support import Api, ShopCaller
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller
+from tests.support.orders import order_body
 
 pytestmark = pytest.mark.api
 

@@ -10,9 +10,9 @@ from fenxiao import clock
 from fenxiao.adapters.notifications import NotificationModel
 from fenxiao.adapters.orders import OrderItem
 from fenxiao.timefmt import from_key
-from tests import wechatpay_support as wx
-from tests.money_support import order_body
-from tests.support import Api, ShopCaller
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller
+from tests.support.orders import order_body
 
 pytestmark = pytest.mark.api
 

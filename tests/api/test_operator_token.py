@@ -9,7 +9,8 @@ import re
 import pytest
 
 from fenxiao import bootstrap, config
-from tests.support import OPERATOR_TOKEN, TEMPLATE, Api
+from tests.support.app import Api
+from tests.support.stack import OPERATOR_TOKEN, TEMPLATE
 
 pytestmark = pytest.mark.api
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from fenxiao import clock
-from tests.money_support import order_body, pay
-from tests.support import Api, ShopCaller
+from tests.support.app import Api, ShopCaller
+from tests.support.orders import order_body, pay
 
 pytestmark = pytest.mark.api
 
@@ -77,7 +77,7 @@ def test_completion_needs_a_paid_order_and_is_idempotent(shop: ShopCaller) -> No
 
 
 def test_refund_split_rules(shop: ShopCaller) -> None:
-    from tests.money_support import refund
+    from tests.support.orders import refund
 
     assert (
         shop.put(shop.path("/orders/o3/refunds/r1"), {"lines": [{"line_id": "l1", "refund_fen": 100}]}).status
@@ -106,7 +106,7 @@ def test_refund_split_rules(shop: ShopCaller) -> None:
 def test_a_split_is_capped_at_what_the_line_has_left_after_reported_refunds(shop: ShopCaller) -> None:
     """SPEC §3, refunds together never exceed what was paid: not what the line was paid (500), but what it
     has left after the refunds WeChat Pay reported (decision: refund split cap)."""
-    from tests.money_support import refund
+    from tests.support.orders import refund
 
     shop.put(shop.path("/orders/o4"), GOOD)
     pay("shop1", "o4", 1700, T0)
@@ -119,8 +119,8 @@ def test_a_split_is_capped_at_what_the_line_has_left_after_reported_refunds(shop
 
 
 def test_poison_message_fails_alone_in_its_batch(api: Api, shop: ShopCaller, aws_env: dict) -> None:
-    from tests.support import app_module
-    from tests.wechatpay_support import _Context
+    from tests.support.app import app_module
+    from tests.support.wechatpay import _Context
 
     shop.put(shop.path("/orders/o4"), GOOD)
     records = [

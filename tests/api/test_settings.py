@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests import wechatpay_support as wx
-from tests.support import ShopCaller
+from tests.support import wechatpay as wx
+from tests.support.app import ShopCaller
 
 pytestmark = pytest.mark.api
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tests.support import Api, ShopCaller
+from tests.support.app import Api, ShopCaller
 
 pytestmark = pytest.mark.api
 

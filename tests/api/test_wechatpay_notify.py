@@ -12,9 +12,9 @@ import pytest
 from fenxiao import clock
 from fenxiao.adapters.notifications import NotificationModel
 from fenxiao.adapters.orders import OrderItem, PaymentModel
-from tests import wechatpay_support as wx
-from tests.money_support import order_body
-from tests.support import Api, ShopCaller
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller
+from tests.support.orders import order_body
 
 pytestmark = pytest.mark.api
 
@@ -255,7 +255,7 @@ def test_a_send_failure_after_the_write_answers_500_and_the_retry_applies_once(
     api: Api, paid_shop: ShopCaller, aws_env: dict
 ) -> None:
     from fenxiao.bootstrap import container
-    from tests.support_money import assert_audit_clean, entries
+    from tests.support.money import assert_audit_clean, entries
 
     paid_shop.put(paid_shop.path("/orders/o9"), order_body("c", [("l1", "p1", 10000)]))
     wx.drain(aws_env)

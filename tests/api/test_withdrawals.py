@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 
 from fenxiao import clock
-from tests import wechatpay_support as wx
-from tests.support import Api, ShopCaller
-from tests.support_money import assert_audit_clean, balance, entries, give_available
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller
+from tests.support.money import assert_audit_clean, balance, entries, give_available
+from tests.support.payouts import payout_messages
+from tests.support.wechatpay import OPENID
 
 pytestmark = pytest.mark.api
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 
 
 @pytest.fixture
@@ -29,18 +28,6 @@ def funded(shop: ShopCaller) -> ShopCaller:
     )
     give_available("shop1", "m1", 5_000)
     return shop
-
-
-def payout_messages(env: dict[str, str]) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    out: list[dict[str, Any]] = []
-    while True:
-        got = sqs.receive_message(
-            QueueUrl=env["FENXIAO_PAYOUT_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not got:
-            return out
-        out.extend(json.loads(m["Body"]) for m in got)
 
 
 def withdraw(shop: ShopCaller, member: str, withdrawal_id: str, amount: int, **over: Any) -> Any:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.support import ROOT
+from tests.support.stack import ROOT
 
 pytestmark = pytest.mark.bench
 

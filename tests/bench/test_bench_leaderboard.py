@@ -23,8 +23,8 @@ from fenxiao.domain.periods import SHANGHAI
 from fenxiao.service import leaderboard
 from tests.bench import counting
 from tests.bench.counting import Measure, measuring
-from tests.support import Api, ShopCaller
-from tests.support_leaderboard import bind, binding_messages, drain_bindings, standings, write_counters
+from tests.support.app import Api, ShopCaller
+from tests.support.leaderboard import bind, binding_messages, drain_bindings, standings, write_counters
 
 pytestmark = pytest.mark.bench
 

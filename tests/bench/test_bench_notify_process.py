@@ -22,7 +22,8 @@ import pytest
 
 from fenxiao import bootstrap, clock
 from tests.bench.test_bench_payments import notify_figures
-from tests.support import Api, app_module, create_stack
+from tests.support.app import Api, app_module
+from tests.support.stack import MOTO_CREDENTIALS, create_stack
 
 pytestmark = pytest.mark.bench
 
@@ -48,14 +49,7 @@ def moto_process_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]
                 server.kill()
                 raise RuntimeError("the moto server did not start") from None
             time.sleep(0.2)
-    for name, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }.items():
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, **MOTO_CREDENTIALS}.items():
         monkeypatch.setenv(name, value)
     try:
         env = create_stack()

@@ -11,10 +11,10 @@ import boto3
 import pytest
 
 from fenxiao import clock
-from tests import wechatpay_support as wx
 from tests.bench.counting import measuring
-from tests.money_support import order_body
-from tests.support import Api, ShopCaller
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller
+from tests.support.orders import order_body
 
 pytestmark = pytest.mark.bench
 
@@ -55,8 +55,8 @@ def notify_figures(api: Api, shop: ShopCaller, aws_env: dict) -> dict:
         status, _ = wx.post(api, "shop1", *notes[1])
     assert status == 204
 
-    from tests.support import app_module
-    from tests.wechatpay_support import _Context
+    from tests.support.app import app_module
+    from tests.support.wechatpay import _Context
 
     handler = app_module().app
 

@@ -30,8 +30,8 @@ from fenxiao.service import settlement
 from fenxiao.timefmt import key
 from fenxiao_local.fast_moto import item_level_moto
 from tests.bench.counting import Measure, measuring
-from tests.support import ShopCaller
-from tests.support_money import assert_audit_clean, frozen_commission
+from tests.support.app import ShopCaller
+from tests.support.money import assert_audit_clean, frozen_commission
 
 pytestmark = pytest.mark.bench
 

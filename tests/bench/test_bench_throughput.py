@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, StandinClient
-from tests.e2e.support import TOKEN, start_stack
+from tests.support.e2e import TOKEN, start_stack
 
 pytestmark = pytest.mark.bench
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.support import TOKEN, Running, start_stack, stop
+from tests.support.e2e import TOKEN, Running, start_stack, stop
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient
-from tests.e2e.support import TOKEN, Running
+from tests.support.e2e import TOKEN, Running
 
 pytestmark = pytest.mark.e2e
 

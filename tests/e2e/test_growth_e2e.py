@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, StandinClient
-from tests.e2e.support import TOKEN, Running, ok, transaction_success, wait_until
+from tests.support.e2e import TOKEN, Running, ok, transaction_success, wait_until
 
 pytestmark = pytest.mark.e2e
 

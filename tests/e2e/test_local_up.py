@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, http_request
-from tests.e2e.support import STOP_TIMEOUT, TOKEN, Running, run_demo, start_stack, stop
+from tests.support.e2e import STOP_TIMEOUT, TOKEN, Running, run_demo, start_stack, stop
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from fenxiao.api.auth import canonical_query, sign
 from fenxiao_local.client import OperatorClient, ShopClient, StandinClient
-from tests.e2e.support import ROOT, TOKEN, Running, ok
+from tests.support.e2e import ROOT, TOKEN, Running, ok
 
 pytestmark = pytest.mark.e2e
 

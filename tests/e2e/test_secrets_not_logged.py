@@ -18,7 +18,7 @@ import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, StandinClient
 from fenxiao_local.wechatpay_keys import StandinKeys
-from tests.e2e.support import TOKEN, Running, start_stack, stop, transaction_success
+from tests.support.e2e import TOKEN, Running, start_stack, stop, transaction_success
 
 pytestmark = pytest.mark.e2e
 

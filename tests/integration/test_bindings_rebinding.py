@@ -12,8 +12,8 @@ import pytest
 from fenxiao.adapters.unit_of_work import UnitOfWork
 from fenxiao.bootstrap import container
 from fenxiao.service import members
-from tests.support import ShopCaller
-from tests.support_leaderboard import drain_bindings, standings
+from tests.support.app import ShopCaller
+from tests.support.leaderboard import drain_bindings, standings
 
 pytestmark = pytest.mark.integration
 

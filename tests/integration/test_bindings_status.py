@@ -14,8 +14,8 @@ from fenxiao import clock
 from fenxiao.domain.eligibility import distributor_at
 from fenxiao.service import members
 from fenxiao.timefmt import key
-from tests.money_support import order_body, pay, run
-from tests.support import ShopCaller
+from tests.support.app import ShopCaller
+from tests.support.orders import order_body, pay, run
 
 pytestmark = pytest.mark.integration
 

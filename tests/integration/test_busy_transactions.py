@@ -12,7 +12,7 @@ import pytest
 
 from fenxiao import clock
 from fenxiao.adapters import unit_of_work as ledger
-from tests.support import ShopCaller
+from tests.support.app import ShopCaller
 
 pytestmark = pytest.mark.integration
 

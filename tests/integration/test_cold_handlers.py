@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, create_stack
+from tests.support.stack import ROOT, create_stack
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fenxiao import clock
-from tests.money_support import order_body, pay, refund, run
-from tests.support import ShopCaller
+from tests.support.app import ShopCaller
+from tests.support.money import assert_audit_clean
+from tests.support.orders import order_body, pay, refund, run
 
 pytestmark = pytest.mark.integration
 
@@ -34,18 +35,6 @@ def commissions(shop: ShopCaller, order_id: str) -> dict[str, tuple[str, int, st
 
 def balance(shop: ShopCaller, member: str) -> dict[str, int]:
     return shop.get(shop.path(f"/members/{member}")).body["balance"]
-
-
-def audit_clean(api: object) -> None:
-    from fenxiao.service.audit import run_page
-
-    cursor = None
-    while True:
-        page = run_page(clock.now(), cursor)
-        assert page.details["differences"] == []
-        cursor = page.cursor
-        if cursor is None:
-            break
 
 
 def test_paid_order_pays_level1_level2_and_self(api, shop: ShopCaller) -> None:
@@ -78,7 +67,7 @@ def test_paid_order_pays_level1_level2_and_self(api, shop: ShopCaller) -> None:
     # a second run (duplicate nudge) changes nothing
     assert not run("shop1", "o1", T0)
     assert balance(shop, "b")["frozen_fen"] == 1333
-    audit_clean(api)
+    assert_audit_clean()
 
 
 def test_payment_before_order_and_refund_before_payment(api, shop: ShopCaller) -> None:
@@ -92,7 +81,7 @@ def test_payment_before_order_and_refund_before_payment(api, shop: ShopCaller) -
     # the held refund of 5000 counts: floor(5000*1000/10000)=500 for b
     assert got["level1"] == ("b", 500, "frozen")
     assert balance(shop, "b")["frozen_fen"] == 500
-    audit_clean(api)
+    assert_audit_clean()
 
 
 def test_partial_refunds_during_freeze_claw_back_and_full_refund_reverses(api, shop: ShopCaller) -> None:
@@ -109,7 +98,7 @@ def test_partial_refunds_during_freeze_claw_back_and_full_refund_reverses(api, s
     assert commissions(shop, "o3")["level1"] == ("b", 0, "reversed")
     assert balance(shop, "b")["frozen_fen"] == 0
     assert shop.get(shop.path("/orders/o3")).body["refunded_fen"] == 20000
-    audit_clean(api)
+    assert_audit_clean()
 
 
 def test_refund_after_effective_time_changes_nothing(api, shop: ShopCaller) -> None:
@@ -274,7 +263,7 @@ def test_a_commission_reversed_by_rounding_comes_back_whatever_the_arrival_order
     assert balance(shop, "b")["frozen_fen"] == 1
     view = shop.get(shop.path("/orders/z1")).body
     assert view["commissions"][0]["effective_at"] == "2026-11-27T10:00:00+08:00"
-    audit_clean(api)
+    assert_audit_clean()
 
 
 def test_a_reversed_commission_stays_reversed_after_its_effective_time(api, shop: ShopCaller) -> None:
@@ -292,7 +281,7 @@ def test_a_reversed_commission_stays_reversed_after_its_effective_time(api, shop
     run("shop1", "z2", T0 + timedelta(days=7))
     assert commissions(shop, "z2")["level1"] == ("b", 0, "reversed")
     assert balance(shop, "b")["frozen_fen"] == 0
-    audit_clean(api)
+    assert_audit_clean()
 
 
 def test_freeze_days_zero_a_refund_after_the_payment_never_counts(api, shop: ShopCaller) -> None:
@@ -318,7 +307,7 @@ def test_freeze_days_zero_a_refund_after_the_payment_never_counts(api, shop: Sho
     assert balance(shop, "b")["available_fen"] == 1000
     assert not run("shop1", "f0", T0 + timedelta(minutes=4))
     assert shop.get(shop.path("/orders/f0")).body["flags"] == []  # it never counted: not a late refund
-    audit_clean(api)
+    assert_audit_clean()
 
 
 def test_attribution_uses_the_binding_in_force_at_success_time_when_replaced_before_processing(
@@ -341,7 +330,7 @@ def test_attribution_uses_the_binding_in_force_at_success_time_when_replaced_bef
     pay("shop1", "lt2", 10000, T0 + timedelta(hours=3))
     assert run("shop1", "lt2", T0 + timedelta(hours=3))
     assert commissions(shop, "lt2") == {"level1": ("x", 1000, "frozen"), "self": ("c", 200, "frozen")}
-    audit_clean(api)
+    assert_audit_clean()
 
 
 @pytest.mark.parametrize("stored_first", ["early", "late"])
@@ -362,7 +351,7 @@ def test_two_payments_known_together_apply_the_earliest_whatever_their_arrival(
     assert view["commissions"][0]["effective_at"] == "2026-11-27T10:00:00+08:00"  # from the earliest
     assert balance(shop, "b")["frozen_fen"] == 1000  # applied once
     assert not run("shop1", "dp", T0 + timedelta(minutes=6))
-    audit_clean(api)
+    assert_audit_clean()
 
 
 def test_a_payment_reported_after_the_order_was_processed_is_only_flagged(api, shop: ShopCaller) -> None:
@@ -378,4 +367,4 @@ def test_a_payment_reported_after_the_order_was_processed_is_only_flagged(api, s
     assert view["paid_at"] == "2026-11-20T10:03:00+08:00"  # the payment applied first stays applied
     assert view["flags"] == ["duplicate_payment"]
     assert balance(shop, "b")["frozen_fen"] == 1000
-    audit_clean(api)
+    assert_audit_clean()

@@ -12,14 +12,14 @@ from fenxiao.adapters.leaderboard import BOARD_SHARDS, BoardArchiveModel, BoardR
 from fenxiao.domain.leaderboard import decode_score, unix_ms
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.entry.consumers import handle_binding_message
-from fenxiao.service import leaderboard
 from tests.bench.counting import measuring
-from tests.support import ShopCaller
-from tests.support_leaderboard import (
+from tests.support.app import ShopCaller
+from tests.support.leaderboard import (
     bind,
     binding_messages,
     board,
     drain_bindings,
+    run_rollover,
     standings,
     write_counters,
 )
@@ -43,18 +43,6 @@ def counter(shop_id: str, board_name: str, period: str, member: str) -> BoardSco
         return None
     assert isinstance(item, BoardScoreModel)
     return item
-
-
-def run_rollover(now: datetime) -> dict:
-    cursor = None
-    total = {"periods_archived": 0, "shops_rolled": 0}
-    while True:
-        page = leaderboard.rollover_page(now, cursor)
-        for k in total:
-            total[k] += page.details[k]
-        cursor = page.cursor
-        if cursor is None:
-            return total
 
 
 # ---------------------------------------------------------------- scoring
@@ -176,7 +164,8 @@ def test_a_binding_counts_in_the_periods_that_hold_its_time(
     assert standings(shop, "weekly", weekly) == [("a", 1)]
     assert standings(shop, "monthly", monthly) == [("a", 1)]
     assert standings(shop, "total") == [("a", 1)]
-    assert counter("shop1", "weekly", weekly, "a") is not None
+    stored = counter("shop1", "weekly", weekly, "a")
+    assert stored is not None and stored.fans == 1
 
 
 def test_sunday_night_and_monday_morning_land_on_different_weeks(shop: ShopCaller) -> None:

@@ -16,25 +16,13 @@ from fenxiao.adapters.leaderboard import BoardArchiveModel
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.entry.consumers import handle_binding_message
 from fenxiao.service import leaderboard
-from tests.support import ShopCaller
-from tests.support_leaderboard import bind, binding_messages, standings
+from tests.support.app import ShopCaller
+from tests.support.leaderboard import bind, binding_messages, run_rollover, standings
 
 pytestmark = pytest.mark.integration
 
 MONDAY = datetime(2026, 11, 30, 0, 0, tzinfo=SHANGHAI)  # 2026-W48 ends, 2026-W49 starts
 W48 = "2026-W48"
-
-
-def run_rollover(now: datetime) -> dict[str, int]:
-    cursor = None
-    total = {"periods_archived": 0, "shops_rolled": 0}
-    while True:
-        page = leaderboard.rollover_page(now, cursor)
-        for k in total:
-            total[k] += page.details[k]
-        cursor = page.cursor
-        if cursor is None:
-            return total
 
 
 def archived(board: str = "weekly", period: str = W48) -> list[tuple[str, int]]:

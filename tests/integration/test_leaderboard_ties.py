@@ -14,8 +14,8 @@ from fenxiao.adapters.leaderboard import BOARD_SHARDS
 from fenxiao.domain.periods import SHANGHAI
 from fenxiao.service import leaderboard
 from tests.bench.counting import measuring
-from tests.support import ShopCaller
-from tests.support_leaderboard import standings, write_counters
+from tests.support.app import ShopCaller
+from tests.support.leaderboard import standings, write_counters
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,8 @@ from fenxiao.adapters import unit_of_work as ledger
 from fenxiao.adapters.ledger import LedgerEntryModel
 from fenxiao.domain.errors import Conflict
 from fenxiao.service import membership
-from tests.support import ShopCaller
+from tests.support.app import ShopCaller
+from tests.support.stack import moto_dynamodb_serialized
 
 pytestmark = pytest.mark.integration
 
@@ -22,20 +23,11 @@ T0 = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 12:00 in Asia/Shanghai
 
 
 @pytest.fixture
-def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def atomic_moto() -> Iterator[None]:
     """moto applies a transaction without a lock (copy, apply, restore on failure); DynamoDB applies each
     atomically. Serialise them so that threads see DynamoDB's semantics, not moto's races."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.Lock()
-    original = DynamoDBBackend.transact_write_items
-
-    def serialised(self: Any, transact_items: Any) -> Any:
-        with lock:
-            return original(self, transact_items)
-
-    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", serialised)
-    yield
+    with moto_dynamodb_serialized():
+        yield
 
 
 def _at_once(calls: list[Any]) -> list[Any]:

@@ -4,7 +4,6 @@ never as a dimension (issue 3, "Logs, metrics and batches")."""
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import logging
@@ -16,7 +15,8 @@ from typing import Any
 import pytest
 
 from fenxiao.observability import count, flush_metrics, logger
-from tests.support import Api, ShopCaller
+from tests.support.app import Api, ShopCaller
+from tests.support.stack import sqs_event
 
 pytestmark = pytest.mark.integration
 
@@ -49,17 +49,6 @@ def emf_blobs(text: str) -> list[dict[str, Any]]:
     return blobs
 
 
-def sqs_event(*bodies: str) -> dict[str, Any]:
-    """The sample OrderEventsQueue event with one record per body (message ids msg-0, msg-1, ...)."""
-    sample = ORDER_EVENT["Records"][0]
-    records = []
-    for i, body in enumerate(bodies):
-        record = copy.deepcopy(sample)
-        record.update(messageId=f"msg-{i}", body=body)
-        records.append(record)
-    return {"Records": records}
-
-
 # ---------------------------------------------------------------- logs
 
 
@@ -84,6 +73,7 @@ def test_every_line_of_an_http_request_has_the_lambda_request_id_and_the_shop(sh
 
 def test_every_line_of_a_queue_record_has_its_message_id_and_its_shop(api: Api) -> None:
     event = sqs_event(
+        ORDER_EVENT,
         json.dumps({"shop_id": "shop1"}),  # no order_id: the handler fails
         "not json",
         json.dumps({"order_id": "o1"}),  # no shop: its lines must not carry the previous record's

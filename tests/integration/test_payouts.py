@@ -17,10 +17,10 @@ from fenxiao.adapters import wechatpay_transfer
 from fenxiao.adapters.wechatpay_crypto import build_authorization
 from fenxiao.domain.withdrawals import out_bill_no
 from fenxiao_local.wechatpay_keys import StandinKeys, private_key_pem
-from tests import wechatpay_support as wx
-from tests.support import Api, ShopCaller
-from tests.support_money import assert_audit_clean, balance, entries
-from tests.support_payouts import OPENID, PayoutRig, payout_rig
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller
+from tests.support.money import assert_audit_clean, balance, entries
+from tests.support.payouts import OPENID, PayoutRig, payout_rig
 
 pytestmark = pytest.mark.integration
 

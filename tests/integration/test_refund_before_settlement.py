@@ -10,10 +10,10 @@ import pytest
 
 from fenxiao import clock
 from fenxiao.service import settlement
-from tests import wechatpay_support as wx
-from tests.money_support import order_body
-from tests.support import Api, ShopCaller
-from tests.support_money import assert_audit_clean, balance
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller
+from tests.support.money import assert_audit_clean, balance
+from tests.support.orders import order_body
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,11 @@ from fenxiao.adapters.unit_of_work import UnitOfWork
 from fenxiao.domain.ledger import Movement
 from fenxiao.service import settlement
 from fenxiao.timefmt import from_key, key, rfc3339
-from tests import wechatpay_support as wx
 from tests.bench.counting import measuring
-from tests.money_support import order_body, pay, refund, run
-from tests.support import Api, ShopCaller
-from tests.support_money import assert_audit_clean, balance, entries, frozen_commission
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller
+from tests.support.money import assert_audit_clean, balance, entries, frozen_commission
+from tests.support.orders import order_body, pay, refund, run
 
 pytestmark = pytest.mark.integration
 

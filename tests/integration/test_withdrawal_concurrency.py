@@ -14,9 +14,10 @@ from fenxiao.bootstrap import container
 from fenxiao.domain.errors import Conflict
 from fenxiao.schemas.withdrawals import WithdrawalIn
 from fenxiao.service import withdrawals
-from tests import wechatpay_support as wx
-from tests.support import ShopCaller
-from tests.support_money import assert_audit_clean, balance, entries, give_available, moto_dynamodb_serialized
+from tests.support import wechatpay as wx
+from tests.support.app import ShopCaller
+from tests.support.money import assert_audit_clean, balance, entries, give_available
+from tests.support.stack import moto_dynamodb_serialized
 
 pytestmark = pytest.mark.integration
 

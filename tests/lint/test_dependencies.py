@@ -16,7 +16,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.support import ROOT
+from tests.support.stack import ROOT
 
 pytestmark = pytest.mark.lint
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from fenxiao.api import openapi
-from tests.support import ROOT, app_module
+from tests.support.app import app_module
+from tests.support.stack import ROOT
 
 pytestmark = pytest.mark.lint
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tests.lint.test_template import FUNCTIONS, RESOURCES, TEMPLATE_DOC
-from tests.support import ROOT, TEMPLATE, app_module
+from tests.support.app import app_module
+from tests.support.stack import ROOT, TEMPLATE
 
 pytestmark = pytest.mark.lint
 
@@ -45,7 +46,7 @@ class Grants:
                 assert table in TABLES, policy
                 self.tables.setdefault(table, set()).update(DYNAMO_TEMPLATES[kind])
             elif kind == "SQSSendMessagePolicy":
-                queue = args["QueueName"]["GetAtt"].split(".")[0]
+                queue = args["QueueName"]["Fn::GetAtt"][0]
                 assert queue in QUEUES, policy
                 self.queues.add(queue)
             elif kind == "AWSSecretsManagerGetSecretValuePolicy":
@@ -61,7 +62,7 @@ class Grants:
                     actions = statement["Action"]
                     for action in [actions] if isinstance(actions, str) else actions:
                         assert action.startswith("kms:"), f"inline statements are for KMS only: {statement}"
-                        assert statement["Resource"] == {"GetAtt": "SecretsKey.Arn"}, statement
+                        assert statement["Resource"] == {"Fn::GetAtt": ["SecretsKey", "Arn"]}, statement
                         purposes = (
                             (statement.get("Condition") or {})
                             .get("StringEquals", {})
@@ -284,7 +285,7 @@ def _sqs_sources() -> dict[str, tuple[str, dict[str, Any]]]:
     for name, fn in FUNCTIONS.items():
         for event in fn["Properties"].get("Events", {}).values():
             if event["Type"] == "SQS":
-                out[event["Properties"]["Queue"]["GetAtt"].split(".")[0]] = (name, event["Properties"])
+                out[event["Properties"]["Queue"]["Fn::GetAtt"][0]] = (name, event["Properties"])
     return out
 
 

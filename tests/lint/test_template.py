@@ -10,31 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.support import ROOT, TEMPLATE, app_module
+from fenxiao_local.template import load_template
+from tests.support.app import app_module
+from tests.support.stack import ROOT, TEMPLATE
 
 pytestmark = pytest.mark.lint
 
 
-def _load() -> dict[str, Any]:
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def tagged(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node)
-        else:
-            value = loader.construct_mapping(node)  # type: ignore[arg-type]
-        return {tag_suffix: value}
-
-    Loader.add_multi_constructor("!", tagged)
-    return yaml.load(TEMPLATE.read_text(), Loader=Loader)
-
-
-TEMPLATE_DOC = _load()
+TEMPLATE_DOC = load_template(TEMPLATE)
 RESOURCES: dict[str, Any] = TEMPLATE_DOC["Resources"]
 FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
 
@@ -76,7 +60,7 @@ def test_every_sqs_function_reports_batch_item_failures() -> None:
             if event["Type"] == "SQS":
                 props = event["Properties"]
                 assert props.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], name
-                queue = props["Queue"]["GetAtt"].split(".")[0]
+                queue = props["Queue"]["Fn::GetAtt"][0]
                 assert "RedrivePolicy" in RESOURCES[queue]["Properties"], f"{queue} has no DLQ"
             if event["Type"] == "Schedule":
                 assert event["Properties"]["Schedule"].startswith(("rate(", "cron(")), name
@@ -271,10 +255,7 @@ def test_the_payout_worker_has_concurrency_of_its_own_that_its_poller_respects()
 def test_every_dlq_and_function_has_an_alarm() -> None:
     alarms = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     watched_queues = {
-        d["Value"]["GetAtt"].split(".")[0]
-        for a in alarms
-        for d in a["Dimensions"]
-        if d["Name"] == "QueueName"
+        d["Value"]["Fn::GetAtt"][0] for a in alarms for d in a["Dimensions"] if d["Name"] == "QueueName"
     }
     watched_functions = {
         d["Value"]["Ref"] for a in alarms for d in a["Dimensions"] if d["Name"] == "FunctionName"
@@ -307,8 +288,8 @@ def test_every_chalice_sqs_handler_matches_its_template_event() -> None:
     assert set(declared) == set(deployed), "Chalice SQS handlers and template SQS events differ"
     for handler, config in declared.items():
         (props,) = deployed[handler]  # one queue per consumer
-        queue = props["Queue"]["GetAtt"]
-        assert queue == f"{config.queue}.Arn", (
+        queue = props["Queue"]["Fn::GetAtt"]
+        assert queue == [config.queue, "Arn"], (
             f"{handler}: Chalice reads {config.queue}, the template {queue}"
         )
         assert RESOURCES[config.queue]["Type"] == "AWS::SQS::Queue"

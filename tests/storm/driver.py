@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fenxiao import clock
-from tests import wechatpay_support as wx
 from tests.storm.faults import Faults, InvocationCrash
 from tests.storm.scenario import REVOKED_AT, SETUP_AT, SHOP_ID, OrderFact, Rates, RefundFact, Scenario
-from tests.support import Api, ShopCaller, app_module
+from tests.support import wechatpay as wx
+from tests.support.app import Api, ShopCaller, app_module
 
 CALM_FROM = 4  # receive count from which a record is processed without injected faults (DLQ after 5)
 

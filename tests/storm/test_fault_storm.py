@@ -24,7 +24,7 @@ from tests.storm import oracle
 from tests.storm.driver import Driver, setup_shop, stream
 from tests.storm.faults import KINDS, Faults
 from tests.storm.scenario import STORM_NOW, build
-from tests.support import Api, ShopCaller
+from tests.support.app import Api, ShopCaller
 
 pytestmark = pytest.mark.storm
 

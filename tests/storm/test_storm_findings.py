@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fenxiao import clock
-from tests.money_support import order_body, pay, refund, run
-from tests.support import ShopCaller
+from tests.support.app import ShopCaller
+from tests.support.orders import order_body, pay, refund, run
 
 pytestmark = pytest.mark.storm
 

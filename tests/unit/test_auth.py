@@ -85,7 +85,7 @@ def _invoke(
 ) -> tuple[int, Any]:
     """Send the sample API Gateway proxy event, signed over ``signed_path``, to the HTTP Lambda handler."""
     from fenxiao import clock
-    from tests.support import app_module
+    from tests.support.app import app_module
 
     event = copy.deepcopy(json.loads(EVENT.read_text()))
     raw = b"" if body is None else json.dumps(body).encode()

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.support import ROOT
+from tests.support.stack import ROOT
 
 pytestmark = pytest.mark.unit
 

@@ -462,8 +462,11 @@ def test_str_body_is_signed_as_utf8(merchant_key: RSAPrivateKey, merchant_keys: 
     header = build_authorization(
         "POST", TRANSFER_PATH, '{"remark":"佣金"}', MCHID, MERCHANT_SERIAL, merchant_key, NOW, "n"
     )
-    verify_authorization(
-        header, "POST", TRANSFER_PATH, '{"remark":"佣金"}'.encode(), merchant_keys, MCHID, NOW
+    assert (
+        verify_authorization(
+            header, "POST", TRANSFER_PATH, '{"remark":"佣金"}'.encode(), merchant_keys, MCHID, NOW
+        )
+        == MCHID
     )
 
 
@@ -484,7 +487,10 @@ def test_authorization_parameters_in_any_order(
 
 def test_platform_key_accepted_as_merchant_key(merchant_key: RSAPrivateKey) -> None:
     keys = {MERCHANT_SERIAL: PlatformKey(MERCHANT_SERIAL, merchant_key.public_key())}
-    verify_authorization(_authorize(merchant_key), "POST", TRANSFER_PATH, TRANSFER_BODY, keys, MCHID, NOW)
+    assert (
+        verify_authorization(_authorize(merchant_key), "POST", TRANSFER_PATH, TRANSFER_BODY, keys, MCHID, NOW)
+        == MCHID
+    )
 
 
 @pytest.mark.parametrize(

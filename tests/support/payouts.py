@@ -17,12 +17,13 @@ from fenxiao import bootstrap, clock
 from fenxiao.adapters.withdrawals import WithdrawalModel
 from fenxiao_local.standin import Standin
 from fenxiao_local.standin_payouts import Bill, PayoutDesk
-from tests import wechatpay_support as wx
-from tests.support import Answer, Api, ShopCaller
-from tests.support_money import give_available, moto_dynamodb_serialized
+from tests.support import wechatpay as wx
+from tests.support.app import Answer, Api, ShopCaller
+from tests.support.money import give_available
+from tests.support.stack import moto_dynamodb_serialized, take_messages
+from tests.support.wechatpay import OPENID
 
 NOTIFY_BASE = "https://fenxiao.test/Prod"
-OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 
 
 class PayoutRig:
@@ -121,3 +122,8 @@ def payout_rig(
     finally:
         standin.stop()
         bootstrap.container().transfer_clients.clear()
+
+
+def payout_messages(env: dict[str, str]) -> list[dict[str, Any]]:
+    """Take the nudges waiting on PayoutQueue (moto)."""
+    return take_messages(env["FENXIAO_PAYOUT_QUEUE_URL"])

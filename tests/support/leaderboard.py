@@ -6,19 +6,18 @@ The binding queue is not consumed automatically under chalice.test: ``drain_bind
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from typing import Any
-
-import boto3
 
 from fenxiao import clock
 from fenxiao.adapters.leaderboard import BoardScoreModel, counter_key
 from fenxiao.domain.leaderboard import SCORE_SCALE, score_for
 from fenxiao.entry.consumers import handle_binding_message
+from fenxiao.service.leaderboard import rollover_page
 from fenxiao.timefmt import key
-from tests.support import Answer, ShopCaller
+from tests.support.app import Answer, ShopCaller
+from tests.support.stack import take_messages
 
 
 def bind(shop: ShopCaller, member: str, inviter: str, at: datetime | None = None, status: int = 201) -> Any:
@@ -32,17 +31,7 @@ def bind(shop: ShopCaller, member: str, inviter: str, at: datetime | None = None
 
 def binding_messages() -> list[dict[str, Any]]:
     """Take every message waiting on the binding queue (moto), oldest first."""
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    url = os.environ["FENXIAO_BINDING_EVENTS_QUEUE_URL"]
-    out: list[dict[str, Any]] = []
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        messages = got.get("Messages", [])
-        if not messages:
-            return out
-        for message in messages:
-            out.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return take_messages(os.environ["FENXIAO_BINDING_EVENTS_QUEUE_URL"])
 
 
 def drain_bindings(times: int = 1) -> int:
@@ -85,3 +74,16 @@ def write_counters(
                     reached_at=key(reached),
                 )
             )
+
+
+def run_rollover(now: datetime) -> dict[str, int]:
+    """The rollover job to its end; the periods archived and shops rolled over all its pages."""
+    cursor = None
+    total = {"periods_archived": 0, "shops_rolled": 0}
+    while True:
+        page = rollover_page(now, cursor)
+        for k in total:
+            total[k] += page.details[k]
+        cursor = page.cursor
+        if cursor is None:
+            return total

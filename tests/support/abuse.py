@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,11 +13,11 @@ from typing import Any
 import boto3
 
 from fenxiao import clock
-from tests import wechatpay_support as wx
-from tests.support import Answer, Api, ShopCaller
+from tests.support import wechatpay as wx
+from tests.support.app import Answer, Api, ShopCaller
+from tests.support.wechatpay import OPENID
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 
 
 def _plain(value: Any) -> Any:
@@ -166,10 +165,3 @@ def build_world(api: Api, env: dict[str, str]) -> World:
     withdrawal = {"withdrawal_id": "w-1", "amount_fen": 6_000, "openid": OPENID}
     _ok(shop.post(shop.path("/members/m-b/withdrawals"), withdrawal), 202)
     return World(api, shop, other, env)
-
-
-def wait_until(predicate: Any, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return value

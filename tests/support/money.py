@@ -4,8 +4,6 @@ available balance obtained the way production gets it (settlement's release), an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -112,16 +110,3 @@ def assert_audit_clean(now: datetime | None = None) -> int:
         cursor = page.cursor
         if cursor is None:
             return checked
-
-
-@contextmanager
-def moto_dynamodb_serialized() -> Iterator[None]:
-    """Let threads share moto's in-process DynamoDB: moto is not thread-safe (a transaction changes the
-    tables it touches while other threads read them), whereas DynamoDB itself executes each request
-    atomically. This is the local stack's lock (fenxiao_local.stack), the only one: moto then handles one
-    DynamoDB request at a time, in the block and after it; the threads still interleave freely *between*
-    requests, which is where the service's races live."""
-    from fenxiao_local.stack import serialize_moto_dynamodb
-
-    serialize_moto_dynamodb()
-    yield

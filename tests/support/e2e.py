@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.stack import ROOT
+
 TOKEN = "e2e-operator-token-0123456789abcdefghij"
 STARTUP_TIMEOUT = 60
 STOP_TIMEOUT = 10

@@ -14,6 +14,7 @@ from fenxiao_local.wechatpay_keys import StandinKeys
 
 MCHID = "1900000109"
 APPID = "wxd678efh567hg6787"
+OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +50,7 @@ def transaction(
         "trade_state_desc": "支付成功",
         "bank_type": "CMC",
         "success_time": success_time.isoformat(timespec="seconds"),
-        "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
+        "payer": {"openid": OPENID},
         "amount": {"total": total_fen, "payer_total": total_fen, "currency": "CNY", "payer_currency": "CNY"},
     }
     resource.update(over)
@@ -127,7 +128,7 @@ def drain(
     Messages the handler reports as failed are left on the queue."""
     import boto3
 
-    from tests.support import app_module
+    from tests.support.app import app_module
 
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = env[queue]

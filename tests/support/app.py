@@ -1,72 +1,13 @@
-"""Test support: the stack from template.yaml on moto in-process, the app, signed shop requests."""
+"""The app in-process: functions/app.py loaded once, called through chalice.test.Client as the operator and as
+signed shops."""
 
 from __future__ import annotations
 
 import json
-import time
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "template.yaml"
-OPERATOR_TOKEN = "test-operator-token-0123456789abcdef"
-
-# Globals env var -> the stack Output that names the same resource.
-ENV_FROM_OUTPUT = {
-    "FENXIAO_SHOPS_TABLE": "ShopsTableName",
-    "FENXIAO_CONFIG_TABLE": "ConfigTableName",
-    "FENXIAO_MEMBERS_TABLE": "MembersTableName",
-    "FENXIAO_ORDERS_TABLE": "OrdersTableName",
-    "FENXIAO_LEDGER_TABLE": "LedgerTableName",
-    "FENXIAO_WITHDRAWALS_TABLE": "WithdrawalsTableName",
-    "FENXIAO_LEADERBOARD_TABLE": "LeaderboardTableName",
-    "FENXIAO_NOTIFICATIONS_TABLE": "NotificationsTableName",
-    "FENXIAO_ORDER_EVENTS_QUEUE_URL": "OrderEventsQueueUrl",
-    "FENXIAO_BINDING_EVENTS_QUEUE_URL": "BindingEventsQueueUrl",
-    "FENXIAO_PAYOUT_QUEUE_URL": "PayoutQueueUrl",
-    "FENXIAO_JOBS_QUEUE_URL": "JobsQueueUrl",
-    "FENXIAO_KMS_KEY_ID": "SecretsKeyId",
-}
-
-
-def create_stack(region: str = "us-east-1") -> dict[str, str]:
-    """Create the stack from template.yaml (inside an active moto mock) and return the handlers' env."""
-    from fenxiao.adapters.aws import boto3_session
-    from fenxiao_local.secret_store import OPERATOR_TOKEN_SECRET, create_secrets
-    from fenxiao_local.template import Template
-
-    session = boto3_session(region)
-    cf = session.client("cloudformation")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cf.create_stack(StackName="fenxiao-test", TemplateBody=TEMPLATE.read_text())
-        outputs = {
-            o["OutputKey"]: o["OutputValue"]
-            for o in cf.describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]
-        }
-    # moto's CloudFormation skips AWS::SecretsManager::Secret; created as the local stack does.
-    secret_arns = create_secrets(
-        Template.load(TEMPLATE),
-        "fenxiao-test",
-        {OPERATOR_TOKEN_SECRET: OPERATOR_TOKEN},
-        session.client("secretsmanager"),
-    )
-    env = {name: outputs[output] for name, output in ENV_FROM_OUTPUT.items()}
-    env.update(
-        {
-            "FENXIAO_OPERATOR_TOKEN_SECRET_ARN": secret_arns[OPERATOR_TOKEN_SECRET],
-            "FENXIAO_WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com",
-            "FENXIAO_API_BASE_PATH": "",
-            "FENXIAO_ALLOW_CLOCK_OVERRIDE": "true",
-            "POWERTOOLS_SERVICE_NAME": "fenxiao-svc",
-            "POWERTOOLS_METRICS_NAMESPACE": "Fenxiao",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
-
+from tests.support.stack import OPERATOR_TOKEN, ROOT
 
 _app_module: Any = None
 
@@ -169,12 +110,3 @@ class ShopCaller:
 
     def path(self, rest: str) -> str:
         return f"/shops/{self.shop_id}{rest}"
-
-
-def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)

@@ -1,0 +1,117 @@
+"""The stack in-process: template.yaml created on moto by CloudFormation, the handlers' environment from its
+Outputs, and one DynamoDB request at a time for tests that run threads."""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+OPERATOR_TOKEN = "test-operator-token-0123456789abcdef"
+# moto's fake credentials, in the environment of every test that talks to a moto account.
+MOTO_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+# Globals env var -> the stack Output that names the same resource.
+ENV_FROM_OUTPUT = {
+    "FENXIAO_SHOPS_TABLE": "ShopsTableName",
+    "FENXIAO_CONFIG_TABLE": "ConfigTableName",
+    "FENXIAO_MEMBERS_TABLE": "MembersTableName",
+    "FENXIAO_ORDERS_TABLE": "OrdersTableName",
+    "FENXIAO_LEDGER_TABLE": "LedgerTableName",
+    "FENXIAO_WITHDRAWALS_TABLE": "WithdrawalsTableName",
+    "FENXIAO_LEADERBOARD_TABLE": "LeaderboardTableName",
+    "FENXIAO_NOTIFICATIONS_TABLE": "NotificationsTableName",
+    "FENXIAO_ORDER_EVENTS_QUEUE_URL": "OrderEventsQueueUrl",
+    "FENXIAO_BINDING_EVENTS_QUEUE_URL": "BindingEventsQueueUrl",
+    "FENXIAO_PAYOUT_QUEUE_URL": "PayoutQueueUrl",
+    "FENXIAO_JOBS_QUEUE_URL": "JobsQueueUrl",
+    "FENXIAO_KMS_KEY_ID": "SecretsKeyId",
+}
+
+
+def create_stack(region: str = "us-east-1") -> dict[str, str]:
+    """Create the stack from template.yaml (inside an active moto mock) and return the handlers' env."""
+    from fenxiao.adapters.aws import boto3_session
+    from fenxiao_local.secret_store import OPERATOR_TOKEN_SECRET, create_secrets
+    from fenxiao_local.template import Template
+
+    session = boto3_session(region)
+    cf = session.client("cloudformation")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cf.create_stack(StackName="fenxiao-test", TemplateBody=TEMPLATE.read_text())
+        outputs = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in cf.describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]
+        }
+    # moto's CloudFormation skips AWS::SecretsManager::Secret; created as the local stack does.
+    secret_arns = create_secrets(
+        Template.load(TEMPLATE),
+        "fenxiao-test",
+        {OPERATOR_TOKEN_SECRET: OPERATOR_TOKEN},
+        session.client("secretsmanager"),
+    )
+    env = {name: outputs[output] for name, output in ENV_FROM_OUTPUT.items()}
+    env.update(
+        {
+            "FENXIAO_OPERATOR_TOKEN_SECRET_ARN": secret_arns[OPERATOR_TOKEN_SECRET],
+            "FENXIAO_WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com",
+            "FENXIAO_API_BASE_PATH": "",
+            "FENXIAO_ALLOW_CLOCK_OVERRIDE": "true",
+            "POWERTOOLS_SERVICE_NAME": "fenxiao-svc",
+            "POWERTOOLS_METRICS_NAMESPACE": "Fenxiao",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+def take_messages(queue_url: str) -> list[dict[str, Any]]:
+    """Take (receive and delete) every message waiting on the queue, oldest first; their JSON bodies."""
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    out: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = got.get("Messages", [])
+        if not messages:
+            return out
+        for message in messages:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def sqs_event(sample: dict[str, Any], *bodies: str) -> dict[str, Any]:
+    """A sample SQS event with one record per body instead, each a copy of its first (message ids msg-0, ...)."""
+    record = sample["Records"][0]
+    records = []
+    for i, body in enumerate(bodies):
+        copied = copy.deepcopy(record)
+        copied.update(messageId=f"msg-{i}", body=body)
+        records.append(copied)
+    return {"Records": records}
+
+
+@contextmanager
+def moto_dynamodb_serialized() -> Iterator[None]:
+    """Let threads share moto's in-process DynamoDB: moto handles one DynamoDB request at a time, with the
+    local stack's lock (fenxiao_local.stack.serialize_moto_dynamodb says why; the only lock). It stays on
+    after the block, which is harmless; the threads still interleave freely *between* requests, which is
+    where the service's races live."""
+    from fenxiao_local.stack import serialize_moto_dynamodb
+
+    serialize_moto_dynamodb()
+    yield
