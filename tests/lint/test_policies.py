@@ -273,7 +273,7 @@ def test_only_the_api_reads_the_operator_token_and_no_function_has_it_in_its_env
     # The outputs name the secret and how to read it, never its value.
     outputs = TEMPLATE_DOC["Outputs"]
     assert outputs["OperatorTokenSecretArn"]["Value"] == {"Ref": "OperatorTokenSecret"}
-    command = outputs["OperatorTokenCommand"]["Value"]["Sub"]
+    command = outputs["OperatorTokenCommand"]["Value"]["Fn::Sub"]
     assert "secretsmanager get-secret-value" in command and "${OperatorTokenSecret}" in command
 
 

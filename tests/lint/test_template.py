@@ -161,9 +161,14 @@ def test_aws_serverless_rules_find_no_error() -> None:
     assert not errors, "\n".join(errors)
 
 
+def _arn_of(value: Any) -> str:
+    """The resource whose Arn ``!GetAtt X.Arn`` names."""
+    assert isinstance(value, dict) and "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == "Arn", value
+    return str(value["Fn::GetAtt"][0])
+
+
 def _queue_of(arn: Any) -> str:
-    assert isinstance(arn, dict) and "GetAtt" in arn and arn["GetAtt"].endswith(".Arn"), arn
-    queue = str(arn["GetAtt"]).removesuffix(".Arn")
+    queue = _arn_of(arn)
     assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue", queue
     return queue
 
@@ -195,12 +200,12 @@ def test_every_timer_keeps_its_failures_in_a_dead_letter_queue() -> None:
             s["Effect"] == "Allow"
             and s["Principal"] == {"Service": "events.amazonaws.com"}
             and s["Action"] == "sqs:SendMessage"
-            and s["Resource"] == {"GetAtt": f"{queue}.Arn"}
+            and s["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
             and s.get("Condition")
             for s in statements
         ), f"{queue}: no policy lets this account's EventBridge rules send to it"
         assert queue not in str(TEMPLATE_DOC["Globals"]), f"{queue} is not for the handlers to use"
-        assert f"${{{queue}.QueueName}}" in RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Sub"]
+        assert f"${{{queue}.QueueName}}" in RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
 
 
 def _parameter_with_default(ref: Any) -> dict[str, Any]:
@@ -213,7 +218,7 @@ def _parameter_with_default(ref: Any) -> dict[str, Any]:
 def test_the_api_stage_logs_every_request_and_throttles_by_default() -> None:
     props = RESOURCES["FenxiaoApi"]["Properties"]
     access_log = props["AccessLogSetting"]
-    group = access_log["DestinationArn"]["GetAtt"].removesuffix(".Arn")
+    group = _arn_of(access_log["DestinationArn"])
     assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
     assert RESOURCES[group]["Properties"]["RetentionInDays"] > 0
     # One JSON object per request, carrying the request id the function logs as api_request_id.
@@ -222,7 +227,7 @@ def test_the_api_stage_logs_every_request_and_throttles_by_default() -> None:
     assert {"status", "ip", "path", "latency_ms"} <= set(line)
     # API Gateway writes logs through the account's CloudWatch role, set before the stage exists.
     assert RESOURCES["FenxiaoApi"]["DependsOn"] == "ApiGatewayAccount"
-    role = RESOURCES["ApiGatewayAccount"]["Properties"]["CloudWatchRoleArn"]["GetAtt"].removesuffix(".Arn")
+    role = _arn_of(RESOURCES["ApiGatewayAccount"]["Properties"]["CloudWatchRoleArn"])
     trust = RESOURCES[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust == [
         {"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}
@@ -241,14 +246,14 @@ def test_the_payout_worker_has_concurrency_of_its_own_that_its_poller_respects()
     never starts more than the reservation, so throttling never pushes a withdrawal into the DLQ."""
     props = FUNCTIONS["PayoutWorkerFunction"]["Properties"]
     reserved = props["ReservedConcurrentExecutions"]
-    condition, when_on, when_off = reserved["If"]
+    condition, when_on, when_off = reserved["Fn::If"]
     parameter = _parameter_with_default(when_on)
     assert when_off == {"Ref": "AWS::NoValue"}
-    assert TEMPLATE_DOC["Conditions"][condition] == {"Not": [{"Equals": [when_on, "0"]}]}
+    assert TEMPLATE_DOC["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [when_on, "0"]}]}
     assert parameter["Default"] >= 2 and parameter["MinValue"] == 0
     ((_, _, event),) = [e for e in _events_of("SQS") if e[0] == "PayoutWorkerFunction"]
     assert event["ScalingConfig"] == {
-        "If": [condition, {"MaximumConcurrency": when_on}, {"Ref": "AWS::NoValue"}]
+        "Fn::If": [condition, {"MaximumConcurrency": when_on}, {"Ref": "AWS::NoValue"}]
     }
 
 
