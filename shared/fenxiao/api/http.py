@@ -243,11 +243,12 @@ def _guarded(
             if ordered:  # a last-writer-wins resource: refused if a write signed later was applied
                 signed_at = int(_headers(request)["x-timestamp"])  # checked with the signature
                 path = _unstaged_path(request)
-                ordering.check(str(shop_id), path, signed_at, clock.unix_now())
+                this_request = ordering.request_hash(request.method, _query_string(request), call.raw_body)
+                ordering.check(str(shop_id), path, signed_at, this_request, clock.unix_now())
             result = fn(call, *args, **kwargs)
             answer = result if isinstance(result, Response) else response(200, result)
             if ordered and 200 <= answer.status_code < 300:
-                ordering.record(str(shop_id), path, signed_at, clock.unix_now())
+                ordering.record(str(shop_id), path, signed_at, this_request, clock.unix_now())
             return answer
         except FenxiaoError as exc:
             if exc.status >= 500:
