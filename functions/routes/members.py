@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from chalice import Blueprint
@@ -69,7 +70,8 @@ def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.service import membership
 
     body = call.parse(GrowthEventIn)
-    return membership.record_growth_event(shop_id, member_id, body.type, body.ref, call.now)
+    signed_at = None if call.signed_at is None else datetime.fromtimestamp(call.signed_at, UTC)
+    return membership.record_growth_event(shop_id, member_id, body.type, body.ref, call.now, signed_at)
 
 
 @bp.route("/shops/{shop_id}/leaderboards/{board}", methods=["GET"])

@@ -121,6 +121,23 @@ def test_signin_counts_once_per_shanghai_day(shop: ShopCaller) -> None:
     assert (third.body["applied"], third.body["ref"], third.body["growth"]) == (True, "2026-11-27", 6)
 
 
+def test_signin_counts_on_the_shanghai_day_of_its_x_timestamp(shop: ShopCaller) -> None:
+    """SPEC §10: a sign-in signed at 23:58 and replayed at 00:02 (within the window) earns no second
+    sign-in; the answer names the signed day."""
+    clock.set_now(BEFORE_MIDNIGHT - timedelta(minutes=2))  # 23:57:59 in Shanghai
+    configure(shop)
+    path = shop.path("/members/m1/growth-events")
+    signed_at = int(clock.unix_now())
+    first = shop.post(path, {"type": "signin"}, timestamp=signed_at)
+    assert (first.body["applied"], first.body["ref"], first.body["growth"]) == (True, "2026-11-25", 2)
+    clock.set_now(BEFORE_MIDNIGHT + timedelta(minutes=2))  # 00:01:59 on the 26th, 240 s later
+    replay = shop.post(path, {"type": "signin"}, timestamp=signed_at)
+    assert replay.status == 200, replay
+    assert (replay.body["applied"], replay.body["ref"], replay.body["growth"]) == (False, "2026-11-25", 2)
+    fresh = shop.post(path, {"type": "signin"})  # signed now: the 26th
+    assert (fresh.body["applied"], fresh.body["ref"], fresh.body["growth"]) == (True, "2026-11-26", 4)
+
+
 def test_zero_amount_is_recorded_and_stays_once_only(shop: ShopCaller) -> None:
     configure(shop, profile_growth=0)
     first = event(shop, "m1", {"type": "profile"})
