@@ -59,7 +59,10 @@ def get_member_commissions(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.service import orders
 
     return orders.member_commissions(
-        shop_id, member_id, call.query("cursor"), cursor.limit(call.query("limit"))
+        shop_id,
+        member_id,
+        cursor.checked(call.query("cursor"), keys=cursor.COMMISSIONS_KEY),
+        cursor.limit(call.query("limit")),
     )
 
 
