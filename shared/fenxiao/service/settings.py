@@ -214,11 +214,9 @@ def _check_keys(settings: WechatPaySettings) -> None:
     if settings.merchant_private_key_pem is not None:
         try:
             load_private_key(settings.merchant_private_key_pem)
-        except ValueError:
+        except ValueError as exc:
             field = "merchant_private_key_pem"
-            raise InvalidInput(
-                f"{field}: not an RSA private key in PEM", code="invalid_field", field=field
-            ) from None
+            raise InvalidInput(f"{field}: {exc}", code="invalid_field", field=field) from None
 
 
 @dataclass(frozen=True)
