@@ -247,6 +247,14 @@ def wechatpay_view(shop: ShopModel) -> WechatPayView | None:
     )
 
 
+def apiv3_key(c: Container, shop: ShopModel) -> str:
+    """The APIv3 key alone, decrypted: what verifying a notification needs. The API function may not decrypt
+    the merchant private key (template.yaml), which only the payout worker uses."""
+    if not shop.wx_mchid or shop.wx_apiv3_key_ct is None:
+        raise RuleViolation("the shop has no WeChat Pay configuration", code="wechatpay_not_configured")
+    return c.secrets.decrypt(shop.wx_apiv3_key_ct, shop_id=shop.shop_id, purpose=APIV3_PURPOSE).decode()
+
+
 def wechatpay_secrets(c: Container, shop: ShopModel) -> tuple[str, str | None]:
     """(apiv3_key, merchant_private_key_pem) decrypted; only for signing and decrypting, never logged."""
     if not shop.wx_mchid or shop.wx_apiv3_key_ct is None:
