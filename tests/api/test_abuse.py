@@ -172,9 +172,14 @@ def _probes(secret: str, method: str, path: str, body: bytes) -> list[tuple[str,
         ("unknown shop", {**good, "X-Shop-Id": "nobody"}, "bad_signature"),
         ("shop id of 65 characters", {**good, "X-Shop-Id": "s" * 65}, "bad_signature"),
         ("non-ASCII shop id", {**good, "X-Shop-Id": "商店"}, "bad_signature"),
-        ("full-width digits in the timestamp", {**good, "X-Timestamp": "１７００"}, "stale_timestamp"),
+        ("full-width digits in the timestamp", {**good, "X-Timestamp": "１７００"}, "bad_timestamp"),
         ("shop2 named, shop1's secret", {**good, "X-Shop-Id": "shop2"}, "bad_signature"),
     ]
+    # Signed over exactly the odd text: int() reads each as the current time, SPEC §10 allows [0-9]{1,12} only.
+    arabic_indic = ts.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    for odd in (f"+{ts}", f"{ts[:4]}_{ts[4:]}", f"{ts}.0", f" {ts}", f"{ts} ", arabic_indic, f"0{ts:0>12}"):
+        signed = {**good, "X-Timestamp": odd, "X-Signature": sign(secret, odd, method, path, body)}
+        out.append((f"timestamp {odd!r}, signed", signed, "bad_timestamp"))
     return out
 
 
