@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from chalice import Blueprint
@@ -69,7 +70,11 @@ def get_member_commissions(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.service import orders
 
     limit = cursor.limit(call.query("limit"))
-    start = cursor.decode(call.query("cursor"), expect=orders.commission_cursor_scope(shop_id, member_id))
+    start = cursor.decode(
+        call.query("cursor"),
+        expect=orders.commission_cursor_scope(shop_id, member_id),
+        keys=cursor.COMMISSIONS_KEY,
+    )
     entries, last_key = orders.member_commissions(shop_id, member_id, start, limit)
     return answer(CommissionPage, {"entries": entries, "next_cursor": cursor.encode(last_key)})
 
@@ -81,8 +86,10 @@ def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.service import membership
 
     body = call.parse(GrowthEventIn)
+    signed_at = None if call.signed_at is None else datetime.fromtimestamp(call.signed_at, UTC)
     return answer(
-        GrowthEventResult, membership.record_growth_event(shop_id, member_id, body.type, body.ref, call.now)
+        GrowthEventResult,
+        membership.record_growth_event(shop_id, member_id, body.type, body.ref, call.now, signed_at),
     )
 
 

@@ -42,7 +42,9 @@ def list_withdrawals_for_review(call: Call, shop_id: str) -> Any:
 
     limit = cursor.limit(call.query("limit"))
     scope = withdrawals.review_scope(shop_id, call.query("status"))
-    page = withdrawals.list_for_review(shop_id, cursor.decode(call.query("cursor"), expect=scope), limit)
+    page = withdrawals.list_for_review(
+        shop_id, cursor.decode(call.query("cursor"), expect=scope, keys=cursor.REVIEW_QUEUE_KEY), limit
+    )
     return answer(WithdrawalPage, {"entries": page.entries, "next_cursor": cursor.encode(page.last_key)})
 
 

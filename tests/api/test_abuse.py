@@ -173,9 +173,14 @@ def _probes(secret: str, method: str, path: str, body: bytes) -> list[tuple[str,
         ("unknown shop", {**good, "X-Shop-Id": "nobody"}, "bad_signature"),
         ("shop id of 65 characters", {**good, "X-Shop-Id": "s" * 65}, "bad_signature"),
         ("non-ASCII shop id", {**good, "X-Shop-Id": "商店"}, "bad_signature"),
-        ("full-width digits in the timestamp", {**good, "X-Timestamp": "１７００"}, "stale_timestamp"),
+        ("full-width digits in the timestamp", {**good, "X-Timestamp": "１７００"}, "bad_timestamp"),
         ("shop2 named, shop1's secret", {**good, "X-Shop-Id": "shop2"}, "bad_signature"),
     ]
+    # Signed over exactly the odd text: int() reads each as the current time, SPEC §10 allows [0-9]{1,12} only.
+    arabic_indic = ts.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    for odd in (f"+{ts}", f"{ts[:4]}_{ts[4:]}", f"{ts}.0", f" {ts}", f"{ts} ", arabic_indic, f"0{ts:0>12}"):
+        signed = {**good, "X-Timestamp": odd, "X-Signature": sign(secret, odd, method, path, body)}
+        out.append((f"timestamp {odd!r}, signed", signed, "bad_timestamp"))
     return out
 
 
@@ -406,11 +411,56 @@ def test_writes_signed_in_the_same_second_apply_in_arrival_order(api: Api, world
     shop = world.shop
     path = shop.path("/settings/distribution")
     ts = int(clock.unix_now())
-    for enabled in (False, True, False):
+    for enabled in (False, True):
         raw = json.dumps({"enabled": enabled}).encode()
         answer = request(api, "PUT", path, signed_headers(shop.secret, "PUT", path, raw, ts=ts), raw)
         assert answer.status == 200, answer
-    assert shop.get(path).body["enabled"] is False
+    assert shop.get(path).body["enabled"] is True
+    raw = json.dumps({"enabled": False, "promotion_rules_text": "third"}).encode()
+    answer = request(api, "PUT", path, signed_headers(shop.secret, "PUT", path, raw, ts=ts), raw)
+    assert answer.status == 200, answer
+    assert shop.get(path).body["promotion_rules_text"] == "third"
+
+
+def test_a_body_applied_earlier_in_the_same_second_is_not_applied_again(
+    api: Api, world: World, fingerprint: Fingerprint
+) -> None:
+    """SPEC §10: `A, B, A` signed in one second leaves B; the third is a replay of an applied body (409
+    ``stale_request``, nothing stored). The newest body retried answers as it did (200)."""
+    shop = world.shop
+    path = shop.path("/settings/distribution")
+    ts = int(clock.unix_now())
+    a = json.dumps({"enabled": False}).encode()
+    b = json.dumps({"enabled": True}).encode()
+    a_headers = signed_headers(shop.secret, "PUT", path, a, ts=ts)
+    b_headers = signed_headers(shop.secret, "PUT", path, b, ts=ts)
+    assert request(api, "PUT", path, a_headers, a).status == 200
+    first_b = request(api, "PUT", path, b_headers, b)
+    assert first_b.status == 200, first_b
+    before = fingerprint.take()
+    replay = request(api, "PUT", path, a_headers, a)
+    rejected(replay, 409, "stale_request", "PUT", path)
+    assert replay.error["field"] == "X-Timestamp"
+    assert shop.get(path).body["enabled"] is True
+    assert fingerprint.take() == before
+    again = request(api, "PUT", path, b_headers, b)  # the mall's retry of the write in force
+    assert again.status == 200, again
+    assert _without_time(again.body) == _without_time(first_b.body)
+    assert shop.get(path).body["enabled"] is True
+
+
+def test_a_delete_between_two_identical_puts_in_one_second_is_not_undone(api: Api, world: World) -> None:
+    """The method is part of what was applied: PUT rates, DELETE rates, PUT rates again (a replay) in one
+    second leaves the rates deleted."""
+    shop = world.shop
+    path = shop.path("/products/p-same/rates")
+    ts = int(clock.unix_now())
+    rates = json.dumps({"level1_bp": 900, "level2_bp": 0, "self_bp": 0}).encode()
+    put_headers = signed_headers(shop.secret, "PUT", path, rates, ts=ts)
+    assert request(api, "PUT", path, put_headers, rates).status in (200, 201)
+    deleted = request(api, "DELETE", path, signed_headers(shop.secret, "DELETE", path, b"", ts=ts))
+    assert deleted.status in (200, 204), deleted
+    rejected(request(api, "PUT", path, put_headers, rates), 409, "stale_request", "PUT", path)
 
 
 def test_a_rejected_write_leaves_no_mark(api: Api, world: World, fingerprint: Fingerprint) -> None:

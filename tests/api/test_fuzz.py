@@ -12,6 +12,7 @@ is reported with its full request instead).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections import Counter
@@ -140,7 +141,13 @@ BAD_SEGMENT = st.one_of(
     ),
     st.text(alphabet="abcXYZ019_.:-", min_size=65, max_size=80),
 )
-QUERY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=24)
+# Text, and values that pass a lax check but not a parser: superscript and other scripts' digits (isdigit()
+# but not int()), an empty value, an over-long cursor, a cursor nested too deeply.
+QUERY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=24) | (
+    st.sampled_from(
+        ["²", "٣", "", "+5", "A" * 4097, base64.urlsafe_b64encode(b"[" * 1500 + b"]" * 1500).decode()]
+    )
+)
 
 
 def segment(name: str, schema: dict[str, Any]) -> st.SearchStrategy[str]:

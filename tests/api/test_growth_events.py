@@ -100,10 +100,14 @@ def test_distinct_review_ids_each_count_once(shop: ShopCaller) -> None:
 
 
 def test_signin_counts_once_per_shanghai_day(shop: ShopCaller) -> None:
-    clock.set_now(BEFORE_MIDNIGHT)  # the settings must be in force before the first sign-in
+    clock.set_now(BEFORE_MIDNIGHT - timedelta(minutes=1))  # the settings in force before the first sign-in
     configure(shop)
+    # Each sign-in is set to its second just before it is signed: a loaded machine may take over a second
+    # between two requests, and the day is the signed second's.
+    clock.set_now(BEFORE_MIDNIGHT)
     first = event(shop, "m1", {"type": "signin", "ref": "ignored"})
     assert (first.body["applied"], first.body["ref"], first.body["growth"]) == (True, "2026-11-25", 2)
+    clock.set_now(BEFORE_MIDNIGHT)
     assert event(shop, "m1", {"type": "signin"}).body["applied"] is False
 
     clock.set_now(BEFORE_MIDNIGHT + timedelta(seconds=1))  # 00:00:00 on the 26th in Shanghai
@@ -119,6 +123,23 @@ def test_signin_counts_once_per_shanghai_day(shop: ShopCaller) -> None:
     clock.set_now(BEFORE_MIDNIGHT + timedelta(days=1, seconds=1))
     third = event(shop, "m1", {"type": "signin"})
     assert (third.body["applied"], third.body["ref"], third.body["growth"]) == (True, "2026-11-27", 6)
+
+
+def test_signin_counts_on_the_shanghai_day_of_its_x_timestamp(shop: ShopCaller) -> None:
+    """SPEC §10: a sign-in signed at 23:58 and replayed at 00:02 (within the window) earns no second
+    sign-in; the answer names the signed day."""
+    clock.set_now(BEFORE_MIDNIGHT - timedelta(minutes=2))  # 23:57:59 in Shanghai
+    configure(shop)
+    path = shop.path("/members/m1/growth-events")
+    signed_at = int(clock.unix_now())
+    first = shop.post(path, {"type": "signin"}, timestamp=signed_at)
+    assert (first.body["applied"], first.body["ref"], first.body["growth"]) == (True, "2026-11-25", 2)
+    clock.set_now(BEFORE_MIDNIGHT + timedelta(minutes=2))  # 00:01:59 on the 26th, 240 s later
+    replay = shop.post(path, {"type": "signin"}, timestamp=signed_at)
+    assert replay.status == 200, replay
+    assert (replay.body["applied"], replay.body["ref"], replay.body["growth"]) == (False, "2026-11-25", 2)
+    fresh = shop.post(path, {"type": "signin"})  # signed now: the 26th
+    assert (fresh.body["applied"], fresh.body["ref"], fresh.body["growth"]) == (True, "2026-11-26", 4)
 
 
 def test_zero_amount_is_recorded_and_stays_once_only(shop: ShopCaller) -> None:

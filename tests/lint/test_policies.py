@@ -100,8 +100,8 @@ PENDING_PURPOSES = frozenset({"miniprogram_appsecret"})
 API_SECRET, APIV3_KEY, MERCHANT_KEY = "api_secret", "wechatpay_apiv3_key", "wechatpay_merchant_private_key"
 DECRYPTS = {
     # shop signatures (service.shops); WeChat Pay notifications (service.notifications, through
-    # service.settings.wechatpay_secrets, which decrypts the merchant key too); the appsecret, coming.
-    "ApiFunction": frozenset({API_SECRET, APIV3_KEY, MERCHANT_KEY, *PENDING_PURPOSES}),
+    # service.settings.apiv3_key: the APIv3 key alone); the appsecret, coming.
+    "ApiFunction": frozenset({API_SECRET, APIV3_KEY, *PENDING_PURPOSES}),
     # service.payouts: the merchant key signs the transfer requests (through wechatpay_secrets, which
     # decrypts the APIv3 key too).
     "PayoutWorkerFunction": frozenset({APIV3_KEY, MERCHANT_KEY}),
@@ -219,9 +219,10 @@ def test_every_kms_grant_is_limited_to_the_purposes_its_function_uses() -> None:
     code = _bound_in_code()
     assert code["decrypt"] == set().union(*DECRYPTS.values()) - PENDING_PURPOSES
     assert code["encrypt"] == set().union(*ENCRYPTS.values()) - PENDING_PURPOSES
-    # The API's merchant-key grant lasts only while the notify path decrypts both WeChat Pay secrets.
+    # The API has no merchant-key grant: its notify path decrypts the APIv3 key alone.
     notify = (ROOT / "shared" / "fenxiao" / "service" / "notifications.py").read_text()
-    assert (MERCHANT_KEY in DECRYPTS["ApiFunction"]) == ("wechatpay_secrets(" in notify)
+    assert MERCHANT_KEY not in DECRYPTS["ApiFunction"]
+    assert "apiv3_key(" in notify and "wechatpay_secrets(" not in notify
 
 
 def test_the_purposes_in_the_template_are_the_ones_the_code_binds_into_the_encryption_context() -> None:

@@ -40,6 +40,31 @@ def test_any_candidate_path_verifies_and_no_other() -> None:
         assert raised.value.code == "bad_signature"
 
 
+ODD_TIMESTAMPS = [
+    f"+{NOW}",
+    f"{str(NOW)[:4]}_{str(NOW)[4:]}",
+    f"{NOW}.0",
+    f" {NOW}",
+    f"{NOW} ",
+    str(NOW).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),  # Arabic-Indic digits
+    f"0{NOW:012d}",  # 13 digits
+    "",
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("stamp", ODD_TIMESTAMPS)
+def test_x_timestamp_is_1_to_12_ascii_digits_exactly(stamp: str) -> None:
+    """SPEC §10: what ``int()`` also accepts (a sign, an underscore, a fraction, spaces, other digits) is 401,
+    even signed correctly over that very string."""
+    path = "/shops/s1/settings/distribution"
+    headers = {"x-timestamp": stamp, "x-signature": sign("k", stamp, "GET", path, b"")}
+    with pytest.raises(Unauthorized) as raised:
+        verify_shop_signature("k", headers, "GET", [path], "", b"", NOW)
+    assert raised.value.code in ("bad_timestamp", "missing_signature")
+    verify_shop_signature("k", _headers("k", path), "GET", [path], "", b"", NOW)
+
+
 @pytest.mark.unit
 def test_the_query_body_method_and_timestamp_are_signed() -> None:
     path = "/shops/s1/leaderboards/weekly"

@@ -5,6 +5,7 @@ ConfigTable (config_key, effective_at): immutable configuration versions, newest
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +16,9 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
-from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -92,6 +94,8 @@ class SignedWriteMarkModel(Model):
     effective_at = UnicodeAttribute(range_key=True, default=MARK)
     signed_at = NumberAttribute()
     expires_at = NumberAttribute()  # TTL: a mark matters only while its request's signature is fresh
+    bodies = UnicodeSetAttribute(null=True)  # hashes of the requests applied in the mark's second
+    last = UnicodeAttribute(null=True)  # hash of the request applied last (the one in force)
 
 
 # ---------------------------------------------------------------- ShopsTable
@@ -246,22 +250,36 @@ def signed_write_key(shop_id: str, path: str) -> str:
     return f"SIGNED#{shop_id}#{path}"
 
 
-def signed_write_mark(shop_id: str, path: str) -> tuple[int, int] | None:
-    """(signed_at, expires_at) of the newest accepted signed write to ``path``, read consistently."""
+@dataclass(frozen=True)
+class SignedWriteMark:
+    signed_at: int
+    expires_at: int
+    bodies: frozenset[str]  # hashes of the requests applied in the second ``signed_at``
+    last: str | None  # hash of the request applied last
+
+
+def signed_write_mark(shop_id: str, path: str) -> SignedWriteMark | None:
+    """The newest accepted signed write to ``path``, read consistently."""
     try:
         mark = SignedWriteMarkModel.get(signed_write_key(shop_id, path), MARK, consistent_read=True)
     except SignedWriteMarkModel.DoesNotExist:
         return None
-    return int(mark.signed_at), int(mark.expires_at)
+    return SignedWriteMark(int(mark.signed_at), int(mark.expires_at), frozenset(mark.bodies or ()), mark.last)
 
 
 def advance_signed_write_mark(
-    shop_id: str, path: str, signed_at: int, expires_at: int, void_above: int
+    shop_id: str, path: str, signed_at: int, request_hash: str, expires_at: int, void_above: int
 ) -> bool:
-    """Set the mark to ``signed_at`` if it is strictly newer than the stored one, or the stored one is above
-    ``void_above`` (no longer counts); False (nothing written) otherwise."""
+    """Set the mark to ``signed_at`` with ``request_hash`` as its only applied request if it is strictly newer
+    than the stored one, or the stored one is above ``void_above`` (no longer counts); False (nothing written)
+    otherwise."""
     mark = SignedWriteMarkModel(
-        signed_write_key(shop_id, path), MARK, signed_at=signed_at, expires_at=expires_at
+        signed_write_key(shop_id, path),
+        MARK,
+        signed_at=signed_at,
+        expires_at=expires_at,
+        bodies={request_hash},
+        last=request_hash,
     )
     newer = SignedWriteMarkModel.signed_at.does_not_exist() | (SignedWriteMarkModel.signed_at < signed_at)
     try:
@@ -285,3 +303,22 @@ def distribution_versions(shop_id: str, after_key: str | None, at_key: str) -> l
     return [
         (item.effective_at, item.doc) for item in items if after_key is None or item.effective_at > after_key
     ]
+
+
+def add_to_signed_write_mark(shop_id: str, path: str, signed_at: int, request_hash: str) -> bool:
+    """Add ``request_hash`` to the requests applied in the mark's second and make it the last one, if the mark
+    is still at ``signed_at``; False (nothing written) otherwise."""
+    mark = SignedWriteMarkModel(signed_write_key(shop_id, path), MARK)
+    try:
+        mark.update(
+            actions=[
+                SignedWriteMarkModel.bodies.add({request_hash}),
+                SignedWriteMarkModel.last.set(request_hash),
+            ],
+            condition=SignedWriteMarkModel.signed_at == signed_at,
+        )
+    except UpdateError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
@@ -49,6 +49,7 @@ PROBE_SIGNATURE_PREFIX = "WECHATPAY/SIGNTEST/"
 DEFAULT_MAX_SKEW_S = 300
 APIV3_KEY_BYTES = 32
 MIN_RSA_KEY_BITS = 2048
+ONLY_RSA = "must be an RSA key: only RSA keys are supported"
 
 HEADER_TIMESTAMP = "Wechatpay-Timestamp"
 HEADER_NONCE = "Wechatpay-Nonce"
@@ -116,11 +117,15 @@ def load_platform_key(serial: str, pem: str) -> PlatformKey:
         except (ValueError, UnicodeEncodeError):
             raise ValueError("platform certificate is not a valid PEM X.509 certificate") from None
         cert_serial = format(certificate.serial_number, "X")
+        try:
+            certificate_key = certificate.public_key()
+        except UnsupportedAlgorithm:  # an SM2 (国密) certificate, for one
+            raise ValueError(f"platform certificate key {ONLY_RSA}") from None
         if serial.strip() and _serial_key(serial) != _serial_key(cert_serial):
             raise ValueError(
                 f"platform certificate serial {cert_serial} does not match the configured serial {serial!r}"
             )
-        return PlatformKey(serial=cert_serial, public_key=_rsa_public(certificate.public_key(), "platform"))
+        return PlatformKey(serial=cert_serial, public_key=_rsa_public(certificate_key, "platform"))
     if "-----BEGIN PUBLIC KEY-----" in text or "-----BEGIN RSA PUBLIC KEY-----" in text:
         if not serial.strip():
             raise ValueError("platform public key needs its id (PUB_KEY_ID_...)")
@@ -128,6 +133,8 @@ def load_platform_key(serial: str, pem: str) -> PlatformKey:
             public_key = serialization.load_pem_public_key(text.encode("ascii"))
         except (ValueError, UnicodeEncodeError):
             raise ValueError("platform public key is not a valid PEM public key") from None
+        except UnsupportedAlgorithm:
+            raise ValueError(f"platform public key {ONLY_RSA}") from None
         return PlatformKey(serial=serial.strip(), public_key=_rsa_public(public_key, "platform"))
     if "PRIVATE KEY-----" in text:
         raise ValueError("platform key must be public: got a PEM private key")
@@ -148,8 +155,10 @@ def load_private_key(pem: str) -> RSAPrivateKey:
         raise ValueError("merchant private key is encrypted; an unencrypted PEM is expected") from None
     except (ValueError, UnicodeEncodeError):
         raise ValueError("merchant private key is not a valid PEM private key") from None
+    except UnsupportedAlgorithm:  # an SM2 (国密) key, for one: not a ValueError
+        raise ValueError(f"merchant private key {ONLY_RSA}") from None
     if not isinstance(key, RSAPrivateKey):
-        raise ValueError("merchant private key must be an RSA key")
+        raise ValueError(f"merchant private key {ONLY_RSA}")
     if key.key_size < MIN_RSA_KEY_BITS:
         raise ValueError(f"merchant private key must be at least {MIN_RSA_KEY_BITS} bits")
     return key
@@ -157,7 +166,7 @@ def load_private_key(pem: str) -> RSAPrivateKey:
 
 def _rsa_public(key: Any, whose: str) -> RSAPublicKey:
     if not isinstance(key, RSAPublicKey):
-        raise ValueError(f"{whose} key must be an RSA key")
+        raise ValueError(f"{whose} key {ONLY_RSA}")
     if key.key_size < MIN_RSA_KEY_BITS:
         raise ValueError(f"{whose} key must be at least {MIN_RSA_KEY_BITS} bits")
     return key

@@ -78,7 +78,7 @@ def checked_base_url(base_url: str) -> tuple[str, str]:
 
 
 def query_path(out_bill_no: str) -> str:
-    if not OUT_BILL_NO.match(out_bill_no):
+    if not OUT_BILL_NO.fullmatch(out_bill_no):
         raise ValueError("out_bill_no must be 5-32 letters or digits")
     return QUERY_PATH.format(out_bill_no=quote(out_bill_no, safe=""))
 
@@ -109,7 +109,7 @@ class TransferClient:
 
     def create_bill(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Create (or, for a bill number WeChat Pay already has, read back) a transfer bill."""
-        if not OUT_BILL_NO.match(str(request.get("out_bill_no", ""))):
+        if not OUT_BILL_NO.fullmatch(str(request.get("out_bill_no", ""))):
             raise ValueError("out_bill_no must be 5-32 letters or digits")
         body = json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         status, answer = self._call("POST", CREATE_PATH, body)

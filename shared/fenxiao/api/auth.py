@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 from fenxiao.domain.errors import Unauthorized
 
 MAX_SKEW_SECONDS = 300
+TIMESTAMP = re.compile(r"[0-9]{1,12}")  # SPEC §10; [0-9], not \d, which matches every script's digits
 
 
 def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
@@ -38,11 +40,10 @@ def sign(secret: str, timestamp: str, method: str, path_with_query: str, body: b
 def check_timestamp(timestamp: str | None, now_unix: float) -> None:
     if not timestamp:
         raise Unauthorized("X-Timestamp header is missing", code="missing_signature")
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        raise Unauthorized("X-Timestamp must be unix seconds", code="bad_timestamp") from None
-    if abs(now_unix - ts) > MAX_SKEW_SECONDS:
+    # Exactly ASCII digits: int() would also take a sign, underscores, spaces and other scripts' digits.
+    if not TIMESTAMP.fullmatch(timestamp):
+        raise Unauthorized("X-Timestamp must be unix seconds (1-12 digits 0-9)", code="bad_timestamp")
+    if abs(now_unix - int(timestamp)) > MAX_SKEW_SECONDS:
         raise Unauthorized("X-Timestamp is more than 300 s away from now", code="stale_timestamp")
 
 

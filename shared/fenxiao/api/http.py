@@ -72,6 +72,7 @@ class Call:
     raw_body: bytes
     now: Any  # datetime
     request: Any  # chalice.app.Request
+    signed_at: int | None = None  # a shop call's X-Timestamp, verified with its signature
 
     def json(self) -> Any:
         return parse_json(self.raw_body)
@@ -237,17 +238,26 @@ def _guarded(
             if shop_id:
                 log.append_keys(shop_id=shop_id)
             check_path_ids(kwargs)
-            call = Call(shop_id=shop_id, raw_body=_raw_body(request), now=clock.now(), request=request)
+            stamp = _headers(request).get("x-timestamp") if shop_id else None  # verified with the signature
+            signed_at = int(stamp) if stamp else None
+            call = Call(
+                shop_id=shop_id,
+                raw_body=_raw_body(request),
+                now=clock.now(),
+                request=request,
+                signed_at=signed_at,
+            )
             resource = str((request.context or {}).get("resourcePath") or "")
-            ordered = bool(shop_id) and ordering.is_ordered(request.method, resource)
-            if ordered:  # a last-writer-wins resource: refused if a write signed later was applied
-                signed_at = int(_headers(request)["x-timestamp"])  # checked with the signature
-                path = _unstaged_path(request)
-                ordering.check(str(shop_id), path, signed_at, clock.unix_now())
+            ordered: tuple[str, int, str] | None = None  # (path, signed_at, request hash) of an ordered write
+            if signed_at is not None and ordering.is_ordered(request.method, resource):
+                # a last-writer-wins resource: refused if a write signed later (or a replay) was applied
+                this_request = ordering.request_hash(request.method, _query_string(request), call.raw_body)
+                ordered = (_unstaged_path(request), signed_at, this_request)
+                ordering.check(str(shop_id), *ordered, clock.unix_now())
             result = fn(call, *args, **kwargs)
             answer = result if isinstance(result, Response) else response(200, result)
-            if ordered and 200 <= answer.status_code < 300:
-                ordering.record(str(shop_id), path, signed_at, clock.unix_now())
+            if ordered is not None and 200 <= answer.status_code < 300:
+                ordering.record(str(shop_id), *ordered, clock.unix_now())
             return answer
         except FenxiaoError as exc:
             if exc.status >= 500:

@@ -50,6 +50,7 @@ def recorded(shop_id: str, raw_cursor: str | None, limit: int) -> dict[str, Any]
     """One page of the shop's notifications recorded without effect, with the cursor to the next."""
     from fenxiao.service import notifications
 
-    start = cursor.decode(raw_cursor, expect=notifications.recorded_scope(shop_id))
+    scope = notifications.recorded_scope(shop_id)
+    start = cursor.decode(raw_cursor, expect=scope, keys=cursor.RECORDED_NOTIFICATIONS_KEY)
     page = notifications.recorded(shop_id, start, limit)
     return {"shop_id": page.shop_id, "entries": page.entries, "next_cursor": cursor.encode(page.last_key)}

@@ -21,7 +21,8 @@ SUCCESS_STATES: Final = ("SUCCESS",)
 FAILED_STATES: Final = ("FAIL", "CANCELLED")
 _RANK: Final = {state: i for i, state in enumerate((*PENDING_STATES, "SUCCESS", "FAIL", "CANCELLED"))}
 
-OUT_BILL_NO = re.compile(r"^[A-Za-z0-9]{5,32}$")
+# Use with fullmatch; \A and \Z (not ^ and $, which let a trailing "\n" through) keep .match and .search exact too.
+OUT_BILL_NO = re.compile(r"\A[A-Za-z0-9]{5,32}\Z")
 
 # WeChat Pay requires the payee's real name (encrypted) from 2000 yuan on; that flow is not offered.
 USER_NAME_REQUIRED_FROM_FEN: Final = 2000_00

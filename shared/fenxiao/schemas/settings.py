@@ -204,7 +204,7 @@ class MembershipSettings(Strict):
 
 # ---------------------------------------------------------------- WeChat Pay settings
 
-_PEM = re.compile(r"^-----BEGIN [A-Z0-9 ]+-----\r?\n[A-Za-z0-9+/=\r\n]+-----END [A-Z0-9 ]+-----\s*$")
+_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----\r?\n[A-Za-z0-9+/=\r\n]+-----END [A-Z0-9 ]+-----\s*")
 
 
 class PlatformPublicKey(Strict):
@@ -214,7 +214,7 @@ class PlatformPublicKey(Strict):
     @field_validator("pem")
     @classmethod
     def _pem(cls, pem: str) -> str:
-        if not _PEM.match(pem.strip() + "\n"):
+        if not _PEM.fullmatch(pem.strip() + "\n"):
             raise ValueError("must be a PEM public key or certificate")
         return pem
 

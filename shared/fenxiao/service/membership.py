@@ -43,9 +43,10 @@ class GrowthEvent:
     kind: str  # the ledger entry's kind: growth_review | growth_signin | growth_profile
 
 
-def resolve_event(event_type: str, ref: str | None, now: datetime) -> GrowthEvent:
+def resolve_event(event_type: str, ref: str | None, signed_at: datetime) -> GrowthEvent:
     """The business key of an event. ``ref`` names the review (required, a mall id); it is ignored for a
-    sign-in (the day is the request's Asia/Shanghai day) and for the profile (once per member)."""
+    sign-in (the day is the Asia/Shanghai day the request was signed on, SPEC §10: a replay after midnight
+    earns nothing) and for the profile (once per member)."""
     if event_type == "review":
         if ref is None:
             raise InvalidInput(
@@ -59,7 +60,7 @@ def resolve_event(event_type: str, ref: str | None, now: datetime) -> GrowthEven
             )
         return GrowthEvent("review", ref, members_table.growth_review_key(ref), "growth_review")
     if event_type == "signin":
-        day = now.astimezone(SHANGHAI).date().isoformat()
+        day = signed_at.astimezone(SHANGHAI).date().isoformat()
         return GrowthEvent("signin", day, members_table.growth_signin_key(day), "growth_signin")
     if event_type == "profile":
         return GrowthEvent("profile", None, members_table.GROWTH_PROFILE_KEY, "growth_profile")
@@ -77,12 +78,18 @@ def _amount(event_type: str, shop_id: str, now: datetime) -> int:
 
 
 def record_growth_event(
-    shop_id: str, member_id: str, event_type: str, ref: str | None, now: datetime
+    shop_id: str,
+    member_id: str,
+    event_type: str,
+    ref: str | None,
+    now: datetime,
+    signed_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Apply a growth event once. The amount is the shop's setting in force at ``now``; a repeat changes
-    nothing and answers ``applied: false``. An amount of 0 still records the event (so it stays once-only
-    if the shop raises the amount later) and makes the member exist."""
-    event = resolve_event(event_type, ref, now)
+    """Apply a growth event once. The amount is the shop's setting in force at ``now``; a sign-in counts on
+    the day of ``signed_at`` (the request's X-Timestamp; ``now`` when not signed). A repeat changes nothing
+    and answers ``applied: false``. An amount of 0 still records the event (so it stays once-only if the
+    shop raises the amount later) and makes the member exist."""
+    event = resolve_event(event_type, ref, now if signed_at is None else signed_at)
     amount = _amount(event.type, shop_id, now)
     applied = _apply(shop_id, member_id, event, amount, now)
     count("growth_event_applied" if applied else "growth_event_repeated", kind=event.type)

@@ -23,7 +23,7 @@ from fenxiao.bootstrap import Container
 from fenxiao.domain.ids import is_id
 from fenxiao.observability import count, logger
 from fenxiao.service.orders import nudge
-from fenxiao.service.settings import wechatpay_secrets
+from fenxiao.service.settings import apiv3_key
 from fenxiao.service.shops import find_shop
 from fenxiao.timefmt import key, parse_rfc3339, rfc3339_from_key
 
@@ -70,8 +70,7 @@ def _load_material(c: Container, shop_id: str) -> tuple[ShopModel, dict[str, Any
     for platform in shop.wx_platform_keys or []:
         loaded = load_platform_key(platform.serial, platform.pem)
         keys[loaded.serial] = loaded
-    apiv3, _ = wechatpay_secrets(c, shop)
-    return shop, keys, apiv3
+    return shop, keys, apiv3_key(c, shop)
 
 
 # ---------------------------------------------------------------- the accept path

@@ -214,11 +214,9 @@ def _check_keys(settings: WechatPaySettings) -> None:
     if settings.merchant_private_key_pem is not None:
         try:
             load_private_key(settings.merchant_private_key_pem)
-        except ValueError:
+        except ValueError as exc:
             field = "merchant_private_key_pem"
-            raise InvalidInput(
-                f"{field}: not an RSA private key in PEM", code="invalid_field", field=field
-            ) from None
+            raise InvalidInput(f"{field}: {exc}", code="invalid_field", field=field) from None
 
 
 @dataclass(frozen=True)
@@ -247,6 +245,14 @@ def wechatpay_view(shop: ShopModel) -> WechatPayState | None:
         merchant_private_key_set=shop.wx_merchant_key_ct is not None,
         updated_at=from_key(shop.wx_updated_at) if shop.wx_updated_at else None,
     )
+
+
+def apiv3_key(c: Container, shop: ShopModel) -> str:
+    """The APIv3 key alone, decrypted: what verifying a notification needs. The API function may not decrypt
+    the merchant private key (template.yaml), which only the payout worker uses."""
+    if not shop.wx_mchid or shop.wx_apiv3_key_ct is None:
+        raise RuleViolation("the shop has no WeChat Pay configuration", code="wechatpay_not_configured")
+    return c.secrets.decrypt(shop.wx_apiv3_key_ct, shop_id=shop.shop_id, purpose=APIV3_PURPOSE).decode()
 
 
 def wechatpay_secrets(c: Container, shop: ShopModel) -> tuple[str, str | None]:
