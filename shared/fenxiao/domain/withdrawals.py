@@ -36,6 +36,16 @@ def out_bill_no(shop_id: str, withdrawal_id: str) -> str:
     return "FX" + digest[:30]
 
 
+# Why a withdrawal waits for the shop whatever its amount (SPEC §10); the first that applies is kept.
+PAYEE_CHANGED: Final = "payee_changed"
+MERCHANT_CHANGED: Final = "merchant_changed"
+
+
+def review_reason(pinned_openid: str | None, openid: str) -> str | None:
+    """``payee_changed`` when the member's withdrawals are pinned to another openid (no pin yet: none)."""
+    return PAYEE_CHANGED if pinned_openid is not None and pinned_openid != openid else None
+
+
 def needs_review(amount_fen: int, review_above_fen: int | None) -> bool:
     """A withdrawal at or above the shop's review threshold waits for the shop (absent threshold: never)."""
     return review_above_fen is not None and amount_fen >= review_above_fen
