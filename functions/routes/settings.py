@@ -85,6 +85,22 @@ def put_wechatpay_settings(call: Call, shop_id: str) -> Any:
     return _wechatpay_body(view)
 
 
+@bp.route("/shops/{shop_id}/settings/history", methods=["GET"])
+@shop_route
+def get_settings_history(call: Call, shop_id: str) -> Any:
+    from fenxiao.api import cursor
+    from fenxiao.service import settings
+
+    document = call.query("document") or ""
+    scope = settings.trust_history_scope(shop_id, document)
+    limit = cursor.limit(call.query("limit"))
+    page = settings.trust_history(shop_id, document, cursor.decode(call.query("cursor"), expect=scope), limit)
+    return {
+        "entries": [{"at": rfc3339(at), "fields": fields} for at, fields in page.entries],
+        "next_cursor": cursor.encode(page.last_key),
+    }
+
+
 def _wechatpay_body(view: WechatPayView | None) -> dict[str, Any]:
     if view is None:
         return {"configured": False}

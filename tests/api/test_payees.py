@@ -93,7 +93,11 @@ def test_the_pin_belongs_to_the_shops_appid(funded: ShopCaller) -> None:
     other_app = wx.wechatpay_settings()
     other_app["appid"] = "wx00000000000000ff"
     assert funded.put(funded.path("/settings/wechatpay"), other_app).status == 200
-    # Another mini-program's openids are another namespace: the first withdrawal there pins anew.
-    assert withdraw(funded, "w2", 100, ATTACKER).body["status"] in ("pending", "pending_review")
-    assert pinned("wx00000000000000ff") == ATTACKER
+    # Another mini-program's openids are another namespace; this first one is held (the appid just changed)
+    # and pins only when the shop approves it.
+    held = withdraw(funded, "w2", 100, "oOtherApp_000000000000000000")
+    assert (held.body["status"], held.body["reason"]) == ("pending_review", "merchant_changed")
+    assert pinned("wx00000000000000ff") is None
+    assert funded.post(funded.path("/withdrawals/w2/approval"), {"approve": True}).status == 200
+    assert pinned("wx00000000000000ff") == "oOtherApp_000000000000000000"
     assert pinned() == OPENID

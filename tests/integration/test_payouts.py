@@ -471,6 +471,8 @@ def test_requests_the_stand_in_cannot_verify_never_fail_the_withdrawal(rig: Payo
     assert rig.shop.put(rig.shop.path("/settings/wechatpay"), settings).status == 200
     bootstrap.container().transfer_clients.clear()
     assert rig.withdraw("w1", 1_000).status == 202
+    # A new merchant key holds new withdrawals for review (SPEC §10): the shop approves this one.
+    assert rig.shop.post(rig.shop.path("/withdrawals/w1/approval"), {"approve": True}).status == 200
     rig.work()
     # 401 SIGN_ERROR to the request and to the query: the outcome is unknown, so the money stays reserved.
     assert rig.stored("w1").status == "pending"

@@ -8,9 +8,11 @@ happens later, in the payout worker (service.payouts), never in the HTTP request
 Same withdrawal id and same body again: the same answer (202 and the withdrawal as it stands now). Same id,
 different body (another member, amount or openid): 409. A rejected request stores nothing.
 
-Payee (SPEC §10): the member's first withdrawal pins its openid per (shop, appid), in the same transaction; a
+Payee (SPEC §10): the member's first withdrawal pins its openid per (shop, appid), in the same transaction (one
+held for review: when approved); a
 withdrawal to another openid waits for review (``payee_changed``) whatever its amount, and approving it moves
-the pin to the new openid (rejecting leaves the old one).
+the pin to the new openid (rejecting leaves the old one). For 24 h after a change of the shop's configured
+mchid, appid or merchant key, every new withdrawal waits too (``merchant_changed``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from fenxiao.domain.ledger import Movement
 from fenxiao.domain.withdrawals import (
+    MERCHANT_CHANGED,
     PACING,
     PAYEE_CHANGED,
     PENDING_REVIEW,
@@ -84,6 +87,8 @@ def request_withdrawal(
         # The member's payee for this appid (SPEC §10): the first withdrawal pins it, another openid waits.
         pin = members.load_payee(shop_id, member_id, shop.wx_appid)
         reason = review_reason(pin.openid if pin is not None else None, body.openid)
+        if reason is None and settings.merchant_changed_recently(shop, now):
+            reason = MERCHANT_CHANGED
         review = reason is not None or needs_review(body.amount_fen, rules.review_above_fen)
         now_key = key(now)
         item = table.new_withdrawal(
@@ -114,12 +119,12 @@ def request_withdrawal(
             item.check_at = key(now + PACING.retry_after(1))
         uow = UnitOfWork(now)
         table.add_new(uow, item)
-        if pin is None:
+        if pin is None and not review:
             pinned = members.payee_pin(
                 shop_id, member_id, shop.wx_appid, body.openid, now_key, body.withdrawal_id
             )
             uow.save("payee", pinned, condition=members.payee_unchanged(None))
-        else:
+        elif pin is not None:
             # A rewrite of the same openid carrying the condition (UnitOfWork.check cannot address this item).
             uow.update("payee", pin, members.payee_kept(pin), condition=members.payee_unchanged(pin))
         uow.move(
@@ -271,7 +276,9 @@ def decide(c: Container, shop_id: str, withdrawal_id: str, body: ApprovalIn, now
                 ],
                 condition=condition,
             )
-            if w.review_reason == PAYEE_CHANGED and w.appid:
+            if w.appid and (
+                w.review_reason == PAYEE_CHANGED or members.load_payee(shop_id, w.member_id, w.appid) is None
+            ):
                 # The shop vouches for the new openid: it is the member's payee from now on (SPEC §10).
                 uow.save(
                     "payee",
