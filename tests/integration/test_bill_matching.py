@@ -71,3 +71,17 @@ def test_a_matching_queried_bill_is_applied(rig: PayoutRig) -> None:
     assert rig.check() == 1
     assert rig.view("w1")["status"] == "succeeded"
     assert not [n for n in NotificationModel.query("shop1") if n.outcome.startswith("not_applied")]
+
+
+def test_the_stacks_salt_reaches_the_handlers_and_names_the_bills(
+    rig: PayoutRig, aws_env: dict[str, str]
+) -> None:
+    from fenxiao.bootstrap import container
+    from fenxiao.domain.withdrawals import out_bill_no
+
+    salt = aws_env["FENXIAO_BILL_SALT"]  # set by the template (the stack's id), not by the tests
+    assert salt.startswith("arn:aws:cloudformation:") and container().settings.bill_salt == salt
+    assert rig.withdraw("w1", 1_000).status == 202
+    rig.work()
+    assert rig.stored("w1").out_bill_no == out_bill_no("shop1", "w1", salt)
+    assert rig.stored("w1").out_bill_no != out_bill_no("shop1", "w1", salt + "-staging")

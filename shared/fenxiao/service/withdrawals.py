@@ -101,7 +101,7 @@ def request_withdrawal(
             status=PENDING_REVIEW if review else "pending",
             created_at=now_key,
             updated_at=now_key,
-            out_bill_no=out_bill_no(shop_id, body.withdrawal_id),
+            out_bill_no=out_bill_no(shop_id, body.withdrawal_id, c.settings.bill_salt),
             # Pinned: every call for this bill goes to this merchant, whatever the shop's settings become.
             mchid=shop.wx_mchid,
             appid=shop.wx_appid,
