@@ -191,8 +191,7 @@ def set_wechatpay(
         with TransactWrite(connection=ShopModel._get_connection().connection) as tx:
             tx.update(shop, actions=actions, condition=unchanged)
             if changed:
-                entry = TrustChangeModel(trust_key(shop.shop_id, WECHATPAY), updated_at, fields=changed)
-                tx.save(entry, condition=TrustChangeModel.effective_at.does_not_exist())
+                add_trust_change(tx, shop.shop_id, WECHATPAY, updated_at, changed)
     except TransactWriteError as exc:
         if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
             raise
@@ -210,6 +209,13 @@ TRUST_DOCUMENTS = (WECHATPAY, MINIPROGRAM)
 
 def trust_key(shop_id: str, document: str) -> str:
     return f"TRUST#{shop_id}#{document}"
+
+
+def add_trust_change(tx: TransactWrite, shop_id: str, document: str, at: str, fields: list[str]) -> None:
+    """Append one trust change of ``document`` (one of TRUST_DOCUMENTS) to the transaction that makes it:
+    written once, never replaced (``at`` must be after the document's previous change)."""
+    entry = TrustChangeModel(trust_key(shop_id, document), at, fields=set(fields))
+    tx.save(entry, condition=TrustChangeModel.effective_at.does_not_exist())
 
 
 def trust_scope(shop_id: str, document: str) -> dict[str, str]:
