@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
-from fenxiao.api.responses import ProductRatesView, WechatPayView, answer
+from fenxiao.api.responses import ProductRatesView, TrustHistoryPage, WechatPayView, answer
 from fenxiao.bootstrap import container
 from fenxiao.schemas.settings import DistributionSettings, MembershipSettings
 from fenxiao.timefmt import rfc3339
@@ -85,6 +85,30 @@ def put_wechatpay_settings(call: Call, shop_id: str) -> Any:
 
     view = settings.put_wechatpay(container(), load_shop(shop_id), call.json(), call.now)
     return answer(WechatPayView, _wechatpay_body(view))
+
+
+@bp.route("/shops/{shop_id}/settings/history", methods=["GET"])
+@shop_route
+def get_settings_history(call: Call, shop_id: str) -> Any:
+    from fenxiao.api import cursor
+    from fenxiao.service import settings
+
+    document = call.query("document") or ""
+    scope = settings.trust_history_scope(shop_id, document)
+    limit = cursor.limit(call.query("limit"))
+    page = settings.trust_history(
+        shop_id,
+        document,
+        cursor.decode(call.query("cursor"), expect=scope, keys=cursor.TRUST_HISTORY_KEY),
+        limit,
+    )
+    return answer(
+        TrustHistoryPage,
+        {
+            "entries": [{"at": rfc3339(at), "fields": fields} for at, fields in page.entries],
+            "next_cursor": cursor.encode(page.last_key),
+        },
+    )
 
 
 def _wechatpay_body(view: WechatPayState | None) -> dict[str, Any]:

@@ -33,6 +33,8 @@ class Settings(BaseModel):
     payout_queue_url: str = Field(min_length=1)
     jobs_queue_url: str = Field(min_length=1)
     kms_key_id: str = Field(min_length=1)
+    # Mixed into every WeChat Pay bill number: this stack's bills are never another deployment's.
+    bill_salt: str = Field(min_length=1)
     # The Secrets Manager secret holding the operator token; only ApiFunction is given it (and may read it).
     operator_token_secret_arn: str = ""
     wechatpay_base_url: str = "https://api.mch.weixin.qq.com"

@@ -45,6 +45,10 @@ def money(withdrawing: int = 0, withdrawn: int = 0, available: int | None = None
     }
 
 
+def bill_no(withdrawal_id: str) -> str:
+    return out_bill_no("shop1", withdrawal_id, bootstrap.container().settings.bill_salt)
+
+
 def ledger_steps(withdrawal_id: str) -> list[str]:
     return [e.entry_key.rsplit("#", 1)[1] for e in entries("shop1", "m1", f"WD#{withdrawal_id}#")]
 
@@ -58,7 +62,7 @@ def test_a_payout_succeeds_through_the_api_answer_and_the_notification(rig: Payo
     bill = rig.bill("w1")
     assert bill is not None
     assert (bill.requests, bill.state, bill.amount, bill.openid) == (1, "SUCCESS", 1_500, OPENID)
-    assert bill.out_bill_no == out_bill_no("shop1", "w1")
+    assert bill.out_bill_no == bill_no("w1")
     assert bill.notify_url == "https://fenxiao.test/Prod/wechatpay/notify/shop1"
     assert (bill.scene_id, bill.remark) == ("1005", "分销佣金提现")
     assert bill.notifications == [204]
@@ -102,7 +106,7 @@ def test_the_shops_transfer_fields_are_sent(rig: PayoutRig) -> None:
     sent = json.loads(captured[0])
     assert sent == {
         "appid": wx.APPID,
-        "out_bill_no": out_bill_no("shop1", "w1"),
+        "out_bill_no": bill_no("w1"),
         "transfer_scene_id": "1005",
         "openid": OPENID,
         "transfer_amount": 900,
@@ -171,9 +175,7 @@ def test_a_refusal_while_another_create_for_the_bill_is_on_its_way_returns_no_mo
         return answer
 
     for route in rig.standin.routes:
-        if route.method == "GET" and route.pattern.match(
-            f"{CREATE}/out-bill-no/{out_bill_no('shop1', 'w1')}"
-        ):
+        if route.method == "GET" and route.pattern.match(f"{CREATE}/out-bill-no/{bill_no('w1')}"):
             route.handler = query_then_race
     assert rig.withdraw("w1", 2_000).status == 202
     rig.work()
@@ -234,9 +236,7 @@ def test_a_success_after_the_money_was_returned_is_recorded_for_the_operator(
     assert records[0].summary["withdrawal_status"] == "failed"
     assert "PayoutAfterFinal" in counted
     # The same news from a bill query (a stray nudge is ignored; apply_bill is told directly) is recorded too.
-    payouts.apply_bill(
-        "shop1", "w1", {"out_bill_no": out_bill_no("shop1", "w1"), "state": "SUCCESS"}, clock.now()
-    )
+    payouts.apply_bill("shop1", "w1", {"out_bill_no": bill_no("w1"), "state": "SUCCESS"}, clock.now())
     outcomes = [n.outcome for n in NotificationModel.query("shop1")]
     assert outcomes.count("not_applied:after_final") == 2
     assert ledger_steps("w1") == ["RESERVE", "RETURN"]
@@ -355,10 +355,10 @@ def test_waiting_for_the_member_shows_package_info_until_they_confirm(rig: Payou
     assert bill is not None and waiting["package_info"] == bill.package_info
     assert waiting["package_info"]
 
-    rig.desk.confirm(out_bill_no("shop1", "w1"), accept=True)
+    rig.desk.confirm(bill_no("w1"), accept=True)
     accepted = rig.view("w1")
     assert (accepted["status"], accepted["package_info"]) == ("succeeded", None)
-    rig.desk.confirm(out_bill_no("shop1", "w2"), accept=False)
+    rig.desk.confirm(bill_no("w2"), accept=False)
     declined = rig.view("w2")
     assert (declined["status"], declined["reason"], declined["package_info"]) == (
         "failed",
@@ -471,6 +471,8 @@ def test_requests_the_stand_in_cannot_verify_never_fail_the_withdrawal(rig: Payo
     assert rig.shop.put(rig.shop.path("/settings/wechatpay"), settings).status == 200
     bootstrap.container().transfer_clients.clear()
     assert rig.withdraw("w1", 1_000).status == 202
+    # A new merchant key holds new withdrawals for review (SPEC §10): the shop approves this one.
+    assert rig.shop.post(rig.shop.path("/withdrawals/w1/approval"), {"approve": True}).status == 200
     rig.work()
     # 401 SIGN_ERROR to the request and to the query: the outcome is unknown, so the money stays reserved.
     assert rig.stored("w1").status == "pending"

@@ -94,7 +94,8 @@ class PayoutRig:
         from fenxiao.domain.withdrawals import out_bill_no
 
         self.desk.wait_idle()
-        return self.desk.bills.get((wx.MCHID, out_bill_no("shop1", withdrawal_id)))
+        salt = bootstrap.container().settings.bill_salt
+        return self.desk.bills.get((wx.MCHID, out_bill_no("shop1", withdrawal_id, salt)))
 
     def paid_to(self, openid: str = OPENID) -> int:
         self.desk.wait_idle()

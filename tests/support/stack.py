@@ -52,10 +52,8 @@ def create_stack(region: str = "us-east-1") -> dict[str, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cf.create_stack(StackName="fenxiao-test", TemplateBody=TEMPLATE.read_text())
-        outputs = {
-            o["OutputKey"]: o["OutputValue"]
-            for o in cf.describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]
-        }
+        described = cf.describe_stacks(StackName="fenxiao-test")["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
     # moto's CloudFormation skips AWS::SecretsManager::Secret; created as the local stack does.
     secret_arns = create_secrets(
         Template.load(TEMPLATE),
@@ -70,6 +68,7 @@ def create_stack(region: str = "us-east-1") -> dict[str, str]:
             "FENXIAO_WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com",
             "FENXIAO_API_BASE_PATH": "",
             "FENXIAO_ALLOW_CLOCK_OVERRIDE": "true",
+            "FENXIAO_BILL_SALT": described["StackId"],  # the template's !Ref AWS::StackId
             "POWERTOOLS_SERVICE_NAME": "fenxiao-svc",
             "POWERTOOLS_METRICS_NAMESPACE": "Fenxiao",
             "POWERTOOLS_LOG_LEVEL": "WARNING",

@@ -24,11 +24,13 @@ def _key_of(model: Any, index: Any = None) -> dict[str, str]:
 def test_each_lists_cursor_key_is_its_table_and_index_key() -> None:
     from fenxiao.adapters.notifications import NotificationModel
     from fenxiao.adapters.orders import OrderItem
+    from fenxiao.adapters.shops import TrustChangeModel
     from fenxiao.adapters.withdrawals import WithdrawalModel
 
     assert _key_of(OrderItem, OrderItem.commissions_by_member) == cursor.COMMISSIONS_KEY
     assert _key_of(WithdrawalModel, WithdrawalModel.review_queue_index) == cursor.REVIEW_QUEUE_KEY
     assert _key_of(NotificationModel) == cursor.RECORDED_NOTIFICATIONS_KEY
+    assert _key_of(TrustChangeModel) == cursor.TRUST_HISTORY_KEY
 
 
 def test_a_cursor_round_trips_and_nothing_else_decodes() -> None:

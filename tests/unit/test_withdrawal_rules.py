@@ -20,16 +20,23 @@ from fenxiao.domain.withdrawals import (
 
 pytestmark = pytest.mark.unit
 
+SALT = "arn:aws:cloudformation:ap-east-1:1:stack/fenxiao/1b2c3d4e-0000-0000-0000-000000000000"
 IDS = st.from_regex(r"[A-Za-z0-9_.:\-]{1,64}", fullmatch=True)
 
 
 @given(IDS, IDS)
 def test_bill_numbers_are_valid_stable_and_per_shop(shop_id: str, withdrawal_id: str) -> None:
-    number = out_bill_no(shop_id, withdrawal_id)
+    number = out_bill_no(shop_id, withdrawal_id, SALT)
     assert OUT_BILL_NO.match(number)
     assert len(number) == 32 and number.startswith("FX")
-    assert number == out_bill_no(shop_id, withdrawal_id)  # a retry names the same bill
-    assert number != out_bill_no(shop_id + "x", withdrawal_id)
+    assert number == out_bill_no(shop_id, withdrawal_id, SALT)  # a retry names the same bill
+    assert number != out_bill_no(shop_id + "x", withdrawal_id, SALT)
+
+
+@given(IDS, IDS)
+def test_another_stack_never_names_the_same_bill(shop_id: str, withdrawal_id: str) -> None:
+    staging = "arn:aws:cloudformation:ap-east-1:1:stack/fenxiao-staging/5f1c0a9e-0000-0000-0000-000000000001"
+    assert out_bill_no(shop_id, withdrawal_id, SALT) != out_bill_no(shop_id, withdrawal_id, staging)
 
 
 def test_review_is_at_or_above_the_threshold_and_never_without_one() -> None:

@@ -94,6 +94,15 @@ class DistributorChangeModel(MemberItem, discriminator="distributor"):
     cause = UnicodeAttribute()  # "shop", "eligibility:<order_id>", "default"
 
 
+class PayeeModel(MemberItem, discriminator="payee"):
+    """sk = PAYEE#{appid}: the openid the member's withdrawals of this appid are paid to (SPEC §10), pinned by
+    the first withdrawal and moved only by the shop's approval of a withdrawal to another openid."""
+
+    openid = UnicodeAttribute()
+    pinned_at = UnicodeAttribute()
+    withdrawal_id = UnicodeAttribute()  # the withdrawal that pinned it
+
+
 # ---------------------------------------------------------------- keys
 
 
@@ -108,6 +117,10 @@ def binding_sk(bound_at: str) -> str:
 
 def distributor_sk(at: str) -> str:
     return f"DIST#{at}"
+
+
+def payee_sk(appid: str) -> str:
+    return f"PAYEE#{appid}"
 
 
 # The growth ledger entries of the membership events (LedgerTable, in the member's account): each may
@@ -251,6 +264,40 @@ def new_distributor_change(
         member_key(shop_id, member_id), distributor_sk(at), active=active, at=at, cause=cause
     )
     return item, DistributorChangeModel.sk.does_not_exist()
+
+
+def load_payee(shop_id: str, member_id: str, appid: str) -> PayeeModel | None:
+    """The openid pinned for the member's withdrawals of ``appid`` (a consistent GetItem), None before any."""
+    try:
+        item = PayeeModel.get(member_key(shop_id, member_id), payee_sk(appid), consistent_read=True)
+    except PayeeModel.DoesNotExist:
+        return None
+    return item if isinstance(item, PayeeModel) else None
+
+
+def payee_pin(
+    shop_id: str, member_id: str, appid: str, openid: str, pinned_at: str, withdrawal_id: str
+) -> PayeeModel:
+    """The pin item naming ``openid`` (saved by a unit of work with ``payee_unchanged``)."""
+    return PayeeModel(
+        member_key(shop_id, member_id),
+        payee_sk(appid),
+        openid=openid,
+        pinned_at=pinned_at,
+        withdrawal_id=withdrawal_id,
+    )
+
+
+def payee_kept(seen: PayeeModel) -> list[Any]:
+    """Update actions that change nothing of the pin (it is only checked, inside the transaction)."""
+    return [PayeeModel.openid.set(seen.openid)]
+
+
+def payee_unchanged(seen: PayeeModel | None) -> Condition:
+    """The pin is still as it was read: absent, or naming the same openid (a concurrent pin fails it)."""
+    if seen is None:
+        return PayeeModel.sk.does_not_exist()
+    return PayeeModel.openid == seen.openid
 
 
 # ---------------------------------------------------------------- the shop's eligibility modes over time

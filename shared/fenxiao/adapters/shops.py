@@ -1,6 +1,7 @@
 """ShopsTable (shop_id): shops and their encrypted secrets; AllShops(kind, shop_id) lists shops for jobs.
 
-ConfigTable (config_key, effective_at): immutable configuration versions, newest <= t; signed-write marks.
+ConfigTable (config_key, effective_at): immutable configuration versions, newest <= t; signed-write marks;
+the append-only history of trust changes (``TRUST#{shop}#{document}``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class ShopModel(Model):
     wx_apiv3_key_ct = BinaryAttribute(legacy_encoding=False, null=True)
     wx_merchant_key_ct = BinaryAttribute(legacy_encoding=False, null=True)
     wx_updated_at = UnicodeAttribute(null=True)
+    # sha256 of the merchant key's public half (not secret): a re-sent key is told from a new one without
+    # decrypting the stored one.
+    wx_merchant_key_fp = UnicodeAttribute(null=True)
+    # When an already configured mchid, appid or merchant key last changed: new withdrawals wait 24 h after.
+    wx_merchant_changed_at = UnicodeAttribute(null=True)
     extra = JSONAttribute(null=True)
 
     all_shops = AllShopsIndex()
@@ -79,6 +85,19 @@ class ConfigVersionModel(Model):
     effective_at = UnicodeAttribute(range_key=True)
     doc = JSONAttribute(null=True)  # None: deleted (product rates back to the shop defaults)
     head_at = UnicodeAttribute(null=True)  # on the HEAD item only: the effective_at of the newest version
+
+
+class TrustChangeModel(Model):
+    """One accepted change of a trust document (WeChat Pay settings, the mini-program appsecret): which of
+    its fields changed, never their values. Lives in ConfigTable under ``TRUST#{shop}#{document}``, sorted by
+    time; written once, never changed (no configuration key can start with ``TRUST#``: ids have no ``#``)."""
+
+    class Meta(TableMeta):
+        pass
+
+    config_key = UnicodeAttribute(hash_key=True)
+    effective_at = UnicodeAttribute(range_key=True)
+    fields = UnicodeSetAttribute()
 
 
 class SignedWriteMarkModel(Model):
@@ -141,22 +160,80 @@ def set_wechatpay(
     platform_keys: list[tuple[str, str]],
     apiv3_ct: bytes,
     merchant_ct: bytes | None,
+    merchant_fp: str | None,
     updated_at: str,
-) -> None:
-    """Replace the shop's WeChat Pay fields (``platform_keys``: (serial, pem); no ``merchant_ct``: none)."""
-    shop.update(
-        actions=[
-            ShopModel.wx_mchid.set(mchid),
-            ShopModel.wx_appid.set(appid),
-            ShopModel.wx_merchant_serial.set(merchant_serial),
-            ShopModel.wx_platform_keys.set([PlatformKeyMap(serial=s, pem=p) for s, p in platform_keys]),
-            ShopModel.wx_apiv3_key_ct.set(apiv3_ct),
-            ShopModel.wx_merchant_key_ct.set(merchant_ct)
-            if merchant_ct
-            else ShopModel.wx_merchant_key_ct.remove(),
-            ShopModel.wx_updated_at.set(updated_at),
-        ]
+    changed: list[str],
+    merchant_changed: bool,
+) -> bool:
+    """Replace the shop's WeChat Pay fields (``platform_keys``: (serial, pem); no ``merchant_ct``: none) and,
+    in the same transaction, append the trust change naming the ``changed`` fields (none: no entry). Only
+    while the shop's WeChat Pay fields are still as ``shop`` was read (False, nothing written, otherwise), so
+    two PUTs at once cannot both compare with the same old document."""
+    actions: list[Any] = [
+        ShopModel.wx_mchid.set(mchid),
+        ShopModel.wx_appid.set(appid),
+        ShopModel.wx_merchant_serial.set(merchant_serial),
+        ShopModel.wx_platform_keys.set([PlatformKeyMap(serial=s, pem=p) for s, p in platform_keys]),
+        ShopModel.wx_apiv3_key_ct.set(apiv3_ct),
+        ShopModel.wx_merchant_key_ct.set(merchant_ct)
+        if merchant_ct
+        else ShopModel.wx_merchant_key_ct.remove(),
+        ShopModel.wx_merchant_key_fp.set(merchant_fp)
+        if merchant_fp
+        else ShopModel.wx_merchant_key_fp.remove(),
+        ShopModel.wx_updated_at.set(updated_at),
+    ]
+    if merchant_changed:
+        actions.append(ShopModel.wx_merchant_changed_at.set(updated_at))
+    unchanged = (
+        ShopModel.wx_updated_at.does_not_exist()
+        if shop.wx_updated_at is None
+        else ShopModel.wx_updated_at == shop.wx_updated_at
     )
+    try:
+        with TransactWrite(connection=ShopModel._get_connection().connection) as tx:
+            tx.update(shop, actions=actions, condition=unchanged)
+            if changed:
+                add_trust_change(tx, shop.shop_id, WECHATPAY, updated_at, changed)
+    except TransactWriteError as exc:
+        if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
+            raise
+        return False
+    shop.refresh(consistent_read=True)
+    return True
+
+
+# ---------------------------------------------------------------- ConfigTable: trust changes
+
+WECHATPAY = "wechatpay"
+MINIPROGRAM = "miniprogram"
+TRUST_DOCUMENTS = (WECHATPAY, MINIPROGRAM)
+
+
+def trust_key(shop_id: str, document: str) -> str:
+    return f"TRUST#{shop_id}#{document}"
+
+
+def add_trust_change(tx: TransactWrite, shop_id: str, document: str, at: str, fields: list[str]) -> None:
+    """Append one trust change of ``document`` (one of TRUST_DOCUMENTS) to the transaction that makes it:
+    written once, never replaced (``at`` must be after the document's previous change)."""
+    entry = TrustChangeModel(trust_key(shop_id, document), at, fields=set(fields))
+    tx.save(entry, condition=TrustChangeModel.effective_at.does_not_exist())
+
+
+def trust_scope(shop_id: str, document: str) -> dict[str, str]:
+    """What the last key of a history page of this shop's ``document`` holds (a cursor is checked against it)."""
+    return {"config_key": trust_key(shop_id, document)}
+
+
+def trust_page(
+    shop_id: str, document: str, start: dict[str, Any] | None, limit: int
+) -> tuple[list[TrustChangeModel], dict[str, Any] | None]:
+    """One page of the document's trust changes, newest first, and the key to go on from (None: the end)."""
+    result = TrustChangeModel.query(
+        trust_key(shop_id, document), scan_index_forward=False, limit=limit, last_evaluated_key=start
+    )
+    return list(result), result.last_evaluated_key
 
 
 def shop_ids(after: str | None = None, *, inclusive: bool = False, limit: int) -> list[str]:

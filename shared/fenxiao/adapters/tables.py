@@ -9,7 +9,7 @@ from fenxiao.adapters.ledger import LedgerEntryModel
 from fenxiao.adapters.members import MemberItem
 from fenxiao.adapters.notifications import NotificationModel
 from fenxiao.adapters.orders import OrderItem
-from fenxiao.adapters.shops import ConfigVersionModel, ShopModel, SignedWriteMarkModel
+from fenxiao.adapters.shops import ConfigVersionModel, ShopModel, SignedWriteMarkModel, TrustChangeModel
 from fenxiao.adapters.wechat_tokens import WechatTokenModel
 from fenxiao.adapters.withdrawals import PayoutBillModel, WithdrawalModel
 from fenxiao.config import Settings
@@ -19,6 +19,7 @@ TABLES: dict[type[Model], str] = {
     WechatTokenModel: "shops_table",
     ConfigVersionModel: "config_table",
     SignedWriteMarkModel: "config_table",
+    TrustChangeModel: "config_table",
     MemberItem: "members_table",
     OrderItem: "orders_table",
     LedgerEntryModel: "ledger_table",

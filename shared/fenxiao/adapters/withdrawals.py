@@ -76,6 +76,9 @@ class WithdrawalModel(Model):
     appid = UnicodeAttribute(null=True)  # the shop's appid when requested (the openid belongs to it)
     attempted_at = UnicodeAttribute(null=True)  # when the last create request was (about to be) sent
     refusal = UnicodeAttribute(null=True)  # "CODE: message" of a verified 4xx, until a late query confirms it
+    review_reason = UnicodeAttribute(
+        null=True
+    )  # why it waits beyond the threshold: payee_changed, merchant_changed
 
     review_queue_index = ReviewQueueIndex()
     payout_checks = PayoutChecksIndex()

@@ -30,6 +30,7 @@ def encode(last_evaluated_key: dict[str, Any] | None) -> str | None:
 COMMISSIONS_KEY = {"order_key": "S", "sk": "S", "beneficiary": "S", "paid_sort": "S"}
 REVIEW_QUEUE_KEY = {"withdrawal_key": "S", "review_queue": "S", "created_at": "S"}
 RECORDED_NOTIFICATIONS_KEY = {"shop_id": "S", "sk": "S"}
+TRUST_HISTORY_KEY = {"config_key": "S", "effective_at": "S"}
 
 MAX_CURSOR_CHARS = 4096
 _CURSOR = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_CURSOR_CHARS}}}")  # url-safe base64 without padding

@@ -49,6 +49,7 @@ from fenxiao.api.responses import (
     RefundSplitView,
     SecretRotated,
     ShopCreated,
+    TrustHistoryPage,
     WechatPayAnswer,
     WechatPayView,
     Withdrawal,
@@ -182,9 +183,22 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("PUT", "/shops/{shop_id}/settings/wechatpay"): Operation(
         "Set the WeChat Pay settings; secrets are write-only (left out: kept)",
         "shop",
-        (200,),
+        (200, 409),
         WechatPaySettings,
         response=WechatPayView,
+        description=(
+            "Every accepted change is kept in the settings history (the names of the fields that changed). "
+            "A change of an already configured mchid, appid, merchant_serial or merchant key makes every new "
+            "withdrawal wait for review for 24 hours (reason merchant_changed)."
+        ),
+    ),
+    ("GET", "/shops/{shop_id}/settings/history"): Operation(
+        "The trust changes of a settings document, newest first: {entries: [{at, fields}], next_cursor}",
+        "shop",
+        (200,),
+        query=("document", "cursor", "limit"),
+        response=TrustHistoryPage,
+        description="Field names only, never their values.",
     ),
     # members
     ("POST", "/shops/{shop_id}/members/{member_id}/inviter"): Operation(
@@ -227,6 +241,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (202, 404, 409, 422),
         WithdrawalIn,
         response=Withdrawal,
+        description=(
+            "The member's first withdrawal pins its openid. It waits for review (status pending_review) at or "
+            "above review_above_fen, or whatever its amount with reason payee_changed (another openid than the "
+            "pinned one; approving it pins the new one) or merchant_changed (within 24 hours of a change of the "
+            "shop's mchid, appid or merchant key)."
+        ),
     ),
     ("GET", "/shops/{shop_id}/members/{member_id}/withdrawals/{withdrawal_id}"): Operation(
         "A withdrawal's status",
@@ -327,6 +347,10 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "pattern": r"^[0-9]{4}-(W[0-9]{2}|[0-9]{2})$"},
     },
     "status": {"description": "Only pending_review can be listed.", "schema": {"enum": ["pending_review"]}},
+    "document": {
+        "description": "The settings document whose trust changes are listed.",
+        "schema": {"enum": ["wechatpay", "miniprogram"]},
+    },
     "shop_id": {
         "description": "The shop whose notifications to list.",
         "required": True,

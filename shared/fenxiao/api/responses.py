@@ -164,6 +164,16 @@ class NotificationRecords(Strict):
 # ---------------------------------------------------------------- settings
 
 
+class TrustChange(Strict):
+    at: Timestamp
+    fields: Annotated[list[str], Field(description="The names of the fields that changed, never values.")]
+
+
+class TrustHistoryPage(Strict):
+    entries: list[TrustChange]
+    next_cursor: Cursor
+
+
 class ProductRatesView(Strict):
     """A product's own rates; level1_bp + level2_bp + self_bp is at most 10000."""
 

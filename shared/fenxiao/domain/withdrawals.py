@@ -28,13 +28,25 @@ OUT_BILL_NO = re.compile(r"\A[A-Za-z0-9]{5,32}\Z")
 USER_NAME_REQUIRED_FROM_FEN: Final = 2000_00
 
 
-def out_bill_no(shop_id: str, withdrawal_id: str) -> str:
-    """The bill number WeChat Pay deduplicates on: ``FX`` + 30 hex digits of sha256("{shop}#{withdrawal}").
+def out_bill_no(shop_id: str, withdrawal_id: str, salt: str) -> str:
+    """The bill number WeChat Pay deduplicates on: ``FX`` + 30 hex digits of sha256("{salt}#{shop}#{withdrawal}").
 
     A pure function of the withdrawal's identity, so every retry of one withdrawal names the same bill and
-    can never pay twice; 120 bits of hash make a collision between two withdrawals of one shop negligible."""
-    digest = hashlib.sha256(f"{shop_id}#{withdrawal_id}".encode()).hexdigest()
+    can never pay twice; 120 bits of hash make a collision between two withdrawals of one shop negligible.
+    ``salt`` is the stack's own (FENXIAO_BILL_SALT): two deployments on one merchant (staging, production)
+    never name the same bill for the same shop and withdrawal id."""
+    digest = hashlib.sha256(f"{salt}#{shop_id}#{withdrawal_id}".encode()).hexdigest()
     return "FX" + digest[:30]
+
+
+# Why a withdrawal waits for the shop whatever its amount (SPEC §10); the first that applies is kept.
+PAYEE_CHANGED: Final = "payee_changed"
+MERCHANT_CHANGED: Final = "merchant_changed"
+
+
+def review_reason(pinned_openid: str | None, openid: str) -> str | None:
+    """``payee_changed`` when the member's withdrawals are pinned to another openid (no pin yet: none)."""
+    return PAYEE_CHANGED if pinned_openid is not None and pinned_openid != openid else None
 
 
 def needs_review(amount_fen: int, review_above_fen: int | None) -> bool:

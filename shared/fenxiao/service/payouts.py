@@ -73,7 +73,8 @@ REFUSAL_SETTLE = timedelta(seconds=CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECOND
 
 
 class BillMismatch(Exception):
-    """WeChat Pay's bill does not match the withdrawal (number or amount): nothing is applied, ops look."""
+    """WeChat Pay's bill does not match the withdrawal (number, amount, openid or appid): nothing is applied,
+    ops look."""
 
 
 # ---------------------------------------------------------------- the worker
@@ -102,9 +103,23 @@ def advance(c: Container, shop_id: str, withdrawal_id: str, now: datetime) -> No
     except (TransferUnavailable, TransferRejected) as exc:
         _retry_later(c, shop_id, withdrawal_id, now, exc)
     except BillMismatch as exc:
-        logger().error("transfer bill does not match its withdrawal", extra={"reason": str(exc)})
-        count("PayoutBillMismatch")
+        _bill_mismatch(w, now, exc)
         _retry_later(c, shop_id, withdrawal_id, now, exc, nudge=False)
+
+
+def _bill_mismatch(w: WithdrawalModel, now: datetime, exc: BillMismatch) -> None:
+    """A bill WeChat Pay answered or reported for the withdrawal's number does not match it (another
+    deployment's bill on the same merchant, or a payee or appid other than the withdrawal's): nothing is
+    paid or returned; recorded like a notification without effect, logged as an error, counted."""
+    summary = {"out_bill_no": w.out_bill_no, "withdrawal_id": w.withdrawal_id, "reason": str(exc)}
+    logger().error("transfer bill does not match its withdrawal", extra=summary)
+    count("BillMismatch")
+    source = {
+        "id": f"BILL-{w.out_bill_no}-mismatch",
+        "event_type": EVENT_BILL_FINISHED,
+        "summary": "bill from WeChat Pay's answer or bill query",
+    }
+    record(w.shop_id, source, "not_applied:bill_mismatch", now, summary)
 
 
 def pinned_mchid(shop: ShopModel, w: WithdrawalModel) -> str | None:
@@ -488,6 +503,13 @@ def _check_matches(w: WithdrawalModel, bill: Mapping[str, Any]) -> None:
     amount = bill.get("transfer_amount")
     if amount is not None and amount != int(w.amount_fen):
         raise BillMismatch(f"bill amount {amount!r} differs from the withdrawal's {int(w.amount_fen)}")
+    # A bill of this number paying someone else, or under another mini-program, is not this withdrawal's.
+    openid = bill.get("openid")
+    if openid is not None and openid != w.openid:
+        raise BillMismatch("bill openid differs from the withdrawal's")
+    appid = bill.get("appid")
+    if appid is not None and w.appid is not None and appid != w.appid:
+        raise BillMismatch(f"bill appid {str(appid)[:32]!r} differs from the withdrawal's {w.appid}")
 
 
 # ---------------------------------------------------------------- the notification
@@ -520,7 +542,7 @@ def on_bill_finished(
         apply_bill(shop.shop_id, withdrawal_id, data, now, envelope=envelope)
     except BillMismatch as exc:
         logger().error("transfer notification does not match its withdrawal", extra={"reason": str(exc)})
-        count("PayoutBillMismatch")
+        count("BillMismatch")
         record(shop.shop_id, envelope, "not_applied:bill_mismatch", now, {**ids, "reason": str(exc)})
 
 

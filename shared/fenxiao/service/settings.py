@@ -10,9 +10,10 @@ are in fenxiao.adapters.shops (ConfigTable).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -21,17 +22,23 @@ from fenxiao.adapters.shops import (
     DISTRIBUTION,
     MEMBERSHIP,
     RATES,
+    TRUST_DOCUMENTS,
+    WECHATPAY,
     ShopModel,
     config_key,
     docs_at,
     newest_version,
     set_wechatpay,
+    trust_page,
+    trust_scope,
     write_version,
 )
 from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from fenxiao.observability import count, logger
 from fenxiao.schemas.common import from_validation_error
 from fenxiao.schemas.settings import DistributionSettings, MembershipSettings, ProductRates, WechatPaySettings
+from fenxiao.service.shops import load_shop
 from fenxiao.timefmt import from_key, key
 
 M = TypeVar("M", bound=BaseModel)
@@ -171,35 +178,162 @@ def put_membership(shop_id: str, body: Any, now: datetime) -> MembershipSettings
 # ---------------------------------------------------------------- WeChat Pay (current only, secrets encrypted)
 
 
+# A change of one of these, once configured, holds every new withdrawal for review this long (SPEC §10).
+MERCHANT_CHANGE_HOLD = timedelta(hours=24)
+MERCHANT_FIELDS = ("mchid", "appid", "merchant_serial", "merchant_private_key_pem")
+
+
 def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> WechatPayState:
     """Store the shop's WeChat Pay configuration. Secrets are KMS-encrypted and never returned; a secret
-    left out of the body keeps its stored value (so non-secret fields can change without re-sending)."""
+    left out of the body keeps its stored value (so non-secret fields can change without re-sending).
+
+    Every accepted change is a trust change (SPEC §10): the names of the fields that changed are appended to
+    the shop's history, logged as a warning and counted (``TrustSettingsChanged``); a change of an already
+    configured mchid, appid or merchant key (its serial or the key itself) starts the 24 h review hold."""
     settings = _validated(WechatPaySettings, _require_object(body))
     _check_keys(settings)
-    apiv3_ct = shop.wx_apiv3_key_ct
-    merchant_ct = shop.wx_merchant_key_ct
-    if settings.apiv3_key is not None:
-        apiv3_ct = c.secrets.encrypt(settings.apiv3_key.encode(), shop_id=shop.shop_id, purpose=APIV3_PURPOSE)
-    if settings.merchant_private_key_pem is not None:
-        merchant_ct = c.secrets.encrypt(
-            settings.merchant_private_key_pem.encode(), shop_id=shop.shop_id, purpose=MERCHANT_KEY_PURPOSE
+    for _ in range(STORE_ATTEMPTS):
+        apiv3_ct = shop.wx_apiv3_key_ct
+        merchant_ct = shop.wx_merchant_key_ct
+        merchant_fp = shop.wx_merchant_key_fp
+        if settings.apiv3_key is not None:
+            apiv3_ct = c.secrets.encrypt(
+                settings.apiv3_key.encode(), shop_id=shop.shop_id, purpose=APIV3_PURPOSE
+            )
+        if settings.merchant_private_key_pem is not None:
+            merchant_ct = c.secrets.encrypt(
+                settings.merchant_private_key_pem.encode(), shop_id=shop.shop_id, purpose=MERCHANT_KEY_PURPOSE
+            )
+            merchant_fp = merchant_key_fingerprint(settings.merchant_private_key_pem)
+        if apiv3_ct is None:
+            raise InvalidInput("apiv3_key: field required", code="missing_field", field="apiv3_key")
+        changed = wechatpay_changes(shop, settings, merchant_fp)
+        merchant_changed = any(name in changed and _was_set(shop, name) for name in MERCHANT_FIELDS)
+        stored = set_wechatpay(
+            shop,
+            mchid=settings.mchid,
+            appid=settings.appid,
+            merchant_serial=settings.merchant_serial,
+            platform_keys=[(k.serial, k.pem) for k in settings.platform_public_keys],
+            apiv3_ct=apiv3_ct,
+            merchant_ct=merchant_ct,
+            merchant_fp=merchant_fp,
+            updated_at=key(max(now, _after(shop.wx_updated_at))),
+            changed=changed,
+            merchant_changed=merchant_changed,
         )
-    if apiv3_ct is None:
-        raise InvalidInput("apiv3_key: field required", code="missing_field", field="apiv3_key")
-    set_wechatpay(
-        shop,
-        mchid=settings.mchid,
-        appid=settings.appid,
-        merchant_serial=settings.merchant_serial,
-        platform_keys=[(k.serial, k.pem) for k in settings.platform_public_keys],
-        apiv3_ct=apiv3_ct,
-        merchant_ct=merchant_ct,
-        updated_at=key(now),
-    )
+        if stored:
+            break
+        shop = load_shop(shop.shop_id)  # changed meanwhile: compare with what is stored now
+    else:
+        raise Conflict(
+            "the configuration is being changed by other requests at the same time; retry",
+            code="concurrent_change",
+        )
+    if changed:
+        _trust_changed(shop.shop_id, WECHATPAY, changed, merchant_changed)
     c.notify_keys.forget(shop.shop_id)  # this container verifies with the new keys at once
     view = wechatpay_view(shop)
     assert view is not None  # just stored with its mchid
     return view
+
+
+def _after(stamp: str | None) -> datetime:
+    """A moment strictly after ``stamp`` (history entries are keyed by time and never overwritten)."""
+    if stamp is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return from_key(stamp) + timedelta(microseconds=1)
+
+
+def merchant_key_fingerprint(pem: str) -> str:
+    """sha256 of the merchant key's public half (DER): names the key without revealing it."""
+    from cryptography.hazmat.primitives import serialization
+
+    from fenxiao.adapters.wechatpay_crypto import load_private_key
+
+    public = (
+        load_private_key(pem)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return hashlib.sha256(public).hexdigest()
+
+
+def wechatpay_changes(shop: ShopModel, new: WechatPaySettings, merchant_fp: str | None) -> list[str]:
+    """The names of the fields ``new`` changes in the stored configuration. The APIv3 key is stored only
+    encrypted (KMS ciphertexts differ every time, and the API does not decrypt it to compare): sent is
+    changed. The merchant key is compared by its public fingerprint (a key stored before fingerprints were
+    kept and sent again counts as changed)."""
+    changed = []
+    if new.mchid != shop.wx_mchid:
+        changed.append("mchid")
+    if new.appid != shop.wx_appid:
+        changed.append("appid")
+    if new.merchant_serial != shop.wx_merchant_serial:
+        changed.append("merchant_serial")
+    stored_keys = [(k.serial, k.pem) for k in shop.wx_platform_keys or []]
+    if [(k.serial, k.pem) for k in new.platform_public_keys] != stored_keys:
+        changed.append("platform_public_keys")
+    if new.apiv3_key is not None:
+        changed.append("apiv3_key")
+    sent_key = new.merchant_private_key_pem is not None
+    if sent_key and (shop.wx_merchant_key_fp is None or merchant_fp != shop.wx_merchant_key_fp):
+        changed.append("merchant_private_key_pem")
+    return changed
+
+
+def _was_set(shop: ShopModel, name: str) -> bool:
+    stored = {
+        "mchid": shop.wx_mchid,
+        "appid": shop.wx_appid,
+        "merchant_serial": shop.wx_merchant_serial,
+        "merchant_private_key_pem": shop.wx_merchant_key_ct,
+    }
+    return stored[name] is not None
+
+
+def _trust_changed(shop_id: str, document: str, fields: list[str], merchant_changed: bool) -> None:
+    logger().warning(
+        "trust settings changed",
+        extra={
+            "shop_id": shop_id,
+            "document": document,
+            "fields": fields,
+            "merchant_changed": merchant_changed,
+        },
+    )
+    count("TrustSettingsChanged", document=document)
+
+
+def merchant_changed_recently(shop: ShopModel, now: datetime) -> bool:
+    """Within 24 h after a change of the shop's already configured mchid, appid or merchant key."""
+    at = shop.wx_merchant_changed_at
+    return at is not None and now < from_key(at) + MERCHANT_CHANGE_HOLD
+
+
+@dataclass(frozen=True)
+class TrustHistoryPage:
+    entries: list[tuple[datetime, list[str]]]  # (at, fields), newest first
+    last_key: dict[str, Any] | None
+
+
+def trust_history_scope(shop_id: str, document: str) -> dict[str, str]:
+    """What a cursor of the document's history must name; ``document`` must be one that is recorded."""
+    if document not in TRUST_DOCUMENTS:
+        raise InvalidInput(
+            f"document: one of {', '.join(TRUST_DOCUMENTS)}", code="invalid_field", field="document"
+        )
+    return trust_scope(shop_id, document)
+
+
+def _in_order(fields: set[str]) -> list[str]:
+    known = [*WechatPaySettings.model_fields]
+    return sorted(fields, key=lambda f: (known.index(f) if f in known else len(known), f))
+
+
+def trust_history(shop_id: str, document: str, start: dict[str, Any] | None, limit: int) -> TrustHistoryPage:
+    found, last_key = trust_page(shop_id, document, start, limit)
+    return TrustHistoryPage([(from_key(e.effective_at), _in_order(e.fields)) for e in found], last_key)
 
 
 def _check_keys(settings: WechatPaySettings) -> None:

@@ -7,6 +7,12 @@ happens later, in the payout worker (service.payouts), never in the HTTP request
 
 Same withdrawal id and same body again: the same answer (202 and the withdrawal as it stands now). Same id,
 different body (another member, amount or openid): 409. A rejected request stores nothing.
+
+Payee (SPEC §10): the member's first withdrawal pins its openid per (shop, appid), in the same transaction (one
+held for review: when approved); a
+withdrawal to another openid waits for review (``payee_changed``) whatever its amount, and approving it moves
+the pin to the new openid (rejecting leaves the old one). For 24 h after a change of the shop's configured
+mchid, appid or merchant key, every new withdrawal waits too (``merchant_changed``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fenxiao.adapters import members
 from fenxiao.adapters import withdrawals as table
 from fenxiao.adapters.shops import ShopModel
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
@@ -25,11 +32,14 @@ from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from fenxiao.domain.ledger import Movement
 from fenxiao.domain.withdrawals import (
+    MERCHANT_CHANGED,
     PACING,
+    PAYEE_CHANGED,
     PENDING_REVIEW,
     USER_NAME_REQUIRED_FROM_FEN,
     needs_review,
     out_bill_no,
+    review_reason,
 )
 from fenxiao.observability import count
 from fenxiao.schemas.withdrawals import ApprovalIn, WithdrawalIn
@@ -72,60 +82,85 @@ def request_withdrawal(
         )
     shop = load_shop(shop_id)
     _require_payout_configured(shop)
-    review = needs_review(body.amount_fen, rules.review_above_fen)
-    now_key = key(now)
-    item = table.new_withdrawal(
-        shop_id,
-        body.withdrawal_id,
-        member_id=member_id,
-        amount_fen=body.amount_fen,
-        openid=body.openid,
-        body_hash=digest,
-        status=PENDING_REVIEW if review else "pending",
-        created_at=now_key,
-        updated_at=now_key,
-        out_bill_no=out_bill_no(shop_id, body.withdrawal_id),
-        # Pinned: every call for this bill goes to this merchant, whatever the shop's settings become.
-        mchid=shop.wx_mchid,
-        appid=shop.wx_appid,
-        attempts=0,
-        checks=0,
-        version=0,
-    )
-    if review:
-        item.review_queue = table.review_queue(shop_id)
-    else:
-        # The payout nudge below may be lost (a crash before it is sent): the reconciler finds it here.
-        item.check_shard = table.check_shard(body.withdrawal_id)
-        item.check_at = key(now + PACING.retry_after(1))
-    uow = UnitOfWork(now)
-    table.add_new(uow, item)
-    uow.move(
-        Movement(
+    assert shop.wx_appid is not None  # checked just above
+    for _ in range(3):
+        # The member's payee for this appid (SPEC §10): the first withdrawal pins it, another openid waits.
+        pin = members.load_payee(shop_id, member_id, shop.wx_appid)
+        reason = review_reason(pin.openid if pin is not None else None, body.openid)
+        if reason is None and settings.merchant_changed_recently(shop, now):
+            reason = MERCHANT_CHANGED
+        review = reason is not None or needs_review(body.amount_fen, rules.review_above_fen)
+        now_key = key(now)
+        item = table.new_withdrawal(
             shop_id,
-            member_id,
-            ledger_entry_key(body.withdrawal_id, "RESERVE"),
-            "withdrawal_reserve",
-            ref=body.withdrawal_id,
-            available_fen=-body.amount_fen,
-            withdrawing_fen=body.amount_fen,
+            body.withdrawal_id,
+            member_id=member_id,
+            amount_fen=body.amount_fen,
+            openid=body.openid,
+            body_hash=digest,
+            status=PENDING_REVIEW if review else "pending",
+            created_at=now_key,
+            updated_at=now_key,
+            out_bill_no=out_bill_no(shop_id, body.withdrawal_id, c.settings.bill_salt),
+            # Pinned: every call for this bill goes to this merchant, whatever the shop's settings become.
+            mchid=shop.wx_mchid,
+            appid=shop.wx_appid,
+            attempts=0,
+            checks=0,
+            version=0,
         )
-    )
-    try:
-        uow.commit()
-    except WriteConflict as exc:
-        failed = exc.failed()
-        if "withdrawal" in failed:  # the same id, at the same moment
-            raced = load(shop_id, body.withdrawal_id)
-            if raced is not None:
-                return _replay(raced, digest)
-        if f"member:{member_id}" in failed:
-            raise Conflict(
-                "amount_fen: more than the member's available balance",
-                code="insufficient_balance",
-                field="amount_fen",
-            ) from None
-        raise
+        if reason is not None:
+            item.review_reason = reason
+        if review:
+            item.review_queue = table.review_queue(shop_id)
+        else:
+            # The payout nudge below may be lost (a crash before it is sent): the reconciler finds it here.
+            item.check_shard = table.check_shard(body.withdrawal_id)
+            item.check_at = key(now + PACING.retry_after(1))
+        uow = UnitOfWork(now)
+        table.add_new(uow, item)
+        if pin is None and not review:
+            pinned = members.payee_pin(
+                shop_id, member_id, shop.wx_appid, body.openid, now_key, body.withdrawal_id
+            )
+            uow.save("payee", pinned, condition=members.payee_unchanged(None))
+        elif pin is not None:
+            # A rewrite of the same openid carrying the condition (UnitOfWork.check cannot address this item).
+            uow.update("payee", pin, members.payee_kept(pin), condition=members.payee_unchanged(pin))
+        uow.move(
+            Movement(
+                shop_id,
+                member_id,
+                ledger_entry_key(body.withdrawal_id, "RESERVE"),
+                "withdrawal_reserve",
+                ref=body.withdrawal_id,
+                available_fen=-body.amount_fen,
+                withdrawing_fen=body.amount_fen,
+            )
+        )
+        try:
+            uow.commit()
+        except WriteConflict as exc:
+            failed = exc.failed()
+            if "withdrawal" in failed:  # the same id, at the same moment
+                raced = load(shop_id, body.withdrawal_id)
+                if raced is not None:
+                    return _replay(raced, digest)
+            if f"member:{member_id}" in failed:
+                raise Conflict(
+                    "amount_fen: more than the member's available balance",
+                    code="insufficient_balance",
+                    field="amount_fen",
+                ) from None
+            if "payee" in failed:
+                continue  # pinned (or re-pinned) meanwhile: decide again against the pin as it is now
+            raise
+        break
+    else:
+        raise Conflict(
+            f"withdrawal {body.withdrawal_id}: the member's payee kept changing; retry",
+            code="withdrawal_busy",
+        )
     count("WithdrawalsRequested")
     if not review:
         nudge_payout(c, shop_id, body.withdrawal_id)
@@ -165,7 +200,7 @@ def view(w: WithdrawalModel) -> dict[str, Any]:
         "amount_fen": int(w.amount_fen),
         "status": w.status,
         "package_info": w.package_info if waiting_for_user else None,
-        "reason": w.reason,
+        "reason": w.review_reason if w.status == PENDING_REVIEW else w.reason,
         "created_at": rfc3339_from_key(w.created_at),
         "updated_at": rfc3339_from_key(w.updated_at),
     }
@@ -241,6 +276,14 @@ def decide(c: Container, shop_id: str, withdrawal_id: str, body: ApprovalIn, now
                 ],
                 condition=condition,
             )
+            if w.appid and (
+                w.review_reason == PAYEE_CHANGED or members.load_payee(shop_id, w.member_id, w.appid) is None
+            ):
+                # The shop vouches for the new openid: it is the member's payee from now on (SPEC §10).
+                uow.save(
+                    "payee",
+                    members.payee_pin(shop_id, w.member_id, w.appid, w.openid, now_key, withdrawal_id),
+                )
         else:
             uow.update(
                 "withdrawal",
