@@ -9,7 +9,7 @@ import pytest
 
 from fenxiao import clock
 from fenxiao.adapters.members import load_payee
-from tests import wechatpay_support as wx
+from tests.support import wechatpay as wx
 from tests.support.app import ShopCaller
 from tests.support.money import assert_audit_clean, balance, give_available
 

@@ -11,7 +11,7 @@ import pytest
 
 from fenxiao import clock
 from fenxiao_local.wechatpay_keys import StandinKeys
-from tests import wechatpay_support as wx
+from tests.support import wechatpay as wx
 from tests.support.app import Api, ShopCaller
 from tests.support.money import give_available
 
