@@ -29,6 +29,7 @@ from fenxiao.api.http import MAX_BODY_BYTES
 from fenxiao.api.models import (
     CreateShop,
     DistributorIn,
+    EarningsIn,
     GrowthEventIn,
     InviterIn,
     RotateSecret,
@@ -219,6 +220,35 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (200, 404, 409),
         ApprovalIn,
     ),
+    # the distribution centre
+    ("GET", "/shops/{shop_id}/members/{member_id}/fans"): Operation(
+        "A member's current level-1 or level-2 fans {member_id, bound_at}, newest binding first",
+        "shop",
+        (200,),
+        query=("level", "cursor", "limit"),
+        description="An unknown member has no fans (an empty list, like the other member lists). Level 2 is"
+        " eventually consistent after a level-1 fan rebinds.",
+    ),
+    ("GET", "/shops/{shop_id}/members/{member_id}/withdrawals"): Operation(
+        "A member's withdrawals as the single GET shows them, newest first",
+        "shop",
+        (200,),
+        query=("cursor", "limit"),
+    ),
+    ("GET", "/shops/{shop_id}/members/{member_id}/ledger"): Operation(
+        "收益明细: a member's money movements {at, kind, amount_fen, bucket, order_id|withdrawal_id}, newest first",
+        "shop",
+        (200,),
+        query=("cursor", "limit"),
+        description="One entry per ledger entry and money bucket it moves (per bucket they add up to the"
+        " balance); a page holds the movements of up to limit ledger entries. Growth is not listed.",
+    ),
+    ("POST", "/shops/{shop_id}/earnings"): Operation(
+        "分销赚/自购返: what the member would earn now on one of each item (1-50 items)",
+        "shop",
+        (200,),
+        EarningsIn,
+    ),
     # WeChat Pay
     ("POST", "/wechatpay/notify/{shop_id}"): Operation(
         "WeChat Pay API v3 notifications (payments, refunds, transfers)",
@@ -260,6 +290,7 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "An ended period: 2026-W48 (weekly), 2026-11 (monthly); absent: the current one.",
         "schema": {"type": "string", "pattern": r"^[0-9]{4}-(W[0-9]{2}|[0-9]{2})$"},
     },
+    "level": {"description": "1 (default): level-1 fans; 2: level-2 fans.", "schema": {"enum": ["1", "2"]}},
     "status": {"description": "Only pending_review can be listed.", "schema": {"enum": ["pending_review"]}},
     "shop_id": {
         "description": "The shop whose notifications to list.",
