@@ -324,10 +324,14 @@ def fan_links(shop_id: str, inviter_id: str, grand_inviter_id: str | None) -> li
 def relink_fan(shop_id: str, fan_id: str, inviter_id: str, grand_inviter_id: str | None) -> bool:
     """Point the level-2 link of ``fan_id`` at ``grand_inviter_id`` while it is still a fan of
     ``inviter_id``; False (nothing written) when it no longer is."""
-    actions = fan_links(shop_id, inviter_id, grand_inviter_id)[1:]
+    link = (
+        MemberModel.fan_of2.set(member_key(shop_id, grand_inviter_id))
+        if grand_inviter_id
+        else MemberModel.fan_of2.remove()
+    )
     try:
         MemberModel(member_key(shop_id, fan_id), MemberModel.SK).update(
-            actions=actions, condition=MemberModel.fan_of == member_key(shop_id, inviter_id)
+            actions=[link], condition=MemberModel.fan_of == member_key(shop_id, inviter_id)
         )
     except UpdateError as exc:
         if not condition_failed(exc):
