@@ -58,6 +58,7 @@ VALID_BODIES: dict[str, Any] = {
     },
     "RefundSplitIn": {"lines": [{"line_id": "l1", "refund_fen": 100}]},
     "ApprovalIn": {"approve": False, "reason": "not this time"},
+    "EarningsIn": {"member_id": "m-a", "items": [{"product_id": "p-1", "price_fen": 100}]},
 }
 
 

@@ -22,6 +22,8 @@ def _key_of(model: Any, index: Any = None) -> dict[str, str]:
 
 
 def test_each_lists_cursor_key_is_its_table_and_index_key() -> None:
+    from fenxiao.adapters.ledger import LedgerEntryModel
+    from fenxiao.adapters.members import MemberModel
     from fenxiao.adapters.notifications import NotificationModel
     from fenxiao.adapters.orders import OrderItem
     from fenxiao.adapters.shops import TrustChangeModel
@@ -31,6 +33,10 @@ def test_each_lists_cursor_key_is_its_table_and_index_key() -> None:
     assert _key_of(WithdrawalModel, WithdrawalModel.review_queue_index) == cursor.REVIEW_QUEUE_KEY
     assert _key_of(NotificationModel) == cursor.RECORDED_NOTIFICATIONS_KEY
     assert _key_of(TrustChangeModel) == cursor.TRUST_HISTORY_KEY
+    assert _key_of(MemberModel, MemberModel.fans_by_inviter) == cursor.FANS_KEY
+    assert _key_of(MemberModel, MemberModel.fans_by_grand_inviter) == cursor.LEVEL2_FANS_KEY
+    assert _key_of(WithdrawalModel, WithdrawalModel.withdrawals_by_member) == cursor.MEMBER_WITHDRAWALS_KEY
+    assert _key_of(LedgerEntryModel, LedgerEntryModel.ledger_by_time) == cursor.LEDGER_KEY
 
 
 def test_a_cursor_round_trips_and_nothing_else_decodes() -> None:

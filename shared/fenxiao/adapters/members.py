@@ -19,11 +19,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
-from fenxiao.adapters.dynamo import TableMeta
+from fenxiao.adapters.dynamo import TableMeta, condition_failed
 from fenxiao.adapters.ledger import account
 from fenxiao.timefmt import key
 
@@ -36,6 +37,29 @@ class MembersByShopIndex(GlobalSecondaryIndex["MemberItem"]):
 
     shop_id = UnicodeAttribute(hash_key=True)
     member_id = UnicodeAttribute(range_key=True)
+
+
+class FansByInviterIndex(GlobalSecondaryIndex["MemberItem"]):
+    """Sparse (META items of bound members): a member's current level-1 fans, by binding time."""
+
+    class Meta:
+        index_name = "FansByInviter"
+        # fan_of2 too: a rebinding's fan-out rewrites only the fans whose level-2 link is not already right.
+        projection = IncludeProjection(["item_type", "member_id", "fan_of2"])
+
+    fan_of = UnicodeAttribute(hash_key=True)
+    bound_at = UnicodeAttribute(range_key=True)
+
+
+class FansByGrandInviterIndex(GlobalSecondaryIndex["MemberItem"]):
+    """Sparse (META items whose inviter is bound): a member's current level-2 fans, by binding time."""
+
+    class Meta:
+        index_name = "FansByGrandInviter"
+        projection = IncludeProjection(["item_type", "member_id"])
+
+    fan_of2 = UnicodeAttribute(hash_key=True)
+    bound_at = UnicodeAttribute(range_key=True)
 
 
 class MemberItem(Model):
@@ -73,8 +97,12 @@ class MemberModel(MemberItem, discriminator="member"):
     paid_total_fen = NumberAttribute(default=0)
     last_paid_at = UnicodeAttribute(null=True)
     bought_products = UnicodeSetAttribute(null=True)
+    fan_of = UnicodeAttribute(null=True)  # "{shop}#{inviter}" (FansByInviter)
+    fan_of2 = UnicodeAttribute(null=True)  # "{shop}#{inviter's inviter}" (FansByGrandInviter)
 
     members_by_shop = MembersByShopIndex()
+    fans_by_inviter = FansByInviterIndex()
+    fans_by_grand_inviter = FansByGrandInviterIndex()
 
 
 class BindingModel(MemberItem, discriminator="binding"):
@@ -233,6 +261,70 @@ def members_page(shop_id: str, after: str | None, limit: int) -> MembersPage:
     result = MemberModel.members_by_shop.query(shop_id, **query_args)
     member_ids = [str(getattr(item, "member_id", "")) for item in result]
     return MembersPage(member_ids, bool(result.last_evaluated_key))
+
+
+# ---------------------------------------------------------------- fans (FansByInviter, FansByGrandInviter)
+
+
+def fans_scope(shop_id: str, member_id: str, level: int) -> dict[str, str]:
+    """What the last key of a page of the member's fans at ``level`` holds (a cursor is checked against it)."""
+    return {"fan_of" if level == 1 else "fan_of2": member_key(shop_id, member_id)}
+
+
+@dataclass(frozen=True)
+class Fan:
+    member_id: str
+    bound_at: str
+    fan_of2: str | None  # projected by FansByInviter only
+
+
+def fans_page(
+    shop_id: str, member_id: str, level: int, start: dict[str, Any] | None, limit: int
+) -> tuple[list[Fan], dict[str, Any] | None]:
+    """One page of the member's current fans at ``level`` (1 or 2), newest binding first, and the key to go
+    on from (None: the end). One Query of one index."""
+    index = MemberModel.fans_by_inviter if level == 1 else MemberModel.fans_by_grand_inviter
+    result = index.query(
+        member_key(shop_id, member_id), scan_index_forward=False, limit=limit, last_evaluated_key=start
+    )
+    fans = [
+        Fan(
+            str(getattr(item, "member_id", "")),
+            str(getattr(item, "bound_at", "")),
+            getattr(item, "fan_of2", None),
+        )
+        for item in result
+    ]
+    return fans, result.last_evaluated_key
+
+
+def fan_links(shop_id: str, inviter_id: str, grand_inviter_id: str | None) -> list[Any]:
+    """The actions that list a member who binds to ``inviter_id`` among its fans (and its inviter's)."""
+    actions = [MemberModel.fan_of.set(member_key(shop_id, inviter_id))]
+    if grand_inviter_id:
+        actions.append(MemberModel.fan_of2.set(member_key(shop_id, grand_inviter_id)))
+    else:
+        actions.append(MemberModel.fan_of2.remove())
+    return actions
+
+
+def relink_fan(shop_id: str, fan_id: str, inviter_id: str, grand_inviter_id: str | None) -> bool:
+    """Point the level-2 link of ``fan_id`` at ``grand_inviter_id`` while it is still a fan of
+    ``inviter_id``; False (nothing written) when it no longer is."""
+    link = (
+        MemberModel.fan_of2.set(member_key(shop_id, grand_inviter_id))
+        if grand_inviter_id
+        else MemberModel.fan_of2.remove()
+    )
+    try:
+        MemberModel(member_key(shop_id, fan_id), MemberModel.SK).update(
+            actions=[link], condition=MemberModel.fan_of == member_key(shop_id, inviter_id)
+        )
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- once-only writes (for a unit of work)

@@ -44,6 +44,15 @@ class PayoutChecksIndex(GlobalSecondaryIndex["WithdrawalModel"]):
     check_at = UnicodeAttribute(range_key=True)
 
 
+class WithdrawalsByMemberIndex(GlobalSecondaryIndex["WithdrawalModel"]):
+    class Meta:
+        index_name = "WithdrawalsByMember"
+        projection = AllProjection()
+
+    member_ref = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class WithdrawalModel(Model):
     class Meta(TableMeta):
         pass
@@ -82,6 +91,8 @@ class WithdrawalModel(Model):
 
     review_queue_index = ReviewQueueIndex()
     payout_checks = PayoutChecksIndex()
+    member_ref = UnicodeAttribute(null=True)  # "{shop}#{member}" (WithdrawalsByMember)
+    withdrawals_by_member = WithdrawalsByMemberIndex()
 
 
 class PayoutBillModel(Model):
@@ -172,12 +183,35 @@ def due_checks(
     return due, result.last_evaluated_key
 
 
+def member_ref(shop_id: str, member_id: str) -> str:
+    return f"{shop_id}#{member_id}"
+
+
+def member_scope(shop_id: str, member_id: str) -> dict[str, str]:
+    """What the last key of a page of the member's withdrawals holds (a cursor is checked against it)."""
+    return {"member_ref": member_ref(shop_id, member_id)}
+
+
+def member_page(
+    shop_id: str, member_id: str, start: dict[str, Any] | None, limit: int
+) -> tuple[list[WithdrawalModel], dict[str, Any] | None]:
+    """One page of the member's withdrawals, newest first (WithdrawalsByMember), and the key to go on from."""
+    result = WithdrawalModel.withdrawals_by_member.query(
+        member_ref(shop_id, member_id), scan_index_forward=False, limit=limit, last_evaluated_key=start
+    )
+    return list(result), result.last_evaluated_key
+
+
 # ---------------------------------------------------------------- writes
 
 
 def new_withdrawal(shop_id: str, withdrawal_id: str, **attributes: Any) -> WithdrawalModel:
     return WithdrawalModel(
-        withdrawal_key(shop_id, withdrawal_id), shop_id=shop_id, withdrawal_id=withdrawal_id, **attributes
+        withdrawal_key(shop_id, withdrawal_id),
+        shop_id=shop_id,
+        withdrawal_id=withdrawal_id,
+        member_ref=member_ref(shop_id, attributes["member_id"]),
+        **attributes,
     )
 
 

@@ -31,6 +31,10 @@ COMMISSIONS_KEY = {"order_key": "S", "sk": "S", "beneficiary": "S", "paid_sort":
 REVIEW_QUEUE_KEY = {"withdrawal_key": "S", "review_queue": "S", "created_at": "S"}
 RECORDED_NOTIFICATIONS_KEY = {"shop_id": "S", "sk": "S"}
 TRUST_HISTORY_KEY = {"config_key": "S", "effective_at": "S"}
+FANS_KEY = {"member_key": "S", "sk": "S", "fan_of": "S", "bound_at": "S"}
+LEVEL2_FANS_KEY = {"member_key": "S", "sk": "S", "fan_of2": "S", "bound_at": "S"}
+MEMBER_WITHDRAWALS_KEY = {"withdrawal_key": "S", "member_ref": "S", "created_at": "S"}
+LEDGER_KEY = {"account": "S", "entry_key": "S", "at": "S"}
 
 MAX_CURSOR_CHARS = 4096
 _CURSOR = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_CURSOR_CHARS}}}")  # url-safe base64 without padding

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from fenxiao.schemas.common import Identifier, Strict
+from fenxiao.schemas.common import Fen, Identifier, Strict
 
 # ---------------------------------------------------------------- operator
 
@@ -40,3 +40,16 @@ class DistributorIn(Strict):
 class GrowthEventIn(Strict):
     type: Literal["review", "signin", "profile"]
     ref: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+
+# ---------------------------------------------------------------- the distribution centre
+
+
+class EarningsItemIn(Strict):
+    product_id: Identifier
+    price_fen: Fen
+
+
+class EarningsIn(Strict):
+    member_id: Identifier
+    items: Annotated[list[EarningsItemIn], Field(min_length=1, max_length=50)]

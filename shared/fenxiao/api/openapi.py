@@ -29,6 +29,7 @@ from fenxiao.api.http import MAX_BODY_BYTES
 from fenxiao.api.models import (
     CreateShop,
     DistributorIn,
+    EarningsIn,
     GrowthEventIn,
     InviterIn,
     RotateSecret,
@@ -38,10 +39,13 @@ from fenxiao.api.ordering import is_ordered
 from fenxiao.api.responses import (
     BindingView,
     CommissionPage,
+    EarningsView,
     Error,
+    FansPage,
     GrowthEventResult,
     JobRun,
     LeaderboardView,
+    LedgerPage,
     MemberView,
     NotificationRecords,
     OrderView,
@@ -304,6 +308,39 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         ApprovalIn,
         response=Withdrawal,
     ),
+    # the distribution centre
+    ("GET", "/shops/{shop_id}/members/{member_id}/fans"): Operation(
+        "A member's current level-1 or level-2 fans {member_id, bound_at}, newest binding first",
+        "shop",
+        (200,),
+        query=("level", "cursor", "limit"),
+        response=FansPage,
+        description="An unknown member has no fans (an empty list, like the other member lists). Level 2 is"
+        " eventually consistent after a level-1 fan rebinds.",
+    ),
+    ("GET", "/shops/{shop_id}/members/{member_id}/withdrawals"): Operation(
+        "A member's withdrawals as the single GET shows them, newest first",
+        "shop",
+        (200,),
+        query=("cursor", "limit"),
+        response=WithdrawalPage,
+    ),
+    ("GET", "/shops/{shop_id}/members/{member_id}/ledger"): Operation(
+        "收益明细: a member's money movements {at, kind, amount_fen, bucket, order_id|withdrawal_id}, newest first",
+        "shop",
+        (200,),
+        query=("cursor", "limit"),
+        response=LedgerPage,
+        description="One entry per ledger entry and money bucket it moves (per bucket they add up to the"
+        " balance); a page holds the movements of up to limit ledger entries. Growth is not listed.",
+    ),
+    ("POST", "/shops/{shop_id}/earnings"): Operation(
+        "分销赚/自购返: what the member would earn now on one of each item (1-50 items)",
+        "shop",
+        (200,),
+        EarningsIn,
+        response=EarningsView,
+    ),
     # WeChat Pay
     ("POST", "/wechatpay/notify/{shop_id}"): Operation(
         "WeChat Pay API v3 notifications (payments, refunds, transfers)",
@@ -346,6 +383,7 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "An ended period: 2026-W48 (weekly), 2026-11 (monthly); absent: the current one.",
         "schema": {"type": "string", "pattern": r"^[0-9]{4}-(W[0-9]{2}|[0-9]{2})$"},
     },
+    "level": {"description": "1 (default): level-1 fans; 2: level-2 fans.", "schema": {"enum": ["1", "2"]}},
     "status": {"description": "Only pending_review can be listed.", "schema": {"enum": ["pending_review"]}},
     "document": {
         "description": "The settings document whose trust changes are listed.",

@@ -365,3 +365,50 @@ class Withdrawal(Strict):
 class WithdrawalPage(Strict):
     entries: list[Withdrawal]
     next_cursor: Cursor
+
+
+# ---------------------------------------------------------------- the distribution centre
+
+
+class Fan(Strict):
+    member_id: Identifier
+    bound_at: Timestamp
+
+
+class FansPage(Strict):
+    entries: list[Fan]
+    next_cursor: Cursor
+
+
+class LedgerLine(Strict):
+    """One ledger entry's movement of one money bucket; ``order_id`` or ``withdrawal_id`` names its cause."""
+
+    at: Timestamp
+    kind: str
+    amount_fen: Fen
+    bucket: Literal["frozen_fen", "available_fen", "withdrawing_fen", "withdrawn_fen"]
+    order_id: Identifier | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    withdrawal_id: Identifier | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_ref(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if not (k in ("order_id", "withdrawal_id") and v is None)}
+
+
+class LedgerPage(Strict):
+    entries: list[LedgerLine]
+    next_cursor: Cursor
+
+
+class EarningsItem(Strict):
+    product_id: Identifier
+    price_fen: PositiveFen
+    share_earn_fen: PositiveFen
+    self_earn_fen: PositiveFen
+
+
+class EarningsView(Strict):
+    items: list[EarningsItem]
+    show_earn_label: bool
+    show_self_purchase_label: bool

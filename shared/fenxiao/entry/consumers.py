@@ -16,8 +16,10 @@ def handle_order_message(message: dict[str, Any]) -> None:
 
 
 def handle_binding_message(message: dict[str, Any]) -> None:
-    """{"shop_id", "member_id", "bound_at"}: score that binding on the fan leaderboards, once (service.leaderboard)."""
+    """{"shop_id", "member_id", "bound_at"}: score that binding on the fan leaderboards, once (service.leaderboard),
+    and point the member's own fans' level-2 link at its new inviter (service.members)."""
     from fenxiao.service.leaderboard import score_binding
+    from fenxiao.service.members import relink_level2_fans
 
     container()  # tables bound to their names (cold start)
     # now: when the run starts; the clock is read again after the commit to decide on archive rewrites.
@@ -28,6 +30,7 @@ def handle_binding_message(message: dict[str, Any]) -> None:
         clock.now(),
         read_clock=clock.now,
     )
+    relink_level2_fans(str(message["shop_id"]), str(message["member_id"]))
 
 
 def handle_payout_message(message: dict[str, Any]) -> None:

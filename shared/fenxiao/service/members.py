@@ -133,6 +133,7 @@ def _bind_once(
             MemberModel.inviter_id.set(inviter_id),
             MemberModel.bound_at.set(bound_at),
             MemberModel.binding_version.set(version + 1),
+            *members_table.fan_links(shop_id, inviter_id, grand_inviter),
         ],
         # The member's level-1 fans are counted into its old and new inviters' level 2: guard the count.
         condition=version_is(MemberModel.binding_version, version)
@@ -218,6 +219,33 @@ def _check_no_cycle(shop_id: str, member_id: str, inviter: MemberRecord, uow: Un
         parent = record.meta.inviter_id if record.meta else None
         record = load_member(shop_id, parent) if parent else None
     return chain
+
+
+# ---------------------------------------------------------------- level-2 links of a member's fans
+
+RELINK_PAGE = 100  # fans read per Query by the fan-out
+
+
+def relink_level2_fans(shop_id: str, member_id: str) -> int:
+    """After ``member_id`` (re)bound: point its level-1 fans' level-2 link (``fan_of2``) at its inviter now.
+
+    Run by the binding consumer (after the binding's commit), so a level-2 list is eventually consistent:
+    one conditional update per fan whose link is not already right (so a repeated message writes nothing),
+    each only while the fan is still the member's. The inviter is read now, consistently, so messages
+    handled out of order still leave the links of the newest binding. Returns the number of fans relinked.
+    """
+    meta = members_table.load_meta(shop_id, member_id)
+    grand = meta.inviter_id if meta is not None else None
+    want = members_table.member_key(shop_id, grand) if grand else None
+    relinked = 0
+    start: dict[str, Any] | None = None
+    while True:
+        fans, start = members_table.fans_page(shop_id, member_id, 1, start, RELINK_PAGE)
+        for fan in fans:
+            if fan.fan_of2 != want and members_table.relink_fan(shop_id, fan.member_id, member_id, grand):
+                relinked += 1
+        if start is None:
+            return relinked
 
 
 # ---------------------------------------------------------------- distributor status by the shop

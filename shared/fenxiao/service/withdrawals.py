@@ -323,3 +323,12 @@ def _decided_already(w: WithdrawalModel, approve: bool) -> dict[str, Any]:
             f"withdrawal {w.withdrawal_id} was approved and is {w.status}", code="withdrawal_approved"
         )
     return view(w)
+
+
+def member_withdrawals(
+    shop_id: str, member_id: str, start: dict[str, Any] | None, limit: int
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The member's withdrawals, newest first, as the single GET shows them: one page (WithdrawalsByMember)
+    and the key to go on from (None: the end)."""
+    found, last_key = table.member_page(shop_id, member_id, start, limit)
+    return [view(w) for w in found], last_key
