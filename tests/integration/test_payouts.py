@@ -479,6 +479,8 @@ def test_requests_the_stand_in_cannot_verify_never_fail_the_withdrawal(rig: Payo
     assert balance("shop1", "m1") == money(withdrawing=1_000)
     assert rig.bill("w1") is None
 
+    # The rig's first settings again: signed in a later second, it is not a replay (SPEC §10).
+    clock.set_now(clock.now() + timedelta(seconds=1))
     assert rig.shop.put(rig.shop.path("/settings/wechatpay"), wx.wechatpay_settings()).status == 200
     bootstrap.container().transfer_clients.clear()
     rig.later(timedelta(minutes=2))

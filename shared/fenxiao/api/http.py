@@ -188,6 +188,10 @@ def _query_string(request: Any) -> str:
     pairs: list[tuple[str, str]] = []
     for name in params:
         values = params.getlist(name) if hasattr(params, "getlist") else [params[name]]
+        if len(values) > 1:
+            # API Gateway hands over each name's values grouped, so the order the query was signed in cannot
+            # be rebuilt when a name repeats: refused as input, before any signature is judged.
+            raise InvalidInput(f"{name}: given more than once", code="invalid_field", field=name)
         pairs.extend((name, v) for v in values)
     return canonical_query(pairs)
 
