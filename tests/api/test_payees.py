@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from fenxiao import clock
 from fenxiao.adapters.members import load_payee
 from tests.support import wechatpay as wx
 from tests.support.app import ShopCaller
-from tests.support.money import assert_audit_clean, balance, give_available
+from tests.support.money import assert_audit_clean, balance
+from tests.support.payouts import funded_shop
 
 pytestmark = pytest.mark.api
 
@@ -22,13 +22,7 @@ ATTACKER = "oAttacker_000000000000000000"
 
 @pytest.fixture
 def funded(shop: ShopCaller) -> ShopCaller:
-    clock.set_now(T0)
-    assert shop.put(shop.path("/settings/wechatpay"), wx.wechatpay_settings()).status == 200
-    assert (
-        shop.put(shop.path("/settings/distribution"), {"settlement": {"withdraw_min_fen": 100}}).status == 200
-    )
-    give_available("shop1", "m1", 5_000)
-    return shop
+    return funded_shop(shop, T0)
 
 
 def withdraw(shop: ShopCaller, withdrawal_id: str, amount: int, openid: str) -> Any:

@@ -13,7 +13,7 @@ from fenxiao import clock
 from fenxiao_local.wechatpay_keys import StandinKeys
 from tests.support import wechatpay as wx
 from tests.support.app import Api, ShopCaller
-from tests.support.money import give_available
+from tests.support.payouts import funded_shop
 
 pytestmark = pytest.mark.api
 
@@ -43,13 +43,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def configured(shop: ShopCaller) -> ShopCaller:
-    clock.set_now(T0)
-    assert shop.put(shop.path("/settings/wechatpay"), wx.wechatpay_settings()).status == 200
-    assert (
-        shop.put(shop.path("/settings/distribution"), {"settlement": {"withdraw_min_fen": 100}}).status == 200
-    )
-    give_available("shop1", "m1", 5_000)
-    return shop
+    return funded_shop(shop, T0)
 
 
 def history(shop: ShopCaller, query: str = "document=wechatpay") -> Any:

@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 
 from fenxiao import clock
-from tests.support import wechatpay as wx
 from tests.support.app import Api, ShopCaller
 from tests.support.money import assert_audit_clean, balance, entries, give_available
-from tests.support.payouts import payout_messages
+from tests.support.payouts import funded_shop, payout_messages
 from tests.support.wechatpay import OPENID
 
 pytestmark = pytest.mark.api
@@ -21,13 +20,7 @@ T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 
 @pytest.fixture
 def funded(shop: ShopCaller) -> ShopCaller:
-    clock.set_now(T0)
-    assert shop.put(shop.path("/settings/wechatpay"), wx.wechatpay_settings()).status == 200
-    assert (
-        shop.put(shop.path("/settings/distribution"), {"settlement": {"withdraw_min_fen": 100}}).status == 200
-    )
-    give_available("shop1", "m1", 5_000)
-    return shop
+    return funded_shop(shop, T0)
 
 
 def withdraw(shop: ShopCaller, member: str, withdrawal_id: str, amount: int, **over: Any) -> Any:

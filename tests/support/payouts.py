@@ -128,3 +128,14 @@ def payout_rig(
 def payout_messages(env: dict[str, str]) -> list[dict[str, Any]]:
     """Take the nudges waiting on PayoutQueue (moto)."""
     return take_messages(env["FENXIAO_PAYOUT_QUEUE_URL"])
+
+
+def funded_shop(shop: ShopCaller, at: datetime) -> ShopCaller:
+    """The shop with WeChat Pay configured, withdrawals from 100 fen, and m1 holding 5 000 fen available, at ``at``."""
+    clock.set_now(at)
+    assert shop.put(shop.path("/settings/wechatpay"), wx.wechatpay_settings()).status == 200
+    assert (
+        shop.put(shop.path("/settings/distribution"), {"settlement": {"withdraw_min_fen": 100}}).status == 200
+    )
+    give_available("shop1", "m1", 5_000)
+    return shop
