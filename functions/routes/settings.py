@@ -13,7 +13,7 @@ from fenxiao.schemas.settings import DistributionSettings, MembershipSettings
 from fenxiao.timefmt import rfc3339
 
 if TYPE_CHECKING:  # the service is imported on first use (cold start)
-    from fenxiao.service.settings import WechatPayState
+    from fenxiao.service.settings import MiniProgramView, WechatPayState
 
 bp = Blueprint(__name__)
 
@@ -123,4 +123,31 @@ def _wechatpay_body(view: WechatPayState | None) -> dict[str, Any]:
         "apiv3_key_set": view.apiv3_key_set,
         "merchant_private_key_set": view.merchant_private_key_set,
         "updated_at": rfc3339(view.updated_at),
+    }
+
+
+@bp.route("/shops/{shop_id}/settings/miniprogram", methods=["GET"])
+@shop_route
+def get_miniprogram_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+
+    return _miniprogram_body(settings.miniprogram_view(shop_id, call.now))
+
+
+@bp.route("/shops/{shop_id}/settings/miniprogram", methods=["PUT"])
+@shop_route
+def put_miniprogram_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.service import settings
+
+    # view.appsecret_changed: where the trust-change history (SPEC §10) records an appsecret change.
+    return _miniprogram_body(settings.put_miniprogram(container(), shop_id, call.json(), call.now))
+
+
+def _miniprogram_body(view: MiniProgramView) -> dict[str, Any]:
+    return {
+        "configured": view.configured,
+        "appid": view.appid,
+        "appsecret_set": view.appsecret_set,
+        "env_version": view.env_version,
+        "pages": view.pages,
     }

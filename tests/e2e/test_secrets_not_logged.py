@@ -109,6 +109,17 @@ def test_no_secret_in_logs_or_answers_at_debug(debug_stack: tuple[Running, Path]
         400,
     )
 
+    appsecret = "e2e" + "5f0c3a9d" * 4
+    miniprogram = {"appid": "wxe2e0000000000001", "appsecret": appsecret, "env_version": "develop"}
+    keep("put miniprogram", shop.request("PUT", shop.path("/settings/miniprogram"), miniprogram))
+    shown_mp = keep("get miniprogram", shop.request("GET", shop.path("/settings/miniprogram")))
+    assert shown_mp["appsecret_set"] is True and "appsecret" not in shown_mp, shown_mp
+    keep(
+        "put miniprogram, bad appid",
+        shop.request("PUT", shop.path("/settings/miniprogram"), {**miniprogram, "appid": appsecret + "!"}),
+        400,
+    )
+
     settings = {
         "rates": {"level1_bp": 1000, "level2_bp": 500, "self_bp": 200},
         "settlement": {"basis": "payment", "freeze_days": 0},
@@ -160,6 +171,7 @@ def test_no_secret_in_logs_or_answers_at_debug(debug_stack: tuple[Running, Path]
         "rotated api_secret": _forms(new_secret),
         "APIv3 key": _forms(keys.apiv3_key),
         "operator token": _forms(TOKEN),
+        "mini-program appsecret": _forms(appsecret),
         "merchant private key": _pem_body_lines(wechatpay["merchant_private_key_pem"]),
         "platform private key": _pem_body_lines(stored["platform_private_key_pem"]),
         "certificate private key": _pem_body_lines(stored["certificate_private_key_pem"]),

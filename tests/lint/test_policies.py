@@ -86,29 +86,27 @@ GRANTS = {name: Grants(fn["Properties"].get("Policies", [])) for name, fn in FUN
 WORKERS = {name for name in FUNCTIONS if name != "ApiFunction"}
 
 
-def _purposes() -> tuple[str, str, str]:
-    from fenxiao.service.settings import APIV3_PURPOSE, MERCHANT_KEY_PURPOSE
+def _purposes() -> tuple[str, str, str, str]:
+    from fenxiao.service.settings import APIV3_PURPOSE, MERCHANT_KEY_PURPOSE, MINIPROGRAM_APPSECRET_PURPOSE
     from fenxiao.service.shops import SECRET_PURPOSE
 
-    return SECRET_PURPOSE, APIV3_PURPOSE, MERCHANT_KEY_PURPOSE
+    return SECRET_PURPOSE, APIV3_PURPOSE, MERCHANT_KEY_PURPOSE, MINIPROGRAM_APPSECRET_PURPOSE
 
 
-# The mini-program settings' appsecret (SPEC: stored KMS-encrypted like the WeChat Pay secrets), being built on
-# another branch: granted to the API already; import its *_PURPOSE constant here once it lands.
-PENDING_PURPOSES = frozenset({"miniprogram_appsecret"})
 # The encryption-context purposes each function's code binds, traced from the calls of SecretBox.
 API_SECRET, APIV3_KEY, MERCHANT_KEY = "api_secret", "wechatpay_apiv3_key", "wechatpay_merchant_private_key"
+APPSECRET = "miniprogram_appsecret"  # the mini-program settings' appsecret (service.settings)
 DECRYPTS = {
     # shop signatures (service.shops); WeChat Pay notifications (service.notifications, through
-    # service.settings.apiv3_key: the APIv3 key alone); the appsecret, coming.
-    "ApiFunction": frozenset({API_SECRET, APIV3_KEY, *PENDING_PURPOSES}),
+    # service.settings.apiv3_key: the APIv3 key alone); the appsecret (codes).
+    "ApiFunction": frozenset({API_SECRET, APIV3_KEY, APPSECRET}),
     # service.payouts: the merchant key signs the transfer requests (through wechatpay_secrets, which
     # decrypts the APIv3 key too).
     "PayoutWorkerFunction": frozenset({APIV3_KEY, MERCHANT_KEY}),
 }
 ENCRYPTS = {
     # shop creation and secret rotation (service.shops); the settings documents (service.settings).
-    "ApiFunction": frozenset({API_SECRET, APIV3_KEY, MERCHANT_KEY, *PENDING_PURPOSES}),
+    "ApiFunction": frozenset({API_SECRET, APIV3_KEY, MERCHANT_KEY, APPSECRET}),
 }
 
 
@@ -203,7 +201,7 @@ def test_only_the_api_encrypts_and_only_the_payout_worker_among_workers_decrypts
 
 
 def test_the_payout_worker_decrypts_only_wechat_pay_secrets_never_an_api_secret() -> None:
-    api_secret, apiv3, merchant_key = _purposes()
+    api_secret, apiv3, merchant_key, _appsecret = _purposes()
     grants = GRANTS["PayoutWorkerFunction"].kms
     assert grants == [("kms:Decrypt", frozenset({apiv3, merchant_key}))]
     assert all(purposes is not None and api_secret not in purposes for _, purposes in grants)
@@ -217,8 +215,8 @@ def test_every_kms_grant_is_limited_to_the_purposes_its_function_uses() -> None:
             allowed = set().union(*(p or set() for a, p in grants.kms if a == action))
             assert allowed == expected.get(name, frozenset()), (name, action)
     code = _bound_in_code()
-    assert code["decrypt"] == set().union(*DECRYPTS.values()) - PENDING_PURPOSES
-    assert code["encrypt"] == set().union(*ENCRYPTS.values()) - PENDING_PURPOSES
+    assert code["decrypt"] == set().union(*DECRYPTS.values())
+    assert code["encrypt"] == set().union(*ENCRYPTS.values())
     # The API has no merchant-key grant: its notify path decrypts the APIv3 key alone.
     notify = (ROOT / "shared" / "fenxiao" / "service" / "notifications.py").read_text()
     assert MERCHANT_KEY not in DECRYPTS["ApiFunction"]
@@ -243,8 +241,8 @@ def test_the_purposes_in_the_template_are_the_ones_the_code_binds_into_the_encry
         {"shop_id": "s1", "purpose": p} for p in _purposes()
     ]
     template_purposes = set().union(*(p for g in GRANTS.values() for _, p in g.kms if p))
-    assert template_purposes and template_purposes <= set(_purposes()) | PENDING_PURPOSES
-    assert _purposes() == (API_SECRET, APIV3_KEY, MERCHANT_KEY)
+    assert template_purposes and template_purposes <= set(_purposes())
+    assert _purposes() == (API_SECRET, APIV3_KEY, MERCHANT_KEY, APPSECRET)
 
 
 # ---------------------------------------------------------------- the operator token

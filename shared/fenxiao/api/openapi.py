@@ -61,7 +61,13 @@ from fenxiao.api.responses import (
 )
 from fenxiao.domain.ids import ID_SCHEMA_PATTERN
 from fenxiao.schemas.orders import OrderIn, RefundSplitIn
-from fenxiao.schemas.settings import DistributionSettings, MembershipSettings, ProductRates, WechatPaySettings
+from fenxiao.schemas.settings import (
+    DistributionSettings,
+    MembershipSettings,
+    MiniProgramSettings,
+    ProductRates,
+    WechatPaySettings,
+)
 from fenxiao.schemas.withdrawals import ApprovalIn, WithdrawalIn
 
 IDENTIFIER_PATTERN = ID_SCHEMA_PATTERN
@@ -203,6 +209,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         query=("document", "cursor", "limit"),
         response=TrustHistoryPage,
         description="Field names only, never their values.",
+    ),
+    ("GET", "/shops/{shop_id}/settings/miniprogram"): Operation(
+        "The mini-program settings without the appsecret: whether it is set", "shop", (200,)
+    ),
+    ("PUT", "/shops/{shop_id}/settings/miniprogram"): Operation(
+        "Set the mini-program settings (fields left out keep their value; the appsecret is write-only)",
+        "shop",
+        (200,),
+        MiniProgramSettings,
     ),
     # members
     ("POST", "/shops/{shop_id}/members/{member_id}/inviter"): Operation(
@@ -487,7 +502,10 @@ def _ref(model: type[BaseModel]) -> str:
 
 
 # Secrets a GET never shows: marked writeOnly in the published schema.
-WRITE_ONLY = {"WechatPaySettings": ("apiv3_key", "merchant_private_key_pem")}
+WRITE_ONLY = {
+    "WechatPaySettings": ("apiv3_key", "merchant_private_key_pem"),
+    "MiniProgramSettings": ("appsecret",),
+}
 
 SECURITY_SCHEMES: dict[str, Any] = {
     "ShopId": {

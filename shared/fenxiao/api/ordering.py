@@ -33,6 +33,7 @@ ORDERED_RESOURCES = frozenset(
         "/shops/{shop_id}/settings/distribution",
         "/shops/{shop_id}/settings/membership",
         "/shops/{shop_id}/settings/wechatpay",
+        "/shops/{shop_id}/settings/miniprogram",
         "/shops/{shop_id}/products/{product_id}/rates",
         "/shops/{shop_id}/members/{member_id}/distributor",
         "/shops/{shop_id}/members/{member_id}/inviter",

@@ -230,3 +230,27 @@ class WechatPaySettings(Strict):
     platform_public_keys: Annotated[list[PlatformPublicKey], Field(min_length=1, max_length=5)]
     merchant_serial: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
     merchant_private_key_pem: Annotated[str, StringConstraints(max_length=8192)] | None = None
+
+
+# ---------------------------------------------------------------- mini-program settings (SPEC §9)
+
+# A mini-program page path: 1-128 characters of A-Z a-z 0-9 _ / -, not starting with "/".
+MiniProgramPage = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,127}$")]
+
+
+class MiniProgramPages(Strict):
+    promote: MiniProgramPage = "pages/index/index"
+    invite: MiniProgramPage = "pages/index/index"
+
+
+class MiniProgramSettings(Strict):
+    """``appsecret`` is write-only: a PUT may leave it out to keep the stored one (the service encrypts it)."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, hide_input_in_errors=True, defer_build=True
+    )
+
+    appid: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{6,32}$")]
+    appsecret: Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{16,128}$")] | None = None
+    env_version: Literal["release", "trial", "develop"] = "release"
+    pages: MiniProgramPages = MiniProgramPages()

@@ -10,6 +10,7 @@ are in fenxiao.adapters.shops (ConfigTable).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,14 @@ from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from fenxiao.observability import count, logger
 from fenxiao.schemas.common import from_validation_error
-from fenxiao.schemas.settings import DistributionSettings, MembershipSettings, ProductRates, WechatPaySettings
+from fenxiao.schemas.settings import (
+    DistributionSettings,
+    MembershipSettings,
+    MiniProgramPages,
+    MiniProgramSettings,
+    ProductRates,
+    WechatPaySettings,
+)
 from fenxiao.service.shops import load_shop
 from fenxiao.timefmt import from_key, key
 
@@ -400,3 +408,105 @@ def wechatpay_secrets(c: Container, shop: ShopModel) -> tuple[str, str | None]:
             shop.wx_merchant_key_ct, shop_id=shop.shop_id, purpose=MERCHANT_KEY_PURPOSE
         ).decode()
     return apiv3, merchant
+
+
+# ---------------------------------------------------------------- mini-program (SPEC §9; versioned, appsecret encrypted)
+
+MINIPROGRAM = "miniprogram"
+MINIPROGRAM_APPSECRET_PURPOSE = "miniprogram_appsecret"
+_APPSECRET_CT = "appsecret_ct"  # the stored document's ciphertext field (base64): never shown
+
+
+@dataclass(frozen=True)
+class MiniProgramView:
+    """What may be shown of a shop's mini-program settings (never the appsecret), and for the PUT that stored
+    them whether the appsecret changed: ``appsecret_changed`` is where a trust change of the appsecret is
+    detected (SPEC §10 keeps a history of them)."""
+
+    configured: bool
+    appid: str | None
+    env_version: str
+    pages: dict[str, str]
+    appsecret_set: bool
+    appsecret_changed: bool = False
+
+
+def _miniprogram_view(doc: Any, appsecret_changed: bool = False) -> MiniProgramView:
+    if not doc:
+        defaults = MiniProgramPages().model_dump(mode="json")
+        return MiniProgramView(False, None, "release", defaults, False)
+    return MiniProgramView(
+        True,
+        doc["appid"],
+        doc["env_version"],
+        dict(doc["pages"]),
+        bool(doc.get(_APPSECRET_CT)),
+        appsecret_changed,
+    )
+
+
+def miniprogram_view(shop_id: str, at: datetime) -> MiniProgramView:
+    return _miniprogram_view(_doc_at(config_key(shop_id, MINIPROGRAM), at))
+
+
+def put_miniprogram(c: Container, shop_id: str, body: Any, now: datetime) -> MiniProgramView:
+    """Store a new version: fields left out keep their value, the appsecret included (a PUT without it keeps
+    the stored one); the first configuration needs the appid and the appsecret. The appsecret is encrypted
+    once and compared with the stored one (decrypted) only when the body carries one."""
+    patch = _require_object(body)
+    secret = patch.get("appsecret")
+    changed = [False]
+
+    def build(newest: Any) -> Any:
+        stored = dict(newest or {})
+        stored_ct = stored.pop(_APPSECRET_CT, None)
+        settings = _validated(MiniProgramSettings, _merge(stored, patch))
+        doc = settings.model_dump(mode="json", exclude={"appsecret"})
+        if settings.appsecret is None:
+            if stored_ct is None:
+                raise InvalidInput("appsecret: field required", code="missing_field", field="appsecret")
+            doc[_APPSECRET_CT] = stored_ct
+            changed[0] = False
+            return doc
+        doc[_APPSECRET_CT] = new_ct
+        changed[0] = stored_ct is None or _appsecret(c, shop_id, stored_ct) != settings.appsecret
+        return doc
+
+    new_ct = ""
+    if isinstance(secret, str):
+        # Encrypted before the first attempt (a bad value fails validation in build and is never stored).
+        new_ct = base64.b64encode(
+            c.secrets.encrypt(secret.encode(), shop_id=shop_id, purpose=MINIPROGRAM_APPSECRET_PURPOSE)
+        ).decode()
+    doc = _store(config_key(shop_id, MINIPROGRAM), build, now)
+    return _miniprogram_view(doc, changed[0])
+
+
+def _appsecret(c: Container, shop_id: str, ciphertext: str) -> str:
+    return c.secrets.decrypt(
+        base64.b64decode(ciphertext), shop_id=shop_id, purpose=MINIPROGRAM_APPSECRET_PURPOSE
+    ).decode()
+
+
+@dataclass(frozen=True)
+class MiniProgramAccess:
+    """A configured mini-program as the code requests need it; ``appsecret()`` decrypts only when called."""
+
+    appid: str
+    env_version: str
+    pages: dict[str, str]
+    appsecret: Callable[[], str]
+
+
+def miniprogram_access(c: Container, shop_id: str, at: datetime) -> MiniProgramAccess:
+    """The shop's mini-program in force, or 422 ``miniprogram_not_configured``."""
+    doc = _doc_at(config_key(shop_id, MINIPROGRAM), at)
+    if not doc or not doc.get(_APPSECRET_CT):
+        raise RuleViolation(
+            "the shop has no mini-program settings (PUT settings/miniprogram)",
+            code="miniprogram_not_configured",
+        )
+    ciphertext = doc[_APPSECRET_CT]
+    return MiniProgramAccess(
+        doc["appid"], doc["env_version"], dict(doc["pages"]), lambda: _appsecret(c, shop_id, ciphertext)
+    )
