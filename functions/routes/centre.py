@@ -1,4 +1,4 @@
-"""The distribution centre's lists and the 分销赚/自购返 preview (SPEC §9)."""
+"""The distribution centre (SPEC §9): its lists, the 分销赚/自购返 preview, scenes, promotion codes and posters."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, shop_route
+from fenxiao.api.models import PromotionCodeIn
 from fenxiao.api.responses import EarningsView, FansPage, LedgerPage, WithdrawalPage, answer
+from fenxiao.bootstrap import container
+from fenxiao.timefmt import rfc3339
 
 bp = Blueprint(__name__)
 
@@ -66,3 +69,29 @@ def preview_earnings(call: Call, shop_id: str) -> Any:
     body = call.parse(EarningsIn)
     items = [centre.PreviewItem(i.product_id, i.price_fen) for i in body.items]
     return answer(EarningsView, centre.earnings(shop_id, body.member_id, items, call.now))
+
+
+@bp.route("/shops/{shop_id}/scenes/{scene}", methods=["GET"])
+@shop_route
+def get_scene(call: Call, shop_id: str, scene: str) -> Any:
+    from fenxiao.service import centre
+
+    view = centre.scene_view(shop_id, scene)
+    return {"scene": view.scene, "member_id": view.member_id, "purpose": view.purpose}
+
+
+@bp.route("/shops/{shop_id}/members/{member_id}/promotion-codes", methods=["POST"])
+@shop_route
+def post_promotion_code(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.service import centre
+
+    body = call.parse(PromotionCodeIn)
+    code = centre.promotion_code(container(), shop_id, member_id, body.purpose, call.now)
+    return {
+        "scene": code.scene,
+        "member_id": code.member_id,
+        "purpose": code.purpose,
+        "page": code.page,
+        "image_url": code.image.url,
+        "expires_at": rfc3339(code.image.expires_at),
+    }

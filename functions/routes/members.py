@@ -29,14 +29,20 @@ def bind_member(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.service import members
 
     body = call.parse(InviterIn)
-    result = members.bind(container(), shop_id, member_id, body.inviter_id, call.now)
+    inviter_id = body.inviter_id
+    if body.scene is not None:  # bound to the member whose code was scanned
+        from fenxiao.service import centre
+
+        inviter_id = centre.scene_view(shop_id, body.scene).member_id
+    assert inviter_id is not None  # InviterIn holds exactly one of the two
+    result = members.bind(container(), shop_id, member_id, inviter_id, call.now)
     return response(
         201 if result.created else 200,
         answer(
             BindingView,
             {
                 "member_id": member_id,
-                "inviter_id": body.inviter_id,
+                "inviter_id": inviter_id,
                 "bound_at": rfc3339(result.bound_at),
                 "created": result.created,
                 "replaced_inviter_id": result.replaced,

@@ -518,6 +518,8 @@ class LocalStack:
             {
                 "FENXIAO_ALLOW_CLOCK_OVERRIDE": "true" if opts.allow_clock_override else "false",
                 "FENXIAO_WECHATPAY_BASE_URL": self.standin.url,
+                "FENXIAO_WECHAT_API_BASE_URL": self.standin.url,
+                "FENXIAO_ALLOW_LOOPBACK_IMAGES": "true",  # the stand-in's test backgrounds
             }
         )
         os.environ.update(self.environment)

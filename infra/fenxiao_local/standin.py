@@ -179,6 +179,9 @@ class Standin:
         from fenxiao_local.standin_payouts import PayoutDesk  # merchant transfers (payouts)
 
         self.payouts = PayoutDesk(self)
+        from fenxiao_local.standin_miniprogram import MiniProgramDesk  # mini-program codes, tokens, images
+
+        self.miniprogram = MiniProgramDesk(self)
         self.server = ThreadingHTTPServer((host, port), self._handler_class())
         self.server.daemon_threads = True
         self._thread = threading.Thread(

@@ -18,7 +18,9 @@ from fenxiao.config import Settings, settings_from_env
 from fenxiao.domain.eligibility import KnownModes
 
 if TYPE_CHECKING:
+    from fenxiao.adapters.media import MediaStore
     from fenxiao.adapters.shops import ShopModel
+    from fenxiao.adapters.wechat_miniprogram import AccessTokens, MiniProgramClient
     from fenxiao.adapters.wechatpay_crypto import PlatformKey
     from fenxiao.adapters.wechatpay_transfer import TransferClient
 
@@ -107,6 +109,35 @@ class Container:
         from fenxiao.adapters.queues import Queues
 
         return Queues(self.sqs, self.settings)
+
+    # ------------------------------------------------------------ S3 and WeChat's mini-program API
+
+    @cached_property
+    def s3(self) -> Any:
+        return self._client("s3")
+
+    @cached_property
+    def media(self) -> MediaStore:
+        from fenxiao import config
+        from fenxiao.adapters.media import MediaStore
+
+        if not self.settings.media_bucket:
+            raise config.ConfigurationError("FENXIAO_MEDIA_BUCKET is not set for this function")
+        return MediaStore(self.s3, self.settings.media_bucket)
+
+    @cached_property
+    def miniprogram(self) -> MiniProgramClient:
+        from fenxiao.adapters.wechat_miniprogram import MiniProgramClient
+
+        return MiniProgramClient(self.settings.wechat_api_base_url)
+
+    @cached_property
+    def access_tokens(self) -> AccessTokens:
+        """Access tokens per appid: kept in this container, shared with the others through ShopsTable."""
+        from fenxiao.adapters.wechat_miniprogram import AccessTokens
+        from fenxiao.adapters.wechat_tokens import DynamoTokenStore
+
+        return AccessTokens(self.miniprogram, DynamoTokenStore())
 
     # ------------------------------------------------------------ the operator token (Secrets Manager)
 

@@ -38,6 +38,12 @@ class Settings(BaseModel):
     # The Secrets Manager secret holding the operator token; only ApiFunction is given it (and may read it).
     operator_token_secret_arn: str = ""
     wechatpay_base_url: str = "https://api.mch.weixin.qq.com"
+    # WeChat's server API for mini-program codes and access tokens (the local stack: its stand-in).
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    # The private bucket of mini-program codes and posters (only ApiFunction is given it).
+    media_bucket: str = ""
+    # Custom poster backgrounds from http://127.0.0.1 (the local stand-in's test images); never in AWS.
+    allow_loopback_images: bool = False
     # Public base URL of this API, for the notify_url of merchant transfers ("" = rely on bill queries).
     notify_base_url: str = ""
     api_base_path: str = ""

@@ -35,6 +35,7 @@ IDS = {
     "withdrawal_id": "w-1",
     "board": "weekly",
     "job": "audit",
+    "scene": "pAbc123",
 }
 
 # A valid body of each request model, so that a rejection is for the reason probed and no other.
@@ -46,7 +47,9 @@ VALID_BODIES: dict[str, Any] = {
     "ProductRates": {"level1_bp": 100, "level2_bp": 50, "self_bp": 10},
     "MembershipSettings": {"signin_growth": 5},
     "WechatPaySettings": wx.wechatpay_settings(),
+    "MiniProgramSettings": {"appid": "wx1234567890abcdef", "appsecret": "s" * 32},
     "InviterIn": {"inviter_id": "m-a"},
+    "PromotionCodeIn": {"purpose": "promote"},
     "DistributorIn": {"active": False},
     "GrowthEventIn": {"type": "signin"},
     "WithdrawalIn": {"withdrawal_id": "w-9", "amount_fen": 200, "openid": OPENID},

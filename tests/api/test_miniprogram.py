@@ -138,3 +138,198 @@ def test_a_page_of_exactly_128_characters_is_accepted(shop: ShopCaller) -> None:
     page = "a/" * 63 + "ab"
     answer = shop.put(shop.path("/settings/miniprogram"), _bad(pages={"promote": page, "invite": "x"}))
     assert answer.status == 200 and answer.body["pages"]["promote"] == page, answer
+
+
+# ---------------------------------------------------------------- scenes and promotion codes
+
+
+class Rig:
+    """A shop with the mini-program configured against the stand-in's WeChat, and distributor m1."""
+
+    def __init__(self, shop: ShopCaller, standin: Any, bucket: str) -> None:
+        self.shop = shop
+        self.standin = standin
+        self.desk = standin.miniprogram
+        self.bucket = bucket
+
+    def code(self, member_id: str = "m1", purpose: str = "promote") -> Any:
+        return self.shop.post(self.shop.path(f"/members/{member_id}/promotion-codes"), {"purpose": purpose})
+
+    def objects(self, prefix: str = "") -> list[str]:
+        import boto3
+
+        listed = boto3.client("s3").list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return [o["Key"] for o in listed.get("Contents", [])]
+
+    def object(self, key: str) -> bytes:
+        import boto3
+
+        return bytes(boto3.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+
+@pytest.fixture
+def rig(shop: ShopCaller, monkeypatch: pytest.MonkeyPatch) -> Any:
+    import boto3
+
+    from fenxiao import bootstrap
+    from fenxiao_local.standin import Standin
+    from tests import wechatpay_support as wx
+
+    outputs = boto3.client("cloudformation").describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]
+    bucket = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "MediaBucketName")
+    standin = Standin(wx.keys, "127.0.0.1", 0)
+    standin.start()
+    monkeypatch.setenv("FENXIAO_WECHAT_API_BASE_URL", standin.url)
+    monkeypatch.setenv("FENXIAO_MEDIA_BUCKET", bucket)
+    monkeypatch.setenv("FENXIAO_ALLOW_LOOPBACK_IMAGES", "true")
+    bootstrap.reset()
+    assert shop.put(shop.path("/settings/miniprogram"), MINIPROGRAM).status == 200
+    assert shop.put(shop.path("/members/m1/distributor"), {"active": True}).status == 200
+    try:
+        yield Rig(shop, standin, bucket)
+    finally:
+        standin.stop()
+
+
+def _decoded(image: bytes) -> list[str]:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(image)))]
+
+
+def test_a_distributor_gets_one_code_per_purpose_fetched_once(rig: Rig) -> None:
+    from fenxiao.domain.scenes import is_scene
+
+    answer = rig.code()
+    assert answer.status == 200, answer
+    body = answer.body
+    assert set(body) == {"scene", "member_id", "purpose", "page", "image_url", "expires_at"}
+    assert body["member_id"] == "m1" and body["purpose"] == "promote"
+    assert body["page"] == "pages/goods/index" and is_scene(body["scene"]) and len(body["scene"]) <= 32
+    assert body["expires_at"].endswith("+08:00")
+    assert (
+        body["image_url"].split("?")[0].endswith(rig.objects("codes/")[0])
+        and "Signature=" in body["image_url"]
+    )
+    (key,) = rig.objects("codes/")
+    assert _decoded(rig.object(key)) == [body["scene"]]
+    assert rig.desk.calls["getwxacodeunlimit"] == 1
+
+    again = rig.code()
+    assert again.status == 200 and again.body["scene"] == body["scene"]
+    assert rig.desk.calls["getwxacodeunlimit"] == 1 and rig.objects("codes/") == [key]
+    assert rig.shop.get(rig.shop.path(f"/scenes/{body['scene']}")).body == {
+        "scene": body["scene"],
+        "member_id": "m1",
+        "purpose": "promote",
+    }
+
+    invite = rig.code(purpose="invite")
+    assert invite.status == 200 and invite.body["scene"] != body["scene"]
+    assert invite.body["page"] == "pages/invite/index"
+    assert rig.desk.calls["getwxacodeunlimit"] == 2
+
+    # a new page makes a new code for the same scene
+    assert (
+        rig.shop.put(rig.shop.path("/settings/miniprogram"), {"pages": {"promote": "pages/a"}}).status == 200
+    )
+    moved = rig.code()
+    assert moved.body["scene"] == body["scene"] and moved.body["page"] == "pages/a"
+    assert rig.desk.calls["getwxacodeunlimit"] == 3 and len(rig.objects("codes/")) == 3
+
+
+def test_a_friend_binds_through_the_scene(rig: Rig) -> None:
+    scene = rig.code().body["scene"]
+    path = rig.shop.path("/members/f1/inviter")
+    bound = rig.shop.post(path, {"scene": scene})
+    assert bound.status == 201 and bound.body["inviter_id"] == "m1", bound
+    assert rig.shop.post(path, {"scene": scene}).status == 200  # the same pair again
+    assert rig.shop.get(rig.shop.path("/members/f1")).body["inviter_id"] == "m1"
+    unknown = rig.shop.post(rig.shop.path("/members/f2/inviter"), {"scene": "pUnknown1"})
+    assert unknown.status == 404 and unknown.error["code"] == "scene_not_found", unknown
+    for body in ({"scene": scene, "inviter_id": "m1"}, {}, {"scene": ""}, {"scene": "a b"}):
+        answer = rig.shop.post(rig.shop.path("/members/f3/inviter"), body)
+        assert answer.status == 400, (body, answer)
+    assert rig.shop.get(rig.shop.path("/members/f3")).status == 404
+
+
+def test_codes_only_for_known_distributors_of_an_enabled_configured_shop(rig: Rig) -> None:
+    shop = rig.shop
+    assert shop.get(shop.path("/scenes/pNope")).status == 404
+    unknown = rig.code("nobody")
+    assert unknown.status == 404 and unknown.error["code"] == "member_not_found", unknown
+    bad = shop.post(shop.path("/members/m1/promotion-codes"), {"purpose": "share"})
+    assert bad.status == 400 and bad.error["field"] == "purpose", bad
+    assert shop.post(shop.path("/members/m1/inviter"), {"inviter_id": "m0"}).status == 201
+    assert shop.put(shop.path("/members/m1/distributor"), {"active": False}).status == 200
+    refused = rig.code()
+    assert refused.status == 422 and refused.error["code"] == "not_a_distributor", refused
+    assert shop.put(shop.path("/members/m1/distributor"), {"active": True}).status == 200
+    assert shop.put(shop.path("/settings/distribution"), {"enabled": False}).status == 200
+    off = rig.code()
+    assert off.status == 422 and off.error["code"] == "distribution_disabled", off
+    assert rig.desk.calls["getwxacodeunlimit"] == 0 and rig.objects() == []
+
+
+def test_a_shop_without_a_mini_program_gets_422(api: Any, rig: Rig) -> None:
+    other = api.create_shop("shop2")
+    assert other.put(other.path("/members/m1/distributor"), {"active": True}).status == 200
+    answer = other.post(other.path("/members/m1/promotion-codes"), {"purpose": "promote"})
+    assert answer.status == 422 and answer.error["code"] == "miniprogram_not_configured", answer
+    assert "field" not in answer.error
+
+
+@pytest.mark.parametrize("errcode", [45009, -1, 41030])
+def test_wechat_errors_answer_502_store_nothing_and_a_retry_works(rig: Rig, errcode: int) -> None:
+    rig.desk.queue_faults(errcode)
+    failed = rig.code()
+    assert failed.status == 502, failed
+    assert failed.error["code"] == "wechat_error" and failed.error["errcode"] == errcode, failed
+    assert rig.objects() == []
+    retried = rig.code()
+    assert retried.status == 200, retried
+    assert retried.body["scene"]  # the scene was kept: it is the member's forever
+    assert len(rig.objects("codes/")) == 1 and rig.desk.calls["getwxacodeunlimit"] == 2
+
+
+def test_a_wechat_timeout_or_5xx_answers_502_unavailable(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fenxiao.adapters import wechat_miniprogram
+
+    monkeypatch.setattr(wechat_miniprogram, "READ_TIMEOUT_SECONDS", 0.5)
+    rig.desk.timeout_seconds = 1.5
+    rig.desk.queue_faults("timeout", 500)
+    for _ in range(2):
+        failed = rig.code()
+        assert failed.status == 502 and failed.error["code"] == "wechat_unavailable", failed
+        assert "errcode" not in failed.error
+    assert rig.objects() == []
+    assert rig.code().status == 200
+
+
+def test_an_expired_token_is_refreshed_once_and_the_code_fetched(rig: Rig) -> None:
+    assert rig.code().status == 200
+    rig.desk.expire_tokens()
+    answer = rig.code("m1", "invite")
+    assert answer.status == 200, answer
+    assert rig.desk.calls["stable_token"] == 2
+
+
+def test_twenty_first_requests_make_one_scene_and_one_wechat_call(rig: Rig) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fenxiao import clock
+    from fenxiao.bootstrap import container
+    from fenxiao.service import centre
+    from tests.support_money import moto_dynamodb_serialized
+
+    c = container()
+    with moto_dynamodb_serialized(), ThreadPoolExecutor(20) as pool:
+        codes = list(
+            pool.map(lambda _: centre.promotion_code(c, "shop1", "m1", "promote", clock.now()), range(20))
+        )
+    assert len({code.scene for code in codes}) == 1
+    assert sum(code.made for code in codes) == 1
+    assert rig.desk.calls["getwxacodeunlimit"] == 1 and len(rig.objects("codes/")) == 1

@@ -38,6 +38,7 @@ class Grants:
         self.queues: set[str] = set()
         self.kms: list[tuple[str, frozenset[str] | None]] = []  # (action, allowed purposes or None = any)
         self.secrets: set[str] = set()  # Secrets Manager secrets it may read (logical ids)
+        self.s3: list[tuple[str, Any]] = []  # (action, resource as written)
         for policy in policies:
             (kind, args), *rest = policy.items()
             assert not rest, policy
@@ -61,7 +62,11 @@ class Grants:
                     assert statement["Effect"] == "Allow", statement
                     actions = statement["Action"]
                     for action in [actions] if isinstance(actions, str) else actions:
-                        assert action.startswith("kms:"), f"inline statements are for KMS only: {statement}"
+                        if action.startswith("s3:"):
+                            assert "Condition" not in statement, statement
+                            self.s3.append((action, statement["Resource"]))
+                            continue
+                        assert action.startswith("kms:"), f"inline statements are for KMS or S3: {statement}"
                         assert statement["Resource"] == {"Fn::GetAtt": ["SecretsKey", "Arn"]}, statement
                         purposes = (
                             (statement.get("Condition") or {})
@@ -365,3 +370,46 @@ def test_business_alarms_watch_metrics_the_code_emits() -> None:
         assert metric in emitted, f"alarm on {metric}, which no count() emits"
         assert alarm["Dimensions"] == [{"Name": "service", "Value": service}], metric
         assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+# ---------------------------------------------------------------- S3
+
+
+def test_only_the_api_reaches_the_media_bucket_and_only_its_objects() -> None:
+    buckets = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::S3::Bucket"}
+    assert buckets == {"MediaBucket"}
+    for name in WORKERS:
+        assert GRANTS[name].s3 == [], name
+        assert "FENXIAO_MEDIA_BUCKET" not in (FUNCTIONS[name]["Properties"].get("Environment") or {}).get(
+            "Variables", {}
+        )
+    # service.centre reads (GET, HEAD) and writes objects; a HEAD of a missing object needs ListBucket.
+    assert sorted(GRANTS["ApiFunction"].s3, key=str) == sorted(
+        [
+            ("s3:GetObject", {"Sub": "${MediaBucket.Arn}/*"}),
+            ("s3:PutObject", {"Sub": "${MediaBucket.Arn}/*"}),
+            ("s3:ListBucket", {"GetAtt": "MediaBucket.Arn"}),
+        ],
+        key=str,
+    )
+    env = FUNCTIONS["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["FENXIAO_MEDIA_BUCKET"] == {"Ref": "MediaBucket"}
+    media = (ROOT / "shared" / "fenxiao" / "adapters" / "media.py").read_text()
+    assert set(re.findall(r"self\.s3\.(\w+)\(", media)) == {
+        "head_object",
+        "get_object",
+        "put_object",
+        "generate_presigned_url",
+    }
+
+
+def test_the_media_bucket_is_private_encrypted_and_expires_posters() -> None:
+    bucket = RESOURCES["MediaBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    expiring = {r["Prefix"]: r["ExpirationInDays"] for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert "posters/" in expiring and "codes/" not in expiring

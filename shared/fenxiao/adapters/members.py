@@ -392,4 +392,97 @@ def payee_unchanged(seen: PayeeModel | None) -> Condition:
     return PayeeModel.openid == seen.openid
 
 
-# ---------------------------------------------------------------- the shop's eligibility modes over time
+# ---------------------------------------------------------------- scenes and code claims (SPEC §9)
+
+
+class ScenePointerModel(MemberItem, discriminator="scene"):
+    """sk = SCENE#{purpose} in the member's partition: the member's scene for that purpose, forever."""
+
+    scene = UnicodeAttribute()
+
+
+class SceneLookupModel(MemberItem, discriminator="scene_lookup"):
+    """member_key = {shop}#SCENE#{scene}, sk = SCENE: whose scene it is. It has no ``shop_id``, so the
+    MembersByShop index never sees it; member ids hold no ``#``, so the key meets no member partition."""
+
+    SK: ClassVar[str] = "SCENE"
+
+    member_id = UnicodeAttribute()
+    purpose = UnicodeAttribute()
+
+
+class CodeClaimModel(MemberItem, discriminator="code_claim"):
+    """sk = CODE#{purpose}#{hash} in the member's partition: one request's claim to fetch (or render) the
+    image of that hash until ``claimed_until`` (unix s); the image itself is the S3 object of the hash."""
+
+    claimed_until = NumberAttribute()
+
+
+def scene_pointer_sk(purpose: str) -> str:
+    return f"SCENE#{purpose}"
+
+
+def scene_lookup_key(shop_id: str, scene: str) -> str:
+    return f"{shop_id}#SCENE#{scene}"
+
+
+def scene_of(shop_id: str, member_id: str, purpose: str) -> str | None:
+    """The member's scene for ``purpose`` (a consistent GetItem), None before the first request."""
+    try:
+        item = ScenePointerModel.get(
+            member_key(shop_id, member_id), scene_pointer_sk(purpose), consistent_read=True
+        )
+    except ScenePointerModel.DoesNotExist:
+        return None
+    return str(item.scene) if isinstance(item, ScenePointerModel) else None
+
+
+def scene_owner(shop_id: str, scene: str) -> tuple[str, str] | None:
+    """(member_id, purpose) of ``scene``; None when the shop has no such scene."""
+    try:
+        item = SceneLookupModel.get(scene_lookup_key(shop_id, scene), SceneLookupModel.SK)
+    except SceneLookupModel.DoesNotExist:
+        return None
+    return (str(item.member_id), str(item.purpose)) if isinstance(item, SceneLookupModel) else None
+
+
+def create_scene(shop_id: str, member_id: str, purpose: str, scene: str) -> bool:
+    """The pointer and the lookup of a new scene in one transaction, each only if absent; False (nothing
+    written) when the member got a scene for ``purpose`` first, or ``scene`` is taken."""
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    pointer = ScenePointerModel(member_key(shop_id, member_id), scene_pointer_sk(purpose), scene=scene)
+    lookup = SceneLookupModel(
+        scene_lookup_key(shop_id, scene), SceneLookupModel.SK, member_id=member_id, purpose=purpose
+    )
+    try:
+        with TransactWrite(connection=MemberItem._get_connection().connection) as tx:
+            tx.save(pointer, condition=MemberItem.sk.does_not_exist())
+            tx.save(lookup, condition=MemberItem.sk.does_not_exist())
+    except TransactWriteError as exc:
+        if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
+            raise
+        return False
+    return True
+
+
+def claim_code(shop_id: str, member_id: str, sk: str, now_unix: float, seconds: float) -> bool:
+    """Claim the making of the image ``sk`` for ``seconds``, unless another claim still stands."""
+    from pynamodb.exceptions import PutError
+
+    from fenxiao.adapters.dynamo import condition_failed
+
+    item = CodeClaimModel(member_key(shop_id, member_id), sk, claimed_until=now_unix + seconds)
+    try:
+        item.save(condition=MemberItem.sk.does_not_exist() | (CodeClaimModel.claimed_until < now_unix))
+    except PutError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def release_code_claim(shop_id: str, member_id: str, sk: str) -> None:
+    """Drop a claim whose making failed, so that the next request tries at once."""
+    CodeClaimModel(member_key(shop_id, member_id), sk).delete()

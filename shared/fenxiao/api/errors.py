@@ -1,10 +1,10 @@
-"""The one place where errors become HTTP answers: ``{"error": {"code", "message", "field"?}}``."""
+"""The one place where errors become HTTP answers: ``{"error": {"code", "message", "field"?, "errcode"?}}``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fenxiao.domain.errors import FenxiaoError
+from fenxiao.domain.errors import FenxiaoError, UpstreamFailure
 
 # The HTTP layer turns request bodies' validation errors into InvalidInput with the services' one function.
 from fenxiao.schemas.common import from_validation_error as from_validation_error
@@ -18,4 +18,7 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
 
 
 def to_response(exc: FenxiaoError) -> tuple[int, dict[str, Any]]:
-    return exc.status, error_body(exc.code, exc.message, exc.field)
+    body = error_body(exc.code, exc.message, exc.field)
+    if isinstance(exc, UpstreamFailure) and exc.errcode is not None:
+        body["error"]["errcode"] = exc.errcode  # WeChat's own code, for the mall's support staff
+    return exc.status, body

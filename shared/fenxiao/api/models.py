@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
-from fenxiao.schemas.common import Fen, Identifier, Strict
+from fenxiao.schemas.common import Fen, FieldError, Identifier, Strict
 
 # ---------------------------------------------------------------- operator
 
@@ -30,7 +30,27 @@ class RunJob(Strict):
 
 
 class InviterIn(Strict):
-    inviter_id: Identifier
+    """Exactly one of ``inviter_id`` and ``scene`` (the scene of the code the member scanned, SPEC §9)."""
+
+    inviter_id: Identifier | None = None
+    scene: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}$")] | None = (
+        None
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> InviterIn:
+        if (self.inviter_id is None) == (self.scene is None):
+            raise FieldError("inviter_id", "give exactly one of inviter_id and scene")
+        return self
+
+
+class PromotionCodeIn(Strict):
+    purpose: Literal["promote", "invite"]
+
+
+class PosterIn(Strict):
+    purpose: Literal["promote", "invite"]
+    nickname: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None = None
 
 
 class DistributorIn(Strict):

@@ -32,6 +32,7 @@ from fenxiao.api.models import (
     EarningsIn,
     GrowthEventIn,
     InviterIn,
+    PromotionCodeIn,
     RotateSecret,
     RunJob,
 )
@@ -221,9 +222,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     # members
     ("POST", "/shops/{shop_id}/members/{member_id}/inviter"): Operation(
-        "Bind a member to an inviter (the same pair again: 200)",
+        "Bind a member to an inviter, or to the member of a scene (the same pair again: 200)",
         "shop",
-        (200, 201, 409, 422),
+        (200, 201, 404, 409, 422),
         InviterIn,
         response=BindingView,
     ),
@@ -272,6 +273,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "shop",
         (200, 404),
         response=Withdrawal,
+    ),
+    # the distribution centre (SPEC §9)
+    ("GET", "/shops/{shop_id}/scenes/{scene}"): Operation(
+        "The member and purpose a scene (of a scanned mini-program code) stands for", "shop", (200, 404)
+    ),
+    ("POST", "/shops/{shop_id}/members/{member_id}/promotion-codes"): Operation(
+        "The member's mini-program code for a purpose: its scene and a presigned image URL",
+        "shop",
+        (200, 404, 409, 422, 502),
+        PromotionCodeIn,
+        description="WeChat's errors answer 502 with code wechat_error and WeChat's errcode (nothing is"
+        " stored; retry), or wechat_unavailable.",
     ),
     # leaderboards
     ("GET", "/shops/{shop_id}/leaderboards/{board}"): Operation(
@@ -449,6 +462,7 @@ _REASONS = {
     409: "Conflicts with the current state (bound elsewhere, insufficient balance, same id, other body)",
     422: "Well-formed, but not allowed by the rules",
     500: "A failure on our side",
+    502: "WeChat answered with an error (wechat_error, with its errcode) or not at all; nothing was stored",
 }
 
 _ERROR_RESPONSES = {
@@ -459,6 +473,7 @@ _ERROR_RESPONSES = {
     409: "Conflict",
     422: "Unprocessable",
     500: "InternalError",
+    502: "BadGateway",
 }
 
 

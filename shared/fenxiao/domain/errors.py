@@ -61,3 +61,15 @@ class RuleViolation(FenxiaoError):
 
     status = 422
     default_code = "not_allowed"
+
+
+class UpstreamFailure(FenxiaoError):
+    """502: WeChat answered with an error (``errcode`` set: code ``wechat_error``) or not at all (code
+    ``wechat_unavailable``); nothing was stored, and the same request may be retried."""
+
+    status = 502
+    default_code = "wechat_error"
+
+    def __init__(self, message: str, *, code: str | None = None, errcode: int | None = None) -> None:
+        super().__init__(message, code=code)
+        self.errcode = errcode

@@ -1,25 +1,47 @@
-"""The distribution centre's reads (SPEC §9): fans, 收益明细 and the 分销赚/自购返 preview.
+"""The distribution centre (SPEC §9): its reads (fans, 收益明细, the 分销赚/自购返 preview) and its images
+(scenes, promotion codes, posters).
 
 Each list page is one Query of one index (FansByInviter / FansByGrandInviter, LedgerByTime); the routes
 encode and check the cursors. The preview runs the engine's own rule (``domain.commission.plan_commissions``)
 on a one-line order per item, with the rates as of now read in one BatchGetItem (``settings.rules_at``).
+
+A member's scene per purpose is made once, by a conditional transaction (adapters.members.create_scene): two
+first requests at once both answer the winner's scene. A code image is fetched from WeChat once per scene,
+page, env_version and appid and kept in the media bucket under a hash of those; the first request claims
+the fetch with a conditional write in the member's partition, and concurrent ones wait for the object (a
+bounded poll), so twenty first requests make one WeChat call. A WeChat error stores nothing and drops the
+claim: the next request tries again at once.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fenxiao import clock
 from fenxiao.adapters import ledger as ledger_table
 from fenxiao.adapters import members as members_table
+from fenxiao.adapters.media import PRESIGN_SECONDS, MediaStore, hashed_key
 from fenxiao.adapters.members import load_member
+from fenxiao.adapters.wechat_miniprogram import WechatApiError, WechatUnavailable
+from fenxiao.bootstrap import Container
 from fenxiao.domain.commission import CommissionPlan, Rates, plan_commissions
-from fenxiao.domain.errors import InvalidInput
+from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation, UpstreamFailure
 from fenxiao.domain.refunds import OrderLine
+from fenxiao.domain.scenes import new_scene
 from fenxiao.service import settings
 from fenxiao.service.members import is_distributor_at
 from fenxiao.timefmt import rfc3339_from_key
+
+CLAIM_SECONDS = 15.0  # one request's claim to fetch an image: longer than the WeChat call's timeouts
+WAIT_SECONDS = 20.0  # how long concurrent requests wait for the claimer's object before answering 409
+POLL_SECONDS = 0.1
+SCENE_ATTEMPTS = 3  # a new scene colliding with another member's (64 random bits) is drawn again
+
 
 # ---------------------------------------------------------------- fans
 
@@ -122,3 +144,127 @@ def earnings(shop_id: str, member_id: str, items: list[PreviewItem], now: dateti
 
 def _amount(plans: list[CommissionPlan], tier: str) -> int:
     return sum(p.amount_fen for p in plans if p.tier == tier)
+
+
+# ---------------------------------------------------------------- who gets a code
+
+def _check_distributor(shop_id: str, member_id: str, now: datetime) -> None:
+    dist = settings.distribution_at(shop_id, now)
+    if not dist.enabled:
+        raise RuleViolation("distribution is switched off for this shop", code="distribution_disabled")
+    member = members_table.load_member(shop_id, member_id)
+    if member.meta is None:
+        raise NotFound(f"member {member_id} is not known to this shop", code="member_not_found")
+    if not is_distributor_at(member, now, dist.eligibility.mode):
+        raise RuleViolation(f"member {member_id} is not a distributor", code="not_a_distributor")
+
+
+# ---------------------------------------------------------------- scenes
+
+
+def scene_for(shop_id: str, member_id: str, purpose: str) -> str:
+    """The member's scene for ``purpose``, made on the first request (the same forever)."""
+    for _ in range(SCENE_ATTEMPTS):
+        scene = members_table.scene_of(shop_id, member_id, purpose)
+        if scene is not None:
+            return scene
+        if members_table.create_scene(
+            shop_id, member_id, purpose, new_scene(purpose, secrets.token_bytes(8))
+        ):
+            return members_table.scene_of(shop_id, member_id, purpose) or ""
+    raise Conflict("the scene could not be made; retry the request", code="concurrent_change")
+
+
+@dataclass(frozen=True)
+class SceneView:
+    scene: str
+    member_id: str
+    purpose: str
+
+
+def scene_view(shop_id: str, scene: str) -> SceneView:
+    owner = members_table.scene_owner(shop_id, scene)
+    if owner is None:
+        raise NotFound(f"scene {scene} is not known to this shop", code="scene_not_found")
+    return SceneView(scene, owner[0], owner[1])
+
+
+# ---------------------------------------------------------------- images made once
+
+
+@dataclass(frozen=True)
+class Image:
+    key: str
+    content_type: str
+    url: str
+    expires_at: datetime  # the presigned URL's end (the real clock signs it, not the stack's override)
+
+
+def _presigned(media: MediaStore, key: str, content_type: str) -> Image:
+    return Image(
+        key, content_type, media.presigned_get(key), datetime.now(UTC) + timedelta(seconds=PRESIGN_SECONDS)
+    )
+
+
+def made_once(
+    media: MediaStore,
+    shop_id: str,
+    member_id: str,
+    claim_sk: str,
+    key: str,
+    make: Callable[[], tuple[bytes, str]],
+) -> tuple[str, bool]:
+    """(content type, made now) of the object ``key``, made by ``make()`` -> (body, content type) unless it
+    exists: one claimer makes it; the others poll for it a bounded time. A failed ``make`` drops the claim."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        stored = media.head(key)
+        if stored is not None:
+            return stored.content_type, False
+        if members_table.claim_code(shop_id, member_id, claim_sk, clock.unix_now(), CLAIM_SECONDS):
+            stored = media.head(key)  # made between our HEAD and our claim
+            if stored is not None:
+                return stored.content_type, False
+            try:
+                body, content_type = make()
+            except BaseException:
+                members_table.release_code_claim(shop_id, member_id, claim_sk)
+                raise
+            media.put(key, body, content_type)
+            return content_type, True
+        if time.monotonic() >= deadline:
+            raise Conflict("the image is being made by another request; retry", code="concurrent_change")
+        time.sleep(POLL_SECONDS)
+
+
+@dataclass(frozen=True)
+class PromotionCode:
+    scene: str
+    member_id: str
+    purpose: str
+    page: str
+    image: Image
+    made: bool  # fetched from WeChat by this request
+
+
+def promotion_code(c: Container, shop_id: str, member_id: str, purpose: str, now: datetime) -> PromotionCode:
+    _check_distributor(shop_id, member_id, now)
+    access = settings.miniprogram_access(c, shop_id, now)
+    scene = scene_for(shop_id, member_id, purpose)
+    page = access.pages[purpose]
+    key = hashed_key("codes", shop_id, access.appid, access.env_version, page, scene)
+    claim_sk = f"CODE#{purpose}#{key.rsplit('/', 1)[1]}"
+
+    def fetch() -> tuple[bytes, str]:
+        try:
+            code = c.access_tokens.code_image(access.appid, access.appsecret, scene, page, access.env_version)
+        except WechatApiError as exc:
+            raise UpstreamFailure(
+                f"WeChat refused the mini-program code: {exc}", errcode=exc.errcode
+            ) from None
+        except WechatUnavailable as exc:
+            raise UpstreamFailure(str(exc), code="wechat_unavailable") from None
+        return code.body, code.content_type
+
+    content_type, made = made_once(c.media, shop_id, member_id, claim_sk, key, fetch)
+    return PromotionCode(scene, member_id, purpose, page, _presigned(c.media, key, content_type), made)
