@@ -95,3 +95,20 @@ def post_promotion_code(call: Call, shop_id: str, member_id: str) -> Any:
         "image_url": code.image.url,
         "expires_at": rfc3339(code.image.expires_at),
     }
+
+
+@bp.route("/shops/{shop_id}/members/{member_id}/posters", methods=["POST"])
+@shop_route
+def post_poster(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.api.models import PosterIn
+    from fenxiao.service import centre
+
+    body = call.parse(PosterIn)
+    made = centre.poster(container(), shop_id, member_id, body.purpose, body.nickname, call.now)
+    return {
+        "image_url": made.image.url,
+        "expires_at": rfc3339(made.image.expires_at),
+        "width": made.width,
+        "height": made.height,
+        "content_type": made.image.content_type,
+    }

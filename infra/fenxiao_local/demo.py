@@ -8,10 +8,13 @@ returns what to print. Add a step by writing a function and listing it in ``STEP
 from __future__ import annotations
 
 import secrets
+import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -306,6 +309,33 @@ def settle_and_withdraw(demo: Demo) -> str:
     )
 
 
+MINIPROGRAM: dict[str, Any] = {
+    # Local values in WeChat's formats: the stand-in issues a token for any appid and appsecret.
+    "appid": "wxd678efh567hg6787",
+    "appsecret": "local-demo-appsecret-not-a-real-one",
+    "env_version": "develop",
+    "pages": {"promote": "pages/index/index", "invite": "pages/invite/index"},
+}
+
+
+def distributor_poster(demo: Demo) -> str:
+    """member-a's 代言推广海报: the mini-program settings, then the poster (the stand-in draws the code);
+    the image is fetched through its presigned URL and written to a file whose path is printed."""
+    shop = demo.signed
+    expect(
+        shop.request("PUT", shop.path("/settings/miniprogram"), MINIPROGRAM), 200, "PUT settings/miniprogram"
+    )
+    body = {"purpose": "promote", "nickname": "小明的好物分享"}
+    poster = expect(shop.request("POST", shop.path("/members/member-a/posters"), body), 200, "POST posters")
+    with urllib.request.urlopen(poster["image_url"], timeout=10) as answer:  # noqa: S310 - the stack's own URL
+        image = answer.read()
+    suffix = ".png" if poster["content_type"] == "image/png" else ".jpg"
+    path = Path(tempfile.gettempdir()) / f"fenxiao-demo-poster-{demo.shop_id}{suffix}"
+    path.write_bytes(image)
+    demo.state["poster_path"] = path
+    return f"member-a's poster ({poster['width']}×{poster['height']}, {len(image) // 1024} KB): {path}"
+
+
 Step = Callable[[Demo], str]
 STEPS: list[tuple[str, Step]] = [
     ("create a shop (operator)", create_shop),
@@ -317,6 +347,7 @@ STEPS: list[tuple[str, Step]] = [
     ("settle and withdraw to WeChat", settle_and_withdraw),
     ("member earns growth (order, sign-in, profile, review) and levels up", member_growth),
     ("fan leaderboard (weekly)", fan_leaderboard),
+    ("member-a's promotion poster", distributor_poster),
 ]
 
 

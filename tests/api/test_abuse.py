@@ -50,6 +50,7 @@ VALID_BODIES: dict[str, Any] = {
     "MiniProgramSettings": {"appid": "wx1234567890abcdef", "appsecret": "s" * 32},
     "InviterIn": {"inviter_id": "m-a"},
     "PromotionCodeIn": {"purpose": "promote"},
+    "PosterIn": {"purpose": "invite", "nickname": "小明"},
     "DistributorIn": {"active": False},
     "GrowthEventIn": {"type": "signin"},
     "WithdrawalIn": {"withdrawal_id": "w-9", "amount_fen": 200, "openid": OPENID},

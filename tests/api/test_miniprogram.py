@@ -333,3 +333,134 @@ def test_twenty_first_requests_make_one_scene_and_one_wechat_call(rig: Rig) -> N
     assert len({code.scene for code in codes}) == 1
     assert sum(code.made for code in codes) == 1
     assert rig.desk.calls["getwxacodeunlimit"] == 1 and len(rig.objects("codes/")) == 1
+
+
+# ---------------------------------------------------------------- posters
+
+
+def _poster(rig: Rig, nickname: str | None = "小明", member_id: str = "m1") -> Any:
+    body: dict[str, Any] = {"purpose": "promote"}
+    if nickname is not None:
+        body["nickname"] = nickname
+    return rig.shop.post(rig.shop.path(f"/members/{member_id}/posters"), body)
+
+
+def _poster_object(rig: Rig, answer: Any) -> bytes:
+    key = "posters/" + answer.body["image_url"].split("?")[0].rsplit("/posters/", 1)[1]
+    return rig.object(key)
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts every poster rendered."""
+    from fenxiao.adapters import posters
+
+    calls: list[int] = []
+    original = posters.render_poster
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(posters, "render_poster", counted)
+    return calls
+
+
+def test_the_default_poster_carries_the_members_code_and_is_rendered_once(
+    rig: Rig, renders: list[int]
+) -> None:
+    answer = _poster(rig)
+    assert answer.status == 200, answer
+    assert set(answer.body) == {"image_url", "expires_at", "width", "height", "content_type"}
+    assert (answer.body["width"], answer.body["height"]) == (750, 1334)
+    assert answer.body["content_type"] == "image/png"
+    image = _poster_object(rig, answer)
+    assert len(image) <= 1_000_000
+    scene = rig.code().body["scene"]
+    assert _decoded(image) == [scene]
+    assert renders == [1]
+    again = _poster(rig)
+    assert again.status == 200 and renders == [1] and len(rig.objects("posters/")) == 1
+    other = _poster(rig, nickname="小红")
+    assert other.status == 200 and renders == [1, 1] and len(rig.objects("posters/")) == 2
+    assert rig.desk.calls["getwxacodeunlimit"] == 1  # one code under every poster
+
+
+def test_a_custom_background_is_fetched_once_per_settings_version(rig: Rig, renders: list[int]) -> None:
+    shop = rig.shop
+    url = f"{rig.standin.url}/images/background.jpg"
+    layout = {
+        "mode": "custom",
+        "image_url": url,
+        "code": {"x": 100, "y": 700, "size": 500},
+        "nickname": {"x": 40, "y": 60, "font_size": 36, "colour": "#FFFFFF"},
+    }
+    assert shop.put(shop.path("/settings/distribution"), {"ui": {"poster": layout}}).status == 200
+    first = _poster(rig)
+    assert first.status == 200, first
+    assert (first.body["width"], first.body["height"]) == (750, 1334)
+    assert _decoded(_poster_object(rig, first)) == [rig.code().body["scene"]]
+    assert _poster(rig, nickname="b").status == 200
+    assert rig.desk.calls["images"] == 1 and len(renders) == 2
+    # a new settings version fetches it again (once) and renders again
+    assert shop.put(shop.path("/settings/distribution"), {"promotion_rules_text": "v2"}).status == 200
+    assert _poster(rig).status == 200 and _poster(rig).status == 200
+    assert rig.desk.calls["images"] == 2 and len(renders) == 3
+
+
+@pytest.mark.parametrize(
+    ("poster", "field"),
+    [
+        ({"image_url": "{standin}/images/not-an-image.png"}, "ui.poster.image_url"),
+        ({"image_url": "{standin}/images/too-large.png"}, "ui.poster.image_url"),
+        ({"image_url": "{standin}/images/too-many-pixels.png"}, "ui.poster.image_url"),
+        ({"image_url": "{standin}/images/missing.png"}, "ui.poster.image_url"),
+        (
+            {"image_url": "{standin}/images/background.png", "code": {"x": 700, "y": 0, "size": 200}},
+            "ui.poster.code",
+        ),
+    ],
+)
+def test_an_unusable_background_is_422_naming_the_field_and_stores_no_poster(
+    rig: Rig, poster: dict[str, Any], field: str
+) -> None:
+    shop = rig.shop
+    poster = {"mode": "custom", **poster, "image_url": poster["image_url"].format(standin=rig.standin.url)}
+    assert shop.put(shop.path("/settings/distribution"), {"ui": {"poster": poster}}).status == 200
+    answer = _poster(rig)
+    assert answer.status == 422, answer
+    assert answer.error["field"] == field and answer.error["code"] == "invalid_poster_settings", answer
+    assert rig.objects("posters/") == []
+    if field == "ui.poster.image_url":  # an unusable background is not kept; a usable one is, once
+        assert rig.objects("backgrounds/") == []
+
+
+def test_loopback_http_backgrounds_are_refused_unless_the_stack_is_local(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao import bootstrap
+
+    monkeypatch.setenv("FENXIAO_ALLOW_LOOPBACK_IMAGES", "false")
+    bootstrap.reset()
+    shop = rig.shop
+    poster = {"mode": "custom", "image_url": f"{rig.standin.url}/images/background.png"}
+    assert shop.put(shop.path("/settings/distribution"), {"ui": {"poster": poster}}).status == 200
+    answer = _poster(rig)
+    assert answer.status == 422 and answer.error["field"] == "ui.poster.image_url", answer
+    assert "https" in answer.error["message"] and rig.desk.calls["images"] == 0
+    for bad in ("http://example.com/a.png", "ftp://x/a.png"):
+        put = shop.put(shop.path("/settings/distribution"), {"ui": {"poster": {**poster, "image_url": bad}}})
+        assert put.status == 400 and put.error["field"].startswith("ui.poster.image_url"), put
+
+
+def test_bad_poster_requests_are_400_or_404(rig: Rig) -> None:
+    assert _poster(rig, nickname="长" * 21).status == 400
+    assert _poster(rig, nickname="长" * 20).status == 200
+    assert _poster(rig, member_id="nobody").status == 404
+    bad = rig.shop.post(rig.shop.path("/members/m1/posters"), {"purpose": "x"})
+    assert bad.status == 400 and bad.error["field"] == "purpose"
+    for size in (119, 1281):
+        put = rig.shop.put(
+            rig.shop.path("/settings/distribution"), {"ui": {"poster": {"code": {"size": size}}}}
+        )
+        assert put.status == 400 and put.error["field"] == "ui.poster.code.size", put

@@ -32,6 +32,7 @@ from fenxiao.api.models import (
     EarningsIn,
     GrowthEventIn,
     InviterIn,
+    PosterIn,
     PromotionCodeIn,
     RotateSecret,
     RunJob,
@@ -285,6 +286,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         PromotionCodeIn,
         description="WeChat's errors answer 502 with code wechat_error and WeChat's errcode (nothing is"
         " stored; retry), or wechat_unavailable.",
+    ),
+    ("POST", "/shops/{shop_id}/members/{member_id}/posters"): Operation(
+        "The member's poster: the code on the shop's default or custom background, with the nickname",
+        "shop",
+        (200, 404, 409, 422, 502),
+        PosterIn,
+        description="A background that cannot be used answers 422 naming ui.poster.image_url (or"
+        " ui.poster.code); the same member, purpose, settings version and nickname answer the stored image.",
     ),
     # leaderboards
     ("GET", "/shops/{shop_id}/leaderboards/{board}"): Operation(

@@ -130,6 +130,43 @@ class CustomImage(Strict):
         return self
 
 
+# ---------------------------------------------------------------- the poster's layout (SPEC §9)
+
+# The local stand-in serves test backgrounds over plain http on the loopback address; such a URL may be
+# stored anywhere but is fetched only where FENXIAO_ALLOW_LOOPBACK_IMAGES is set (the local stack), so in AWS
+# a poster with it is refused (422 ui.poster.image_url) and nothing is fetched.
+BackgroundUrl = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(https://[^\s]{1,500}|http://127\.0\.0\.1:[0-9]{1,5}/[^\s]{0,400})$", max_length=508
+    ),
+]
+
+
+class PosterCode(Strict):
+    """The mini-program code's box on the background: top-left corner and side, in pixels."""
+
+    x: Annotated[int, Field(ge=0, le=4096)] = 215
+    y: Annotated[int, Field(ge=0, le=4096)] = 830
+    size: Annotated[int, Field(ge=120, le=1280)] = 320
+
+
+class PosterNickname(Strict):
+    x: Annotated[int, Field(ge=0, le=4096)]
+    y: Annotated[int, Field(ge=0, le=4096)]
+    font_size: Annotated[int, Field(ge=12, le=200)] = 40
+    colour: Colour = "#333333"
+
+
+class PosterSettings(CustomImage):
+    """The poster: the default background (with its own layout) or a custom one with the code placed at
+    ``code`` and the nickname, if the layout has a place for it, at ``nickname``."""
+
+    image_url: BackgroundUrl | None = None
+    code: PosterCode = PosterCode()
+    nickname: PosterNickname | None = None
+
+
 class Ui(Strict):
     """分销界面配置: the distribution pages' look, served back to the mini-program as configured."""
 
@@ -138,7 +175,7 @@ class Ui(Strict):
     endorse_page: CustomImage = CustomImage()  # 代言界面
     endorse_button: ButtonStyle = ButtonStyle(text="我要代言")
     invite_button: ButtonStyle = ButtonStyle(background_colour="#FF9900", text="邀请好友")
-    poster: CustomImage = CustomImage()  # 代言推广海报
+    poster: PosterSettings = PosterSettings()  # 代言推广海报
     share_card: ShareCard = ShareCard()
     earnings_background: CustomImage = CustomImage()  # 收益流程背景图
 

@@ -25,7 +25,7 @@ from typing import Any
 from fenxiao import clock
 from fenxiao.adapters import ledger as ledger_table
 from fenxiao.adapters import members as members_table
-from fenxiao.adapters.media import PRESIGN_SECONDS, MediaStore, hashed_key
+from fenxiao.adapters.media import PRESIGN_SECONDS, MediaStore, StoredObject, hashed_key
 from fenxiao.adapters.members import load_member
 from fenxiao.adapters.wechat_miniprogram import WechatApiError, WechatUnavailable
 from fenxiao.bootstrap import Container
@@ -206,32 +206,30 @@ def _presigned(media: MediaStore, key: str, content_type: str) -> Image:
     )
 
 
+Made = tuple[bytes, str, dict[str, str]]  # body, content type, metadata
+
+
 def made_once(
-    media: MediaStore,
-    shop_id: str,
-    member_id: str,
-    claim_sk: str,
-    key: str,
-    make: Callable[[], tuple[bytes, str]],
-) -> tuple[str, bool]:
-    """(content type, made now) of the object ``key``, made by ``make()`` -> (body, content type) unless it
-    exists: one claimer makes it; the others poll for it a bounded time. A failed ``make`` drops the claim."""
+    media: MediaStore, shop_id: str, member_id: str, claim_sk: str, key: str, make: Callable[[], Made]
+) -> tuple[StoredObject, bool]:
+    """(the object ``key``, made now): made by ``make()`` unless it exists. One request claims the making;
+    concurrent ones poll for the object a bounded time. A failed ``make`` drops the claim and stores nothing."""
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         stored = media.head(key)
         if stored is not None:
-            return stored.content_type, False
+            return stored, False
         if members_table.claim_code(shop_id, member_id, claim_sk, clock.unix_now(), CLAIM_SECONDS):
             stored = media.head(key)  # made between our HEAD and our claim
             if stored is not None:
-                return stored.content_type, False
+                return stored, False
             try:
-                body, content_type = make()
+                body, content_type, metadata = make()
             except BaseException:
                 members_table.release_code_claim(shop_id, member_id, claim_sk)
                 raise
-            media.put(key, body, content_type)
-            return content_type, True
+            media.put(key, body, content_type, metadata)
+            return StoredObject(content_type, metadata), True
         if time.monotonic() >= deadline:
             raise Conflict("the image is being made by another request; retry", code="concurrent_change")
         time.sleep(POLL_SECONDS)
@@ -255,7 +253,7 @@ def promotion_code(c: Container, shop_id: str, member_id: str, purpose: str, now
     key = hashed_key("codes", shop_id, access.appid, access.env_version, page, scene)
     claim_sk = f"CODE#{purpose}#{key.rsplit('/', 1)[1]}"
 
-    def fetch() -> tuple[bytes, str]:
+    def fetch() -> Made:
         try:
             code = c.access_tokens.code_image(access.appid, access.appsecret, scene, page, access.env_version)
         except WechatApiError as exc:
@@ -264,7 +262,91 @@ def promotion_code(c: Container, shop_id: str, member_id: str, purpose: str, now
             ) from None
         except WechatUnavailable as exc:
             raise UpstreamFailure(str(exc), code="wechat_unavailable") from None
-        return code.body, code.content_type
+        return code.body, code.content_type, {}
 
-    content_type, made = made_once(c.media, shop_id, member_id, claim_sk, key, fetch)
-    return PromotionCode(scene, member_id, purpose, page, _presigned(c.media, key, content_type), made)
+    stored, made = made_once(c.media, shop_id, member_id, claim_sk, key, fetch)
+    return PromotionCode(scene, member_id, purpose, page, _presigned(c.media, key, stored.content_type), made)
+
+
+# ---------------------------------------------------------------- posters
+
+
+@dataclass(frozen=True)
+class Poster:
+    image: Image
+    width: int
+    height: int
+    made: bool  # rendered by this request
+
+
+def poster(
+    c: Container, shop_id: str, member_id: str, purpose: str, nickname: str | None, now: datetime
+) -> Poster:
+    """The member's poster: the code (made once, above) on the background of the distribution settings in
+    force, rendered once per member, purpose, settings version and nickname (the object's key hashes them)."""
+    from fenxiao.adapters import posters
+    from fenxiao.adapters.shops import DISTRIBUTION, config_key, version_at
+    from fenxiao.schemas.settings import DistributionSettings
+
+    code = promotion_code(c, shop_id, member_id, purpose, now)
+    found = version_at(config_key(shop_id, DISTRIBUTION), now)
+    version, doc = found if found is not None else ("", None)
+    poster_settings = DistributionSettings.model_validate(doc or {}).ui.poster
+    layout: posters.PosterLayout | None = None
+    background_key = "default"
+    if poster_settings.mode == "custom" and poster_settings.image_url:
+        url = poster_settings.image_url
+        background_key = hashed_key("backgrounds", shop_id, url, version)
+        box = poster_settings.code
+        label = poster_settings.nickname
+        layout = posters.PosterLayout(
+            posters.CodeBox(box.x, box.y, box.size),
+            posters.NicknameBox(label.x, label.y, label.font_size, label.colour) if label else None,
+        )
+
+        def fetch_background() -> Made:
+            try:
+                data = posters.fetch_background(url, allow_loopback_http=c.settings.allow_loopback_images)
+                image = posters.check_background(data)
+            except posters.PosterInputError as exc:
+                raise _unusable(exc) from None
+            kind = "image/png" if image.format == "PNG" else "image/jpeg"
+            return data, kind, {}
+
+        made_once(
+            c.media,
+            shop_id,
+            member_id,
+            "BG#" + background_key.rsplit("/", 1)[1],
+            background_key,
+            fetch_background,
+        )
+    layout_text = repr(layout)
+    key = hashed_key("posters", code.image.key, background_key, layout_text, nickname or "")
+
+    def render() -> Made:
+        code_image = c.media.get(code.image.key)
+        background = c.media.get(background_key) if layout is not None else None
+        if code_image is None or (layout is not None and background is None):
+            raise Conflict(
+                "an image the poster is made from expired just now; retry", code="concurrent_change"
+            )
+        try:
+            rendered = posters.render_poster(background, code_image, layout, nickname)
+        except posters.PosterInputError as exc:
+            raise _unusable(exc) from None
+        size = {"width": str(rendered.width), "height": str(rendered.height)}
+        return rendered.body, rendered.content_type, size
+
+    stored, made = made_once(c.media, shop_id, member_id, "POSTER#" + key.rsplit("/", 1)[1], key, render)
+    image = _presigned(c.media, key, stored.content_type)
+    return Poster(image, int(stored.metadata["width"]), int(stored.metadata["height"]), made)
+
+
+def _unusable(exc: Exception) -> RuleViolation:
+    field = getattr(exc, "field", "ui.poster")
+    return RuleViolation(
+        f"the poster cannot be made: {getattr(exc, 'message', exc)}",
+        code="invalid_poster_settings",
+        field=field,
+    )
