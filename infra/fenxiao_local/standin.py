@@ -314,7 +314,9 @@ class Standin:
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
             def log_message(self, format: str, *args: Any) -> None:
-                log.debug(format, *args)
+                from fenxiao.adapters.wechat_miniprogram import TOKEN_IN_URL  # tokens arrive in the query
+
+                log.debug(format, *(TOKEN_IN_URL.sub(r"\1***", a) if isinstance(a, str) else a for a in args))
 
         return Handler
 

@@ -464,3 +464,16 @@ def test_bad_poster_requests_are_400_or_404(rig: Rig) -> None:
             rig.shop.path("/settings/distribution"), {"ui": {"poster": {"code": {"size": size}}}}
         )
         assert put.status == 400 and put.error["field"] == "ui.poster.code.size", put
+
+
+def test_the_access_token_is_cut_out_of_urllib3s_request_log(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
+        assert rig.code().status == 200
+    tokens = list(rig.desk.tokens)
+    lines = [r.getMessage() for r in caplog.records if r.name == "urllib3.connectionpool"]
+    assert tokens and any("/wxa/getwxacodeunlimit?access_token=***" in line for line in lines), lines
+    assert not any(token in line for token in tokens for line in lines)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fenxiao_local.client import OperatorClient, ShopClient, StandinClient
+from fenxiao_local.client import OperatorClient, ShopClient, StandinClient, http_request
 from fenxiao_local.wechatpay_keys import StandinKeys
 from tests.support.e2e import TOKEN, Running, start_stack, stop, transaction_success
 
@@ -119,6 +119,19 @@ def test_no_secret_in_logs_or_answers_at_debug(debug_stack: tuple[Running, Path]
         shop.request("PUT", shop.path("/settings/miniprogram"), {**miniprogram, "appid": appsecret + "!"}),
         400,
     )
+    # a promotion code: the appsecret is decrypted and an access token fetched and used
+    keep("grant a", shop.request("PUT", shop.path("/members/a/distributor"), {"active": True}))
+    keep("code", shop.request("POST", shop.path("/members/a/promotion-codes"), {"purpose": "promote"}))
+    # the stand-in answers the same token to the same appid while it is valid (as WeChat's stable_token)
+    token_answer = http_request(
+        "POST",
+        standin.base_url + "/cgi-bin/stable_token",
+        json.dumps(
+            {"grant_type": "client_credential", "appid": miniprogram["appid"], "secret": appsecret}
+        ).encode(),
+        {"Content-Type": "application/json"},
+    )
+    access_token = token_answer[1]["access_token"]
 
     settings = {
         "rates": {"level1_bp": 1000, "level2_bp": 500, "self_bp": 200},
@@ -172,6 +185,7 @@ def test_no_secret_in_logs_or_answers_at_debug(debug_stack: tuple[Running, Path]
         "APIv3 key": _forms(keys.apiv3_key),
         "operator token": _forms(TOKEN),
         "mini-program appsecret": _forms(appsecret),
+        "access token": _forms(access_token),
         "merchant private key": _pem_body_lines(wechatpay["merchant_private_key_pem"]),
         "platform private key": _pem_body_lines(stored["platform_private_key_pem"]),
         "certificate private key": _pem_body_lines(stored["certificate_private_key_pem"]),

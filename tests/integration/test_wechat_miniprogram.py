@@ -29,7 +29,8 @@ def keys() -> StandinKeys:
 @pytest.fixture
 def standin(keys: StandinKeys) -> Iterator[tuple[Standin, MiniProgramDesk]]:
     server = Standin(lambda: keys, "127.0.0.1", 0)
-    desk = MiniProgramDesk(server, timeout_seconds=wx.READ_TIMEOUT_SECONDS + 1)
+    desk = server.miniprogram  # every stand-in has its mini-program desk
+    desk.timeout_seconds = wx.READ_TIMEOUT_SECONDS + 1
     server.start()
     try:
         yield server, desk

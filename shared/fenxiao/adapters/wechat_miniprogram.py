@@ -19,7 +19,9 @@ is scrubbed of both before it is kept.
 from __future__ import annotations
 
 import json
+import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -70,12 +72,36 @@ def _scrub(text: str, *secrets: str) -> str:
     return text[:200]
 
 
+TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s\"']+")
+
+
+class RedactTokens(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query string included, and getwxacodeunlimit takes the
+    access token in its query: the token is cut out of the record before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = TOKEN_IN_URL.sub(r"\1***", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                TOKEN_IN_URL.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
+def _redact_urllib3_logs() -> None:
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, RedactTokens) for f in logger.filters):
+        logger.addFilter(RedactTokens())
+
+
 class MiniProgramClient:
     """The two calls, at ``base_url`` (https://api.weixin.qq.com, or the local stand-in)."""
 
     def __init__(self, base_url: str, pool: urllib3.PoolManager | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.pool = pool or urllib3.PoolManager(retries=False, maxsize=8)
+        _redact_urllib3_logs()
 
     def stable_token(self, appid: str, secret: str) -> tuple[str, int]:
         """(access_token, expires_in seconds)."""
