@@ -333,6 +333,11 @@ def test_twenty_first_requests_make_one_scene_and_one_wechat_call(rig: Rig) -> N
     assert len({code.scene for code in codes}) == 1
     assert sum(code.made for code in codes) == 1
     assert rig.desk.calls["getwxacodeunlimit"] == 1 and len(rig.objects("codes/")) == 1
+    from fenxiao.adapters.members import MemberItem, member_key
+
+    left = [i.sk for i in MemberItem.query(member_key("shop1", "m1"), consistent_read=True)]
+    assert not [sk for sk in left if sk.startswith("CODE#")], left  # every claim was dropped
+    assert "SCENE#promote" in left
 
 
 # ---------------------------------------------------------------- posters

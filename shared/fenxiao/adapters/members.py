@@ -484,5 +484,5 @@ def claim_code(shop_id: str, member_id: str, sk: str, now_unix: float, seconds: 
 
 
 def release_code_claim(shop_id: str, member_id: str, sk: str) -> None:
-    """Drop a claim whose making failed, so that the next request tries at once."""
+    """Drop a claim once its image is stored or its making failed (the next request then tries at once)."""
     CodeClaimModel(member_key(shop_id, member_id), sk).delete()

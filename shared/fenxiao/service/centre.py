@@ -213,23 +213,24 @@ def made_once(
     media: MediaStore, shop_id: str, member_id: str, claim_sk: str, key: str, make: Callable[[], Made]
 ) -> tuple[StoredObject, bool]:
     """(the object ``key``, made now): made by ``make()`` unless it exists. One request claims the making;
-    concurrent ones poll for the object a bounded time. A failed ``make`` drops the claim and stores nothing."""
+    concurrent ones poll for the object a bounded time. A failed ``make`` stores nothing: the next request
+    claims and tries again at once."""
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         stored = media.head(key)
         if stored is not None:
             return stored, False
         if members_table.claim_code(shop_id, member_id, claim_sk, clock.unix_now(), CLAIM_SECONDS):
-            stored = media.head(key)  # made between our HEAD and our claim
-            if stored is not None:
-                return stored, False
+            # The claim is dropped however this ends, so claims never pile up in the member's partition.
             try:
+                stored = media.head(key)  # made between our HEAD and our claim
+                if stored is not None:
+                    return stored, False
                 body, content_type, metadata = make()
-            except BaseException:
+                media.put(key, body, content_type, metadata)
+                return StoredObject(content_type, metadata), True
+            finally:
                 members_table.release_code_claim(shop_id, member_id, claim_sk)
-                raise
-            media.put(key, body, content_type, metadata)
-            return StoredObject(content_type, metadata), True
         if time.monotonic() >= deadline:
             raise Conflict("the image is being made by another request; retry", code="concurrent_change")
         time.sleep(POLL_SECONDS)
