@@ -8,7 +8,16 @@ from chalice import Blueprint
 
 from fenxiao.api.http import Call, shop_route
 from fenxiao.api.models import PromotionCodeIn
-from fenxiao.api.responses import EarningsView, FansPage, LedgerPage, WithdrawalPage, answer
+from fenxiao.api.responses import (
+    EarningsView,
+    FansPage,
+    LedgerPage,
+    PosterView,
+    PromotionCodeView,
+    SceneView,
+    WithdrawalPage,
+    answer,
+)
 from fenxiao.bootstrap import container
 from fenxiao.timefmt import rfc3339
 
@@ -77,7 +86,7 @@ def get_scene(call: Call, shop_id: str, scene: str) -> Any:
     from fenxiao.service import centre
 
     view = centre.scene_view(shop_id, scene)
-    return {"scene": view.scene, "member_id": view.member_id, "purpose": view.purpose}
+    return answer(SceneView, {"scene": view.scene, "member_id": view.member_id, "purpose": view.purpose})
 
 
 @bp.route("/shops/{shop_id}/members/{member_id}/promotion-codes", methods=["POST"])
@@ -87,14 +96,17 @@ def post_promotion_code(call: Call, shop_id: str, member_id: str) -> Any:
 
     body = call.parse(PromotionCodeIn)
     code = centre.promotion_code(container(), shop_id, member_id, body.purpose, call.now)
-    return {
-        "scene": code.scene,
-        "member_id": code.member_id,
-        "purpose": code.purpose,
-        "page": code.page,
-        "image_url": code.image.url,
-        "expires_at": rfc3339(code.image.expires_at),
-    }
+    return answer(
+        PromotionCodeView,
+        {
+            "scene": code.scene,
+            "member_id": code.member_id,
+            "purpose": code.purpose,
+            "page": code.page,
+            "image_url": code.image.url,
+            "expires_at": rfc3339(code.image.expires_at),
+        },
+    )
 
 
 @bp.route("/shops/{shop_id}/members/{member_id}/posters", methods=["POST"])
@@ -105,10 +117,13 @@ def post_poster(call: Call, shop_id: str, member_id: str) -> Any:
 
     body = call.parse(PosterIn)
     made = centre.poster(container(), shop_id, member_id, body.purpose, body.nickname, call.now)
-    return {
-        "image_url": made.image.url,
-        "expires_at": rfc3339(made.image.expires_at),
-        "width": made.width,
-        "height": made.height,
-        "content_type": made.image.content_type,
-    }
+    return answer(
+        PosterView,
+        {
+            "image_url": made.image.url,
+            "expires_at": rfc3339(made.image.expires_at),
+            "width": made.width,
+            "height": made.height,
+            "content_type": made.image.content_type,
+        },
+    )

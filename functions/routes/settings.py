@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
-from fenxiao.api.responses import ProductRatesView, TrustHistoryPage, WechatPayView, answer
+from fenxiao.api.responses import (
+    MiniProgramSettingsView,
+    ProductRatesView,
+    TrustHistoryPage,
+    WechatPayView,
+    answer,
+)
 from fenxiao.bootstrap import container
 from fenxiao.schemas.settings import DistributionSettings, MembershipSettings
 from fenxiao.timefmt import rfc3339
@@ -131,7 +137,7 @@ def _wechatpay_body(view: WechatPayState | None) -> dict[str, Any]:
 def get_miniprogram_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
 
-    return _miniprogram_body(settings.miniprogram_view(shop_id, call.now))
+    return answer(MiniProgramSettingsView, _miniprogram_body(settings.miniprogram_view(shop_id, call.now)))
 
 
 @bp.route("/shops/{shop_id}/settings/miniprogram", methods=["PUT"])
@@ -139,8 +145,8 @@ def get_miniprogram_settings(call: Call, shop_id: str) -> Any:
 def put_miniprogram_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.service import settings
 
-    # view.appsecret_changed: where the trust-change history (SPEC §10) records an appsecret change.
-    return _miniprogram_body(settings.put_miniprogram(container(), shop_id, call.json(), call.now))
+    view = settings.put_miniprogram(container(), shop_id, call.json(), call.now)
+    return answer(MiniProgramSettingsView, _miniprogram_body(view))
 
 
 def _miniprogram_body(view: MiniProgramView) -> dict[str, Any]:

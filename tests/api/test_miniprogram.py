@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import ShopCaller
+from tests.support.app import ShopCaller
 
 pytestmark = pytest.mark.api
 
@@ -155,6 +155,12 @@ class Rig:
     def code(self, member_id: str = "m1", purpose: str = "promote") -> Any:
         return self.shop.post(self.shop.path(f"/members/{member_id}/promotion-codes"), {"purpose": purpose})
 
+    def later(self) -> int:
+        """A signing time one second on (a write repeated within its second is a replay)."""
+        from fenxiao import clock
+
+        return int(clock.unix_now()) + 1
+
     def objects(self, prefix: str = "") -> list[str]:
         import boto3
 
@@ -173,7 +179,7 @@ def rig(shop: ShopCaller, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     from fenxiao import bootstrap
     from fenxiao_local.standin import Standin
-    from tests import wechatpay_support as wx
+    from tests.support import wechatpay as wx
 
     outputs = boto3.client("cloudformation").describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]
     bucket = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "MediaBucketName")
@@ -267,7 +273,10 @@ def test_codes_only_for_known_distributors_of_an_enabled_configured_shop(rig: Ri
     assert shop.put(shop.path("/members/m1/distributor"), {"active": False}).status == 200
     refused = rig.code()
     assert refused.status == 422 and refused.error["code"] == "not_a_distributor", refused
-    assert shop.put(shop.path("/members/m1/distributor"), {"active": True}).status == 200
+    # The rig's grant again: signed in a later second, it is not a replay (SPEC §10).
+    assert (
+        shop.put(shop.path("/members/m1/distributor"), {"active": True}, timestamp=rig.later()).status == 200
+    )
     assert shop.put(shop.path("/settings/distribution"), {"enabled": False}).status == 200
     off = rig.code()
     assert off.status == 422 and off.error["code"] == "distribution_disabled", off
@@ -323,7 +332,7 @@ def test_twenty_first_requests_make_one_scene_and_one_wechat_call(rig: Rig) -> N
     from fenxiao import clock
     from fenxiao.bootstrap import container
     from fenxiao.service import centre
-    from tests.support_money import moto_dynamodb_serialized
+    from tests.support.stack import moto_dynamodb_serialized
 
     c = container()
     with moto_dynamodb_serialized(), ThreadPoolExecutor(20) as pool:

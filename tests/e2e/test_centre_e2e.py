@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from fenxiao_local.client import OperatorClient, ShopClient, http_request
-from tests.e2e.support import TOKEN, Running, ok
+from tests.support.e2e import TOKEN, Running, ok
 
 pytestmark = pytest.mark.e2e
 

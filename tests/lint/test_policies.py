@@ -386,9 +386,9 @@ def test_only_the_api_reaches_the_media_bucket_and_only_its_objects() -> None:
     # service.centre reads (GET, HEAD) and writes objects; a HEAD of a missing object needs ListBucket.
     assert sorted(GRANTS["ApiFunction"].s3, key=str) == sorted(
         [
-            ("s3:GetObject", {"Sub": "${MediaBucket.Arn}/*"}),
-            ("s3:PutObject", {"Sub": "${MediaBucket.Arn}/*"}),
-            ("s3:ListBucket", {"GetAtt": "MediaBucket.Arn"}),
+            ("s3:GetObject", {"Fn::Sub": "${MediaBucket.Arn}/*"}),
+            ("s3:PutObject", {"Fn::Sub": "${MediaBucket.Arn}/*"}),
+            ("s3:ListBucket", {"Fn::GetAtt": ["MediaBucket", "Arn"]}),
         ],
         key=str,
     )

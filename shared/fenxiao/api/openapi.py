@@ -49,10 +49,14 @@ from fenxiao.api.responses import (
     LeaderboardView,
     LedgerPage,
     MemberView,
+    MiniProgramSettingsView,
     NotificationRecords,
     OrderView,
+    PosterView,
     ProductRatesView,
+    PromotionCodeView,
     RefundSplitView,
+    SceneView,
     SecretRotated,
     ShopCreated,
     TrustHistoryPage,
@@ -213,13 +217,17 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         description="Field names only, never their values.",
     ),
     ("GET", "/shops/{shop_id}/settings/miniprogram"): Operation(
-        "The mini-program settings without the appsecret: whether it is set", "shop", (200,)
+        "The mini-program settings without the appsecret: whether it is set",
+        "shop",
+        (200,),
+        response=MiniProgramSettingsView,
     ),
     ("PUT", "/shops/{shop_id}/settings/miniprogram"): Operation(
         "Set the mini-program settings (fields left out keep their value; the appsecret is write-only)",
         "shop",
         (200,),
         MiniProgramSettings,
+        response=MiniProgramSettingsView,
     ),
     # members
     ("POST", "/shops/{shop_id}/members/{member_id}/inviter"): Operation(
@@ -277,13 +285,17 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     # the distribution centre (SPEC §9)
     ("GET", "/shops/{shop_id}/scenes/{scene}"): Operation(
-        "The member and purpose a scene (of a scanned mini-program code) stands for", "shop", (200, 404)
+        "The member and purpose a scene (of a scanned mini-program code) stands for",
+        "shop",
+        (200, 404),
+        response=SceneView,
     ),
     ("POST", "/shops/{shop_id}/members/{member_id}/promotion-codes"): Operation(
         "The member's mini-program code for a purpose: its scene and a presigned image URL",
         "shop",
         (200, 404, 409, 422, 502),
         PromotionCodeIn,
+        response=PromotionCodeView,
         description="WeChat's errors answer 502 with code wechat_error and WeChat's errcode (nothing is"
         " stored; retry), or wechat_unavailable.",
     ),
@@ -292,6 +304,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "shop",
         (200, 404, 409, 422, 502),
         PosterIn,
+        response=PosterView,
         description="A background that cannot be used answers 422 naming ui.poster.image_url (or"
         " ui.poster.code); the same member, purpose, settings version and nickname answer the stored image.",
     ),

@@ -64,13 +64,15 @@ class ErrorDetail(Strict):
         Annotated[str, Field(description="The offending field, dotted (rates.level1_bp).")]
         | SkipJsonSchema[None]
     ) = Field(default=None, json_schema_extra=_no_default)
+    # WeChat's own code on a 502 wechat_error (SPEC §9), for the mall's support staff; left out otherwise.
+    errcode: (
+        Annotated[int, Field(description="WeChat's errcode (502 wechat_error only).")] | SkipJsonSchema[None]
+    ) = Field(default=None, json_schema_extra=_no_default)
 
     @model_serializer(mode="wrap")
-    def _omit_field(self, handler: Any) -> dict[str, Any]:
+    def _omit_absent(self, handler: Any) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if data.get("field") is None:
-            data.pop("field", None)
-        return data
+        return {k: v for k, v in data.items() if not (k in ("field", "errcode") and v is None)}
 
 
 class Error(Strict):
@@ -207,6 +209,21 @@ class WechatPayView(_Root):
     """The WeChat Pay settings without their secrets: whether each secret is set."""
 
     root: WechatPayUnset | WechatPaySet
+
+
+class MiniProgramPagesView(Strict):
+    promote: str
+    invite: str
+
+
+class MiniProgramSettingsView(Strict):
+    """The mini-program settings without the appsecret: whether it is set (unconfigured: appid null)."""
+
+    configured: bool
+    appid: str | None
+    appsecret_set: bool
+    env_version: Literal["release", "trial", "develop"]
+    pages: MiniProgramPagesView
 
 
 # ---------------------------------------------------------------- members
@@ -412,3 +429,34 @@ class EarningsView(Strict):
     items: list[EarningsItem]
     show_earn_label: bool
     show_self_purchase_label: bool
+
+
+Scene = Annotated[
+    str,
+    Field(pattern=r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}$", description="What the member's code carries."),
+]
+Purpose = Literal["promote", "invite"]
+ImageUrl = Annotated[str, Field(min_length=1, description="A presigned GET URL, valid until expires_at.")]
+
+
+class SceneView(Strict):
+    scene: Scene
+    member_id: Identifier
+    purpose: Purpose
+
+
+class PromotionCodeView(Strict):
+    scene: Scene
+    member_id: Identifier
+    purpose: Purpose
+    page: str
+    image_url: ImageUrl
+    expires_at: Timestamp
+
+
+class PosterView(Strict):
+    image_url: ImageUrl
+    expires_at: Timestamp
+    width: Annotated[int, Field(ge=1)]
+    height: Annotated[int, Field(ge=1)]
+    content_type: Literal["image/png", "image/jpeg"]

@@ -148,6 +148,7 @@ def _amount(plans: list[CommissionPlan], tier: str) -> int:
 
 # ---------------------------------------------------------------- who gets a code
 
+
 def _check_distributor(shop_id: str, member_id: str, now: datetime) -> None:
     dist = settings.distribution_at(shop_id, now)
     if not dist.enabled:
