@@ -88,6 +88,32 @@ def test_a_partial_put_keeps_the_appsecret_and_the_other_fields(shop: ShopCaller
     assert not kept.appsecret_changed
 
 
+def test_every_appsecret_change_is_a_trust_change_in_the_history(
+    shop: ShopCaller, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import timedelta
+
+    from fenxiao import clock
+
+    path, history = shop.path("/settings/miniprogram"), shop.path("/settings/history?document=miniprogram")
+    assert shop.put(path, MINIPROGRAM).status == 200
+    first = shop.get(history).body["entries"]
+    assert [e["fields"] for e in first] == [["appsecret"]]
+    for n, body in enumerate(
+        ({"appsecret": APPSECRET}, {"env_version": "develop"}, {"appid": "wx0000000000000001"})
+    ):
+        clock.set_now(clock.now() + timedelta(seconds=n + 1))  # each signed in its own second (no replay)
+        assert shop.put(path, body).status == 200
+    assert shop.get(history).body["entries"] == first  # the same secret again, or none: no trust change
+    clock.set_now(clock.now() + timedelta(seconds=5))
+    assert shop.put(path, {"appsecret": "f" * 32}).status == 200
+    entries = shop.get(history).body["entries"]
+    assert [e["fields"] for e in entries] == [["appsecret"], ["appsecret"]] and entries[1] == first[0]
+    warned = [r for r in caplog.records if r.getMessage() == "trust settings changed"]
+    assert [getattr(r, "document", None) for r in warned] == ["miniprogram", "miniprogram"]
+    assert APPSECRET not in caplog.text and "f" * 32 not in caplog.text
+
+
 def _bad(**over: Any) -> dict[str, Any]:
     body = {**MINIPROGRAM, **over}
     return {k: v for k, v in body.items() if v is not ...}

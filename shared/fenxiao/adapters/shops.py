@@ -298,9 +298,16 @@ def newest_version(ckey: str) -> tuple[str, Any] | None:
     return None if head.head_at is None else (head.head_at, head.doc)
 
 
-def write_version(ckey: str, effective_at: str, doc: Any, replaces: str | None) -> bool:
+def write_version(
+    ckey: str,
+    effective_at: str,
+    doc: Any,
+    replaces: str | None,
+    trust: tuple[str, str, list[str]] | None = None,
+) -> bool:
     """Store a version and make it the HEAD, in one transaction, on the condition that the newest version
-    is still ``replaces`` (None: there was none). False (nothing written) when another write came first."""
+    is still ``replaces`` (None: there was none). False (nothing written) when another write came first.
+    ``trust``: (shop_id, document, fields) of a trust change the version makes, appended at its time."""
     unchanged = (
         ConfigVersionModel.head_at.does_not_exist()
         if replaces is None
@@ -313,6 +320,8 @@ def write_version(ckey: str, effective_at: str, doc: Any, replaces: str | None) 
                 condition=ConfigVersionModel.effective_at.does_not_exist(),
             )
             tx.save(ConfigVersionModel(ckey, HEAD, doc=doc, head_at=effective_at), condition=unchanged)
+            if trust is not None:
+                add_trust_change(tx, trust[0], trust[1], effective_at, trust[2])
     except TransactWriteError as exc:
         if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
             raise

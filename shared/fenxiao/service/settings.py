@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from fenxiao.adapters.shops import (
     DISTRIBUTION,
     MEMBERSHIP,
+    MINIPROGRAM,
     RATES,
     TRUST_DOCUMENTS,
     WECHATPAY,
@@ -65,7 +66,12 @@ def _doc_at(ckey: str, at: datetime) -> Any:
 STORE_ATTEMPTS = 10
 
 
-def _store(ckey: str, build: Callable[[Any], Any], now: datetime) -> Any:
+def _store(
+    ckey: str,
+    build: Callable[[Any], Any],
+    now: datetime,
+    trust: Callable[[], tuple[str, str, list[str]] | None] = lambda: None,
+) -> Any:
     """Write a new version built from the newest one; returns the stored document.
 
     ``build(newest_doc)`` makes the document to store (and validates it: nothing is written when it
@@ -73,7 +79,8 @@ def _store(ckey: str, build: Callable[[Any], Any], now: datetime) -> Any:
     is not before ``now`` (the clock was moved back, or another PUT got there first), so versions stay
     strictly increasing and a PUT applies to every payment after it returned. The write holds only while
     the newest version is still the one ``build`` saw: after a concurrent PUT it is retried on the new
-    newest version, so no accepted change is lost.
+    newest version, so no accepted change is lost. ``trust()``, asked after each ``build``, names the trust
+    change that document makes (shop_id, document, fields), written in the same transaction.
     """
     newest = newest_version(ckey)
     for _ in range(STORE_ATTEMPTS):
@@ -82,7 +89,7 @@ def _store(ckey: str, build: Callable[[Any], Any], now: datetime) -> Any:
         if newest_at is not None:
             moment = max(now, from_key(newest_at) + timedelta(microseconds=1))
         doc = build(newest[1] if newest is not None else None)
-        if write_version(ckey, key(moment), doc, replaces=newest_at):
+        if write_version(ckey, key(moment), doc, replaces=newest_at, trust=trust()):
             return doc
         newest = newest_version(ckey)
     raise Conflict(
@@ -412,7 +419,6 @@ def wechatpay_secrets(c: Container, shop: ShopModel) -> tuple[str, str | None]:
 
 # ---------------------------------------------------------------- mini-program (SPEC §9; versioned, appsecret encrypted)
 
-MINIPROGRAM = "miniprogram"
 MINIPROGRAM_APPSECRET_PURPOSE = "miniprogram_appsecret"
 _APPSECRET_CT = "appsecret_ct"  # the stored document's ciphertext field (base64): never shown
 
@@ -421,7 +427,7 @@ _APPSECRET_CT = "appsecret_ct"  # the stored document's ciphertext field (base64
 class MiniProgramView:
     """What may be shown of a shop's mini-program settings (never the appsecret), and for the PUT that stored
     them whether the appsecret changed: ``appsecret_changed`` is where a trust change of the appsecret is
-    detected (SPEC §10 keeps a history of them)."""
+    detected (SPEC §10 keeps a history of them, written with the version)."""
 
     configured: bool
     appid: str | None
@@ -478,7 +484,13 @@ def put_miniprogram(c: Container, shop_id: str, body: Any, now: datetime) -> Min
         new_ct = base64.b64encode(
             c.secrets.encrypt(secret.encode(), shop_id=shop_id, purpose=MINIPROGRAM_APPSECRET_PURPOSE)
         ).decode()
-    doc = _store(config_key(shop_id, MINIPROGRAM), build, now)
+
+    def trust() -> tuple[str, str, list[str]] | None:
+        return (shop_id, MINIPROGRAM, ["appsecret"]) if changed[0] else None
+
+    doc = _store(config_key(shop_id, MINIPROGRAM), build, now, trust)
+    if changed[0]:
+        _trust_changed(shop_id, MINIPROGRAM, ["appsecret"], merchant_changed=False)
     return _miniprogram_view(doc, changed[0])
 
 
