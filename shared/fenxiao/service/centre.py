@@ -33,6 +33,7 @@ from fenxiao.domain.commission import CommissionPlan, Rates, plan_commissions
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation, UpstreamFailure
 from fenxiao.domain.refunds import OrderLine
 from fenxiao.domain.scenes import new_scene
+from fenxiao.observability import count
 from fenxiao.service import settings
 from fenxiao.service.members import is_distributor_at
 from fenxiao.timefmt import rfc3339_from_key
@@ -264,6 +265,7 @@ def promotion_code(c: Container, shop_id: str, member_id: str, purpose: str, now
             ) from None
         except WechatUnavailable as exc:
             raise UpstreamFailure(str(exc), code="wechat_unavailable") from None
+        count("MiniProgramCodeFetched")  # WeChat rate-limits these: a repeat must never fetch again
         return code.body, code.content_type, {}
 
     stored, made = made_once(c.media, shop_id, member_id, claim_sk, key, fetch)
@@ -337,6 +339,7 @@ def poster(
             rendered = posters.render_poster(background, code_image, layout, nickname)
         except posters.PosterInputError as exc:
             raise _unusable(exc) from None
+        count("PosterRendered")  # the CPU-heavy step: a repeat must never render again
         size = {"width": str(rendered.width), "height": str(rendered.height)}
         return rendered.body, rendered.content_type, size
 
