@@ -169,3 +169,96 @@ def test_the_dynamodb_store_shares_one_refresh_across_containers(aws_env, standi
     fresh = containers[1].code_image(APPID, lambda: SECRET, "pDyn", "pages/index/index", "release")
     assert scene_of(fresh) == ["pDyn"]
     assert desk.calls["stable_token"] == 1  # the stand-in answers the same token while it is valid
+
+
+class CountingStore(wx.MemoryTokenStore):
+    """The shared store, counting its reads and claims (a container's own cache must spare both)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.claims = 0
+
+    def read(self, appid: str) -> wx.StoredToken | None:
+        self.reads += 1
+        return super().read(appid)
+
+    def claim(self, appid: str, version: int | None, until: float) -> int | None:
+        self.claims += 1
+        return super().claim(appid, version, until)
+
+
+def test_a_container_keeps_its_token_and_another_reads_the_shared_one(standin) -> None:
+    server, desk = standin
+    store = CountingStore()
+    first, second = tokens(server, store), tokens(server, store)
+    token = first.token(APPID, lambda: SECRET)
+    assert (store.reads, store.claims, desk.calls["stable_token"]) == (1, 1, 1)
+    for _ in range(5):
+        assert first.token(APPID, lambda: SECRET) == token
+    assert store.reads == 1  # its own cache: no read of the shared item
+
+    def no_secret() -> str:
+        raise AssertionError("a container that does not refresh never decrypts the appsecret")
+
+    assert second.token(APPID, no_secret) == token
+    assert (store.reads, store.claims, desk.calls["stable_token"]) == (2, 1, 1)
+
+
+def test_a_token_is_refreshed_shortly_before_it_expires(standin) -> None:
+    server, desk = standin
+    store = wx.MemoryTokenStore()
+    now = [1_000_000.0]
+    access = wx.AccessTokens(wx.MiniProgramClient(server.url), store, clock=lambda: now[0])
+    access.token(APPID, lambda: SECRET)
+    item = store.read(APPID)
+    assert item is not None and item.expires_at == now[0] + 7200  # WeChat's expires_in
+    now[0] = item.expires_at - wx.REFRESH_MARGIN_SECONDS - 1  # just outside the margin: still used
+    access.token(APPID, lambda: SECRET)
+    assert desk.calls["stable_token"] == 1
+    now[0] += 2  # inside the margin: refreshed before WeChat would refuse it
+    access.token(APPID, lambda: SECRET)
+    assert desk.calls["stable_token"] == 2
+    refreshed = store.read(APPID)
+    # the stand-in answers the same token while it is valid (as WeChat does): its new expiry counts from now
+    assert refreshed is not None and refreshed.expires_at > item.expires_at and refreshed.claimed_until == 0
+
+
+def test_an_expired_token_42001_is_replaced_and_the_code_fetched_once_more(standin) -> None:
+    server, desk = standin
+    store = wx.MemoryTokenStore()
+    access = tokens(server, store)
+    access.token(APPID, lambda: SECRET)
+    desk.queue_faults(42001)  # WeChat: access_token expired
+    image = access.code_image(APPID, lambda: SECRET, "p42001", "pages/index/index", "release")
+    assert scene_of(image) == ["p42001"]
+    assert desk.calls == {"stable_token": 2, "getwxacodeunlimit": 2}
+    item = store.read(APPID)
+    assert item is not None and item.expires_at > 0 and item.claimed_until == 0
+
+
+def test_twenty_containers_on_dynamodb_at_once_refresh_once(aws_env, standin) -> None:
+    from fenxiao import bootstrap
+    from fenxiao.adapters.wechat_tokens import DynamoTokenStore, WechatTokenModel, token_key
+    from tests.support.stack import moto_dynamodb_serialized
+
+    bootstrap.container()  # binds the models to the stack's tables
+    server, desk = standin
+    containers = [tokens(server, DynamoTokenStore()) for _ in range(20)]
+    barrier = threading.Barrier(20)
+    got: list[str] = []
+
+    def first_request(access: wx.AccessTokens) -> None:
+        barrier.wait()
+        got.append(access.token(APPID, lambda: SECRET))
+
+    with moto_dynamodb_serialized():
+        threads = [threading.Thread(target=first_request, args=(c,)) for c in containers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(got) == 20 and len(set(got)) == 1
+    assert desk.calls["stable_token"] == 1  # one claim won the conditional write; the others waited
+    item = WechatTokenModel.get(token_key(APPID))
+    assert item.token == got[0] and item.claimed_until == 0
