@@ -517,3 +517,51 @@ def test_the_access_token_is_cut_out_of_urllib3s_request_log(
     lines = [r.getMessage() for r in caplog.records if r.name == "urllib3.connectionpool"]
     assert tokens and any("/wxa/getwxacodeunlimit?access_token=***" in line for line in lines), lines
     assert not any(token in line for token in tokens for line in lines)
+
+
+def test_the_appsecret_and_access_tokens_never_reach_a_log_or_an_answer(
+    rig: Rig, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole flow with the function's loggers at DEBUG (LogLevel=DEBUG: the service's own; urllib3's, whose
+    request lines name the URL), its errors included: every log record (message and extras), everything printed
+    (JSON logs, metrics) and every answer is searched for the appsecret and every token issued."""
+    import json
+    import logging
+    from datetime import timedelta
+
+    from fenxiao import clock
+
+    secret = "s3cr3t-" + "9f8e7d6c" * 4
+    answers: list[Any] = []
+    tokens: set[str] = set()
+
+    def step(answer: Any) -> Any:
+        answers.append(answer)
+        tokens.update(rig.desk.tokens)
+        return answer
+
+    shop, path = rig.shop, rig.shop.path("/settings/miniprogram")
+    with caplog.at_level(logging.DEBUG, "fenxiao-svc"), caplog.at_level(logging.DEBUG, "urllib3"):
+        clock.set_now(clock.now() + timedelta(seconds=1))
+        assert step(shop.put(path, {"appsecret": secret})).status == 200
+        bad = step(shop.put(path, {"appsecret": secret + " x"}))  # a space is not allowed: 400, not echoed
+        assert bad.status == 400 and bad.error["field"] == "appsecret", bad
+        assert step(rig.code()).status == 200
+        assert step(_poster(rig)).status == 200
+        rig.desk.queue_faults(45009)
+        assert step(rig.code(purpose="invite")).status == 502
+        rig.desk.queue_faults(500)
+        assert step(rig.code(purpose="invite")).status == 502
+        rig.desk.expire_tokens()  # the next code call is answered 40001 and the token replaced
+        assert step(rig.code(purpose="invite")).status == 200
+        assert step(shop.get(path)).body["appsecret_set"] is True
+        assert step(shop.get(shop.path("/settings/history?document=miniprogram"))).status == 200
+    assert rig.desk.calls["stable_token"] >= 2 and len(tokens) >= 2  # a token before and after 40001
+    printed = capsys.readouterr()
+    logged = [caplog.text] + [json.dumps(vars(r), default=str) for r in caplog.records]
+    answered = [json.dumps([a.status, a.body, a.headers], ensure_ascii=False) for a in answers]
+    assert any("getwxacodeunlimit" in line for line in logged)  # the calls were logged, just not the token
+    for text in [*logged, printed.out, printed.err, *answered]:
+        assert secret not in text
+        for token in tokens:
+            assert token not in text
