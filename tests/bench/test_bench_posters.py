@@ -1,10 +1,12 @@
-"""Posters: CPU to render the built-in poster (goal ≤ 300 ms on this machine) and what a repeat costs."""
+"""Posters: CPU to render the built-in poster (goal ≤ 300 ms on this machine) and what a repeat costs (no
+render, no WeChat call: the stored image is answered)."""
 
 from __future__ import annotations
 
 import io
 import statistics
 import time
+from typing import Any
 
 import pytest
 import segno
@@ -42,3 +44,54 @@ def test_render_default_poster_cpu(report) -> None:
             "font file bytes (Noto Sans SC, OFL)": posters.FONT_PATH.stat().st_size,
         },
     )
+
+
+def test_a_cached_poster_renders_and_fetches_nothing(
+    shop: Any, report: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member's poster through the API twice: the first request fetches the code and renders; the repeat
+    answers the stored image (counted: renders, WeChat calls, AWS round trips, CPU ms)."""
+    import boto3
+
+    from fenxiao import bootstrap
+    from fenxiao_local.standin import Standin
+    from tests.bench.counting import measuring
+    from tests.support import wechatpay as wx
+
+    outputs = boto3.client("cloudformation").describe_stacks(StackName="fenxiao-test")["Stacks"][0]["Outputs"]
+    bucket = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "MediaBucketName")
+    standin = Standin(wx.keys, "127.0.0.1", 0)
+    standin.start()
+    renders: list[int] = []
+    original = posters.render_poster
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        renders.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(posters, "render_poster", counted)
+    monkeypatch.setenv("FENXIAO_WECHAT_API_BASE_URL", standin.url)
+    monkeypatch.setenv("FENXIAO_MEDIA_BUCKET", bucket)
+    bootstrap.reset()
+    settings = {"appid": "wxbench000000001", "appsecret": "bench-appsecret-0123456789"}
+    try:
+        assert shop.put(shop.path("/settings/miniprogram"), settings).status == 200
+        assert shop.put(shop.path("/members/m1/distributor"), {"active": True}).status == 200
+        figures: dict[str, Any] = {}
+        for label in ("first request", "repeat"):
+            started = time.process_time()
+            with measuring() as measure:
+                answer = shop.post(
+                    shop.path("/members/m1/posters"), {"purpose": "promote", "nickname": "小王"}
+                )
+            cpu_ms = (time.process_time() - started) * 1000
+            assert answer.status == 200, answer
+            figures[f"{label}: renders, WeChat code calls"] = (
+                f"{len(renders)}, {standin.miniprogram.calls['getwxacodeunlimit']}"
+            )
+            figures[f"{label}: CPU ms (client and moto included)"] = round(cpu_ms, 1)
+            figures[f"{label}: AWS calls"] = measure.summary()
+        assert len(renders) == 1 and standin.miniprogram.calls["getwxacodeunlimit"] == 1
+    finally:
+        standin.stop()
+    report("poster repeat (the stored image answered)", figures)
