@@ -290,3 +290,21 @@ def test_a_poster_earns_what_its_preview_said_and_the_lists_add_up(stack: Runnin
     assert after["getwxacodeunlimit"] - first["getwxacodeunlimit"] == 1, (first, after)
     assert _metric_total(stack, "MiniProgramCodeFetched", "earn") == 2
     assert ok(operator.run_job("audit"))["differences"] == []
+
+
+def test_the_demo_writes_the_demo_members_poster_and_prints_its_path(stack: Running) -> None:
+    import re
+    from pathlib import Path
+
+    from tests.support.e2e import run_demo
+
+    demo = run_demo(stack.api, TOKEN)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    (line,) = [line for line in demo.stdout.splitlines() if "member-a's poster" in line]
+    found = re.search(r"\(750×1334, \d+ KB\): (\S+\.png)$", line)
+    assert found, line
+    image = Path(found.group(1)).read_bytes()
+    (scene,) = _decoded(image)
+    shop_id = demo.stdout.rsplit("[demo] done: shop ", 1)[1].split()[0]
+    assert Path(found.group(1)).name == f"fenxiao-demo-poster-{shop_id}.png"
+    assert len(scene) <= 32 and image.startswith(b"\x89PNG")
