@@ -299,6 +299,8 @@ def test_codes_only_for_known_distributors_of_an_enabled_configured_shop(rig: Ri
     assert shop.put(shop.path("/members/m1/distributor"), {"active": False}).status == 200
     refused = rig.code()
     assert refused.status == 422 and refused.error["code"] == "not_a_distributor", refused
+    no_poster = _poster(rig)
+    assert no_poster.status == 422 and no_poster.error["code"] == "not_a_distributor", no_poster
     # The rig's grant again: signed in a later second, it is not a replay (SPEC §10).
     assert (
         shop.put(shop.path("/members/m1/distributor"), {"active": True}, timestamp=rig.later()).status == 200
@@ -306,6 +308,8 @@ def test_codes_only_for_known_distributors_of_an_enabled_configured_shop(rig: Ri
     assert shop.put(shop.path("/settings/distribution"), {"enabled": False}).status == 200
     off = rig.code()
     assert off.status == 422 and off.error["code"] == "distribution_disabled", off
+    off_poster = _poster(rig)
+    assert off_poster.status == 422 and off_poster.error["code"] == "distribution_disabled", off_poster
     assert rig.desk.calls["getwxacodeunlimit"] == 0 and rig.objects() == []
 
 
@@ -319,15 +323,17 @@ def test_a_shop_without_a_mini_program_gets_422(api: Any, rig: Rig) -> None:
 
 @pytest.mark.parametrize("errcode", [45009, -1, 41030])
 def test_wechat_errors_answer_502_store_nothing_and_a_retry_works(rig: Rig, errcode: int) -> None:
-    rig.desk.queue_faults(errcode)
+    rig.desk.queue_faults(errcode, errcode)
     failed = rig.code()
     assert failed.status == 502, failed
     assert failed.error["code"] == "wechat_error" and failed.error["errcode"] == errcode, failed
+    no_poster = _poster(rig)  # a poster needs the code: the same 502, nothing rendered or stored
+    assert no_poster.status == 502 and no_poster.error["errcode"] == errcode, no_poster
     assert rig.objects() == []
     retried = rig.code()
     assert retried.status == 200, retried
     assert retried.body["scene"]  # the scene was kept: it is the member's forever
-    assert len(rig.objects("codes/")) == 1 and rig.desk.calls["getwxacodeunlimit"] == 2
+    assert len(rig.objects("codes/")) == 1 and rig.desk.calls["getwxacodeunlimit"] == 3
 
 
 def test_a_wechat_timeout_or_5xx_answers_502_unavailable(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
