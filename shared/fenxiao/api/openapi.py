@@ -53,6 +53,7 @@ from fenxiao.api.responses import (
     RefundSplitView,
     SecretRotated,
     ShopCreated,
+    ShopSummary,
     TrustHistoryPage,
     WechatPayAnswer,
     WechatPayView,
@@ -333,6 +334,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         response=LedgerPage,
         description="One entry per ledger entry and money bucket it moves (per bucket they add up to the"
         " balance); a page holds the movements of up to limit ledger entries. Growth is not listed.",
+    ),
+    ("GET", "/shops/{shop_id}/summary"): Operation(
+        "The shop's members, distributors, balances by bucket, withdrawals waiting for review, flagged orders",
+        "shop",
+        (200,),
+        response=ShopSummary,
+        description="Sums of counters kept in the same transactions as the facts they count, spread over"
+        " shards (no scan): exact as of the read. distributors counts the members whose distributor status"
+        " was written (a grant, an eligibility order, a revocation), not those made one only by"
+        " eligibility mode none.",
     ),
     ("POST", "/shops/{shop_id}/earnings"): Operation(
         "分销赚/自购返: what the member would earn now on one of each item (1-50 items)",
