@@ -276,3 +276,64 @@ def test_the_audit_does_not_compare_counters_that_moved_while_it_read(
     page = audit.run_page(clock.now(), None)
     assert (page.details["counter_differences"], page.details["counters_unverified"]) == ([], ["shop1"])
     assert_audit_clean()  # the next run compares them again, and they agree
+
+
+# ---------------------------------------------------------------- rebuilding the counters of an older shop
+
+
+def forget_counters(shop_id: str) -> None:
+    """The shop as it was before the counters existed: its data, no shard."""
+    for n in range(summary_table.SHARDS):
+        summary_table.SummaryShardModel(
+            summary_table.shard_account(shop_id, n), summary_table.SORT_KEY
+        ).delete()
+
+
+def test_the_rebuild_job_sets_the_counters_of_a_shop_with_older_data(api: Api, reviewed: ShopCaller) -> None:
+    assert reviewed.put(reviewed.path("/members/p/distributor"), {"active": True}).status == 200
+    assert withdraw(reviewed, "w1", 1_000).body["status"] == "pending_review"
+    assert withdraw(reviewed, "w2", 200).body["status"] == "pending"
+    before = summary(reviewed)
+    forget_counters("shop1")
+    assert summary(reviewed)["members"] == 0
+    answer = api.operator("POST", "/admin/jobs/summary-rebuild")
+    assert answer.status == 200, answer.body
+    assert (answer.body["shops_rebuilt"], answer.body["shops_busy"], answer.body["members_counted"]) == (
+        ["shop1"],
+        [],
+        2,
+    )
+    assert summary(reviewed) == before
+    assert before["withdrawals_pending_review"] == 1 and before["distributors"] == 1
+    again = api.operator("POST", "/admin/jobs/summary-rebuild")  # nothing to correct: the same answer
+    assert again.body["shops_rebuilt"] == ["shop1"]
+    assert summary(reviewed) == before
+    assert_audit_clean()
+
+
+def test_the_rebuild_leaves_a_shop_that_moved_during_its_walk(
+    api: Api, shop: ShopCaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.adapters import members as members_table
+
+    clock.set_now(T0)
+    assert shop.put(shop.path("/members/p/distributor"), {"active": True}).status == 200
+    forget_counters("shop1")
+    original = members_table.load_metas
+
+    def a_fact_lands_meanwhile(shop_id: str, member_ids: list[str]) -> Any:
+        monkeypatch.setattr(members_table, "load_metas", original)
+        uow = UnitOfWork(clock.now())
+        uow.move(Movement("shop1", "p", "TEST#meanwhile", "commission_frozen", frozen_fen=5))
+        uow.commit()
+        return original(shop_id, member_ids)
+
+    monkeypatch.setattr(members_table, "load_metas", a_fact_lands_meanwhile)
+    answer = api.operator("POST", "/admin/jobs/summary-rebuild")
+    assert (answer.body["shops_rebuilt"], answer.body["shops_busy"]) == ([], ["shop1"])
+    assert summary(shop)["members"] == 0  # left as it was: only the fact that landed is counted
+    assert summary(shop)["balances"]["frozen_fen"] == 5
+    answer = api.operator("POST", "/admin/jobs/summary-rebuild")
+    assert answer.body["shops_rebuilt"] == ["shop1"]
+    assert summary(shop)["members"] == 1 and summary(shop)["distributors"] == 1
+    assert_audit_clean()

@@ -393,3 +393,11 @@ def payee_unchanged(seen: PayeeModel | None) -> Condition:
 
 
 # ---------------------------------------------------------------- the shop's eligibility modes over time
+
+
+def load_metas(shop_id: str, member_ids: list[str]) -> list[MemberModel]:
+    """The META items of up to 100 members (one consistent BatchGetItem); unknown ones are left out."""
+    keys = [(member_key(shop_id, m), MemberModel.SK) for m in member_ids]
+    return [
+        item for item in MemberModel.batch_get(keys, consistent_read=True) if isinstance(item, MemberModel)
+    ]

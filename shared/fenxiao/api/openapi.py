@@ -133,7 +133,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         response=SecretRotated,
     ),
     ("POST", "/admin/jobs/{job}"): Operation(
-        "Run a scheduled job now (settlement, leaderboard-rollover, audit)",
+        "Run a job now (settlement, leaderboard-rollover, audit, payout-check, summary-rebuild)",
         "operator",
         (200, 404, 422),
         RunJob,
@@ -378,7 +378,9 @@ _STRING_ID = {"type": "string", "pattern": IDENTIFIER_PATTERN}
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "shop_id": {"description": "The shop's id; under /shops/, the calling shop's own (else 403)."},
     "board": {"description": "weekly, monthly or total.", "schema": {"enum": ["weekly", "monthly", "total"]}},
-    "job": {"description": "settlement, leaderboard-rollover or audit (other names: 404)."},
+    "job": {
+        "description": "settlement, leaderboard-rollover, audit, payout-check or summary-rebuild (other names: 404)."
+    },
 }
 
 QUERY_PARAMETERS: dict[str, dict[str, Any]] = {

@@ -155,10 +155,23 @@ class PayoutCheckRun(_JobRun):
     payouts_nudged: Count
 
 
+class SummaryRebuildRun(_JobRun):
+    job: Literal["summary-rebuild"]
+    members_counted: Count
+    shops_rebuilt: list[Identifier]
+    shops_busy: Annotated[
+        list[Identifier],
+        Field(description="Shops whose counters moved during the walk: left as they were; run again."),
+    ]
+
+
 class JobRun(_Root):
     """What a job run now did: its pages and, by job, its own counters."""
 
-    root: Annotated[SettlementRun | AuditRun | RolloverRun | PayoutCheckRun, Field(discriminator="job")]
+    root: Annotated[
+        SettlementRun | AuditRun | RolloverRun | PayoutCheckRun | SummaryRebuildRun,
+        Field(discriminator="job"),
+    ]
 
 
 class NotificationRecord(Strict):
