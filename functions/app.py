@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Chalice
-from routes import centre, members, notify, operator, orders, settings, withdrawals
+from routes import centre, members, notify, operator, orders, settings, summary, withdrawals
 
 from fenxiao.api import http
 from fenxiao.entry import lambda_middleware, sqs_batch
@@ -19,7 +19,7 @@ from fenxiao.service import jobs
 app = Chalice(app_name="fenxiao")
 http.bind_app(app)
 app.register_middleware(lambda_middleware, "all")
-for feature in (operator, settings, members, orders, withdrawals, notify, centre):
+for feature in (operator, settings, members, orders, withdrawals, notify, centre, summary):
     app.register_blueprint(feature.bp)
 
 

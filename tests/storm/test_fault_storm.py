@@ -79,11 +79,14 @@ def test_fault_storm(
         assert driver.dead_letters() == 0
         assert _member_differences(shop, expected) == []
         assert _order_differences(shop, expected) == []
+        assert _summary_difference(shop, expected) is None
         monkeypatch.setattr(jobs, "OPERATOR_TIME_BUDGET_SECONDS", 3600.0)  # the whole audit in one call
         audit = api.operator("POST", "/admin/jobs/audit")
         assert audit.status == 200, audit
         assert audit.body["done"] is True
         assert audit.body["differences"] == []
+        # The shop summary's counters moved in the same (faulted, retried) transactions as the facts.
+        assert (audit.body["counter_differences"], audit.body["counters_unverified"]) == ([], [])
         assert audit.body["members_checked"] >= sum(
             1 for m in expected.members.values() if m.frozen_fen or m.growth
         )
@@ -115,6 +118,19 @@ def _member_differences(shop: ShopCaller, expected: oracle.Expected) -> list[str
         if got != want:
             out.append(f"{member_id}: got {got}, expected {want}")
     return out
+
+
+def _summary_difference(shop: ShopCaller, expected: oracle.Expected) -> str | None:
+    """GET /summary against the oracle: the balances of every member and the flagged orders, summed."""
+    answer = shop.get(shop.path("/summary"))
+    assert answer.status == 200, answer
+    buckets = ("frozen_fen", "available_fen", "withdrawing_fen", "withdrawn_fen")
+    want = {
+        "balances": {b: sum(getattr(m, b) for m in expected.members.values()) for b in buckets},
+        "orders_flagged": sum(1 for o in expected.orders.values() if o.flags),
+    }
+    got = {name: answer.body[name] for name in want}
+    return None if got == want else f"summary: got {got}, expected {want}"
 
 
 def _order_differences(shop: ShopCaller, expected: oracle.Expected) -> list[str]:

@@ -98,7 +98,8 @@ def entries(shop_id: str, member_id: str, prefix: str = "") -> list[LedgerEntryM
 
 
 def assert_audit_clean(now: datetime | None = None) -> int:
-    """Run the audit job to its end; every member's balances must equal its ledger. Returns members checked."""
+    """Run the audit job to its end; every member's balances must equal its ledger, and every shop's summary
+    counters what its members add up to (checked: nothing moves during a test's audit). Returns members checked."""
     from fenxiao.service.audit import run_page
 
     cursor: dict[str, Any] | None = None
@@ -106,6 +107,8 @@ def assert_audit_clean(now: datetime | None = None) -> int:
     while True:
         page = run_page(now or clock.now(), cursor)
         assert page.details["differences"] == [], page.details["differences"]
+        assert page.details["counter_differences"] == [], page.details["counter_differences"]
+        assert page.details["counters_unverified"] == [], page.details["counters_unverified"]
         checked += page.details["members_checked"]
         cursor = page.cursor
         if cursor is None:

@@ -486,3 +486,14 @@ def claim_code(shop_id: str, member_id: str, sk: str, now_unix: float, seconds: 
 def release_code_claim(shop_id: str, member_id: str, sk: str) -> None:
     """Drop a claim once its image is stored or its making failed (the next request then tries at once)."""
     CodeClaimModel(member_key(shop_id, member_id), sk).delete()
+
+
+# ---------------------------------------------------------------- the shop's eligibility modes over time
+
+
+def load_metas(shop_id: str, member_ids: list[str]) -> list[MemberModel]:
+    """The META items of up to 100 members (one consistent BatchGetItem); unknown ones are left out."""
+    keys = [(member_key(shop_id, m), MemberModel.SK) for m in member_ids]
+    return [
+        item for item in MemberModel.batch_get(keys, consistent_read=True) if isinstance(item, MemberModel)
+    ]

@@ -10,6 +10,7 @@ from fenxiao.adapters.members import MemberItem
 from fenxiao.adapters.notifications import NotificationModel
 from fenxiao.adapters.orders import OrderItem
 from fenxiao.adapters.shops import ConfigVersionModel, ShopModel, SignedWriteMarkModel, TrustChangeModel
+from fenxiao.adapters.summary import SummaryShardModel
 from fenxiao.adapters.wechat_tokens import WechatTokenModel
 from fenxiao.adapters.withdrawals import PayoutBillModel, WithdrawalModel
 from fenxiao.config import Settings
@@ -23,6 +24,7 @@ TABLES: dict[type[Model], str] = {
     MemberItem: "members_table",
     OrderItem: "orders_table",
     LedgerEntryModel: "ledger_table",
+    SummaryShardModel: "ledger_table",
     WithdrawalModel: "withdrawals_table",
     PayoutBillModel: "withdrawals_table",
     BoardItem: "leaderboard_table",

@@ -9,6 +9,10 @@ transaction lowers carries the condition ``bucket >= amount``.
 
 Buckets: ``frozen_fen``, ``available_fen``, ``withdrawing_fen``, ``withdrawn_fen`` (money, fen) and
 ``growth`` (membership growth value). The audit job re-adds every member's entries and compares.
+
+The shop summary's counters (``adapters.summary``) ride in the same transaction: the money buckets from the
+movements, a member's creation from its META update (made conditional on the member being new or not), and
+the other facts through ``count``; one ADD on one shard per shop per transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from fenxiao.adapters import summary
 from fenxiao.adapters.ledger import LedgerEntryModel, account
 from fenxiao.adapters.members import MemberModel
 from fenxiao.domain.ledger import Movement
@@ -70,6 +75,7 @@ class _MemberChange:
     actions: list[Any] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
     moved: bool = False  # a ledger entry of this member is in the transaction (even if its deltas net to 0)
+    exists: bool | None = None  # whether its META item exists (None: not known yet; read before the commit)
 
 
 class UnitOfWork:
@@ -80,6 +86,8 @@ class UnitOfWork:
         self._members: dict[tuple[str, str], _MemberChange] = {}
         self._ops: list[tuple[str, str, Any, dict[str, Any]]] = []  # (label, op, model, kwargs)
         self._entries: list[tuple[str, LedgerEntryModel]] = []
+        self._counts: dict[str, dict[str, int]] = {}  # shop -> summary counter -> delta
+        self._shard_keys: dict[str, str] = {}  # shop -> the key its counter shard is chosen by
 
     # ------------------------------------------------------------ building
 
@@ -88,6 +96,8 @@ class UnitOfWork:
         change.moved = True
         for bucket, delta in movement.deltas().items():
             change.deltas[bucket] += delta
+            if bucket in summary.MONEY:
+                self.count(movement.shop_id, bucket, delta, movement.entry_key)
         entry = LedgerEntryModel(
             account(movement.shop_id, movement.member_id),
             movement.entry_key,
@@ -111,6 +121,22 @@ class UnitOfWork:
         if condition is not None:
             change.conditions.append(condition)
 
+    def known(self, shop_id: str, member_id: str, exists: bool) -> None:
+        """The caller read the member: whether its META item exists (saves the read before the commit)."""
+        self._member(shop_id, member_id).exists = exists
+
+    def count(self, shop_id: str, counter: str, delta: int, key: str) -> None:
+        """Change a summary counter with this transaction; ``key`` (the fact's own key) picks the shard."""
+        self._counts.setdefault(shop_id, defaultdict(int))[counter] += delta
+        self._shard_keys.setdefault(shop_id, key)
+
+    def distributor(self, shop_id: str, member_id: str, was: bool, active: bool) -> None:
+        """The member's ``is_distributor`` flag goes from ``was`` (guarded) to ``active``: counted."""
+        flag = MemberModel.is_distributor
+        guard = flag == True if was else (flag == False) | flag.does_not_exist()  # noqa: E712
+        self.member(shop_id, member_id, actions=[flag.set(active)], condition=guard)
+        self.count(shop_id, "distributors", int(active) - int(was), member_id)
+
     def save(self, label: str, model: Model, condition: Condition | None = None) -> None:
         self._ops.append((label, "save", model, {"condition": condition}))
 
@@ -129,7 +155,10 @@ class UnitOfWork:
         return self._members.setdefault((shop_id, member_id), _MemberChange())
 
     def __len__(self) -> int:
-        return len(self._members) + len(self._ops) + len(self._entries)
+        members = [m for m, c in self._members.items() if c.conditions or self._writes_meta(c)]
+        # One counter item per shop touched is reserved, whether or not its deltas end up non-zero.
+        shops = set(self._counts) | {shop for shop, _ in members}
+        return len(members) + len(self._ops) + len(self._entries) + len(shops)
 
     @property
     def empty(self) -> bool:
@@ -145,14 +174,59 @@ class UnitOfWork:
         condition is raised at once: it is the caller's answer."""
         if self.empty:
             return
+        self._read_existence(self._unknown())
         for attempt in range(BUSY_ATTEMPTS):
             try:
                 self._commit_once()
                 return
             except WriteConflict as exc:
-                if not exc.busy() or attempt == BUSY_ATTEMPTS - 1:
+                if attempt == BUSY_ATTEMPTS - 1:
+                    raise
+                if self._created_meanwhile(exc):
+                    continue  # a member we took for new was created concurrently: count it as existing
+                if not exc.busy():
                     raise
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+
+    def _writes_meta(self, change: _MemberChange) -> bool:
+        return bool(change.actions) or any(change.deltas.values()) or change.moved
+
+    def _unknown(self) -> list[tuple[str, str]]:
+        """Members whose META the transaction updates without knowing whether it exists. A member whose
+        bucket it lowers exists (its ``bucket >= amount`` condition needs the item)."""
+        return [
+            member
+            for member, change in self._members.items()
+            if change.exists is None
+            and self._writes_meta(change)
+            and not any(d < 0 for d in change.deltas.values())
+        ]
+
+    def _read_existence(self, members: list[tuple[str, str]]) -> None:
+        if not members:
+            return
+        keys = [(account(shop_id, member_id), MemberModel.SK) for shop_id, member_id in members]
+        found = {
+            item.member_key
+            for item in MemberModel.batch_get(
+                keys, consistent_read=True, attributes_to_get=["member_key", "sk", "item_type"]
+            )
+        }
+        for shop_id, member_id in members:
+            self._members[(shop_id, member_id)].exists = account(shop_id, member_id) in found
+
+    def _created_meanwhile(self, exc: WriteConflict) -> bool:
+        failed = set(exc.failed())
+        assumed_new = [
+            member
+            for member, change in self._members.items()
+            if change.exists is False and f"member:{member[1]}" in failed
+        ]
+        if not assumed_new:
+            return False
+        before = {member: self._members[member].exists for member in assumed_new}
+        self._read_existence(assumed_new)
+        return any(self._members[member].exists != before[member] for member in assumed_new)
 
     def _commit_once(self) -> None:
         if len(self) > MAX_ITEMS:
@@ -197,17 +271,36 @@ class UnitOfWork:
                         actions=actions,
                         condition=condition,
                     )
+                for shop_id, deltas in self._counter_deltas().items():
+                    labels.append(f"summary:{shop_id}")
+                    shard = summary.shard_for(self._shard_keys[shop_id])
+                    tx.update(*summary.counter_update(shop_id, shard, deltas))
         except TransactWriteError as exc:
             reasons = [r.code if r is not None else None for r in (exc.cancellation_reasons or [])]
             if reasons:
                 raise WriteConflict(reasons, labels) from exc
             raise
 
+    def _counter_deltas(self) -> dict[str, dict[str, int]]:
+        """Per shop, the non-zero counter deltas of this attempt (members: the META items it creates)."""
+        out: dict[str, dict[str, int]] = {}
+        for shop_id, counts in self._counts.items():
+            out[shop_id] = {name: delta for name, delta in counts.items() if delta}
+        for (shop_id, member_id), change in self._members.items():
+            if change.exists is False and self._writes_meta(change):
+                out.setdefault(shop_id, {})
+                out[shop_id]["members"] = out[shop_id].get("members", 0) + 1
+                self._shard_keys.setdefault(shop_id, member_id)
+        return {shop_id: deltas for shop_id, deltas in out.items() if deltas}
+
     def _member_update(
         self, shop_id: str, member_id: str, change: _MemberChange
     ) -> tuple[list[Any], Condition | None]:
         actions = init_member_actions(shop_id, member_id, self.now)
-        condition: Condition | None = None
+        # Counted as new: a concurrent creation fails the transaction and is read again (commit).
+        condition: Condition | None = (
+            MemberModel.created_at.does_not_exist() if change.exists is False else None
+        )
         for bucket, delta in change.deltas.items():
             if delta == 0:
                 continue

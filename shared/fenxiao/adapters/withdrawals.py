@@ -168,6 +168,11 @@ def review_page(
     return list(result), result.last_evaluated_key
 
 
+def review_queue_length(shop_id: str) -> int:
+    """How many withdrawals wait for review (one COUNT Query of the shop's ReviewQueue partition)."""
+    return int(WithdrawalModel.review_queue_index.count(review_queue(shop_id)))
+
+
 def due_checks(
     shard: int, due_by: str, start: dict[str, Any] | None, limit: int
 ) -> tuple[list[tuple[str, str]], dict[str, Any] | None]:

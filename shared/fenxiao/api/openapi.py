@@ -59,6 +59,7 @@ from fenxiao.api.responses import (
     SceneView,
     SecretRotated,
     ShopCreated,
+    ShopSummary,
     TrustHistoryPage,
     WechatPayAnswer,
     WechatPayView,
@@ -144,7 +145,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         response=SecretRotated,
     ),
     ("POST", "/admin/jobs/{job}"): Operation(
-        "Run a scheduled job now (settlement, leaderboard-rollover, audit)",
+        "Run a job now (settlement, leaderboard-rollover, audit, payout-check, summary-rebuild)",
         "operator",
         (200, 404, 422),
         RunJob,
@@ -384,6 +385,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         description="One entry per ledger entry and money bucket it moves (per bucket they add up to the"
         " balance); a page holds the movements of up to limit ledger entries. Growth is not listed.",
     ),
+    ("GET", "/shops/{shop_id}/summary"): Operation(
+        "The shop's members, distributors, balances by bucket, withdrawals waiting for review, flagged orders",
+        "shop",
+        (200,),
+        response=ShopSummary,
+        description="Sums of counters kept in the same transactions as the facts they count, spread over"
+        " shards (no scan): exact as of the read. distributors counts the members whose distributor status"
+        " was written (a grant, an eligibility order, a revocation), not those made one only by"
+        " eligibility mode none.",
+    ),
     ("POST", "/shops/{shop_id}/earnings"): Operation(
         "分销赚/自购返: what the member would earn now on one of each item (1-50 items)",
         "shop",
@@ -417,7 +428,9 @@ _STRING_ID = {"type": "string", "pattern": IDENTIFIER_PATTERN}
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "shop_id": {"description": "The shop's id; under /shops/, the calling shop's own (else 403)."},
     "board": {"description": "weekly, monthly or total.", "schema": {"enum": ["weekly", "monthly", "total"]}},
-    "job": {"description": "settlement, leaderboard-rollover or audit (other names: 404)."},
+    "job": {
+        "description": "settlement, leaderboard-rollover, audit, payout-check or summary-rebuild (other names: 404)."
+    },
 }
 
 QUERY_PARAMETERS: dict[str, dict[str, Any]] = {

@@ -50,6 +50,7 @@ JOBS: dict[str, tuple[str, str]] = {
     "settlement": ("fenxiao.service.settlement", "run_page"),
     "payout-check": ("fenxiao.service.payouts", "check_page"),
     "leaderboard-rollover": ("fenxiao.service.leaderboard", "rollover_page"),
+    "summary-rebuild": ("fenxiao.service.summary", "rebuild_page"),
 }
 
 OPERATOR_TIME_BUDGET_SECONDS = 20.0

@@ -118,6 +118,7 @@ def _bind_once(
                     code="binding_protected",
                 )
     uow = UnitOfWork(now)
+    uow.known(shop_id, member_id, member.meta is not None)
     chain = _check_no_cycle(shop_id, member_id, inviter, uow)
     grand_inviter = chain[1] if len(chain) > 1 else None
     member_fans = int(member.meta.fans_level1 or 0) if member.meta else 0
@@ -159,6 +160,7 @@ def _bind_once(
         fan(current, level1=-1, level2=-member_fans)
         old_inviter = load_member(shop_id, current)
         old_meta = old_inviter.meta
+        uow.known(shop_id, current, old_meta is not None)
         old_version = int(old_meta.binding_version or 0) if old_meta else 0
         # Its current inviter (the counters' state, whatever the binding times) loses a level-2 fan:
         # guard that it is still the one.
@@ -213,6 +215,7 @@ def _check_no_cycle(shop_id: str, member_id: str, inviter: MemberRecord, uow: Un
                 field="inviter_id",
             )
         chain.append(record.member_id)
+        uow.known(shop_id, record.member_id, record.meta is not None)
         version = int(record.meta.binding_version or 0) if record.meta else 0
         # Merged into the member's update when it has one (the inviter's counters), else a condition check.
         uow.member(shop_id, record.member_id, condition=version_is(MemberModel.binding_version, version))
@@ -264,10 +267,10 @@ def set_distributor(shop_id: str, member_id: str, active: bool, now: datetime, c
     uow = UnitOfWork(now)
     change, once = members_table.new_distributor_change(shop_id, member_id, active, at, cause)
     uow.save("distributor", change, condition=once)
-    actions = [MemberModel.is_distributor.set(active)]
+    uow.known(shop_id, member_id, member.meta is not None)
+    uow.distributor(shop_id, member_id, bool(member.meta.is_distributor) if member.meta else False, active)
     if active:
-        actions.append(MemberModel.distributor_since.set(at))
-    uow.member(shop_id, member_id, actions=actions)
+        uow.member(shop_id, member_id, actions=[MemberModel.distributor_since.set(at)])
     try:
         uow.commit()
     except WriteConflict:

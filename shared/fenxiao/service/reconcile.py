@@ -104,6 +104,8 @@ def _plan(state: OrderState, now: datetime) -> _Plan | None:
         flags.add("refund_exceeds_paid")
     if flags != set(order.flags or []):
         order_actions.append(OrderModel.flags.set(flags) if flags else OrderModel.flags.remove())
+        # Guarded by the order's version below: counted once per change.
+        uow.count(state.shop_id, "orders_flagged", int(bool(flags)) - int(bool(order.flags)), state.order_id)
     if uow.empty and not order_actions:
         return None
     version = int(order.version or 0)
@@ -152,6 +154,7 @@ def _apply_payment(
     mode = dist.eligibility.mode
     buyer_id = str(order.buyer_id)
     buyer = load_member(shop_id, buyer_id)
+    uow.known(shop_id, buyer_id, buyer.meta is not None)
     buyer_is_distributor = is_distributor_at(buyer, paid_at, mode)
 
     plans: list[CommissionPlan] = []
@@ -160,6 +163,9 @@ def _apply_payment(
         record1 = load_member(shop_id, parent1) if parent1 else None
         parent2 = record1.inviter_at(paid_at) if record1 else None
         record2 = load_member(shop_id, parent2) if parent2 else None
+        for record in (record1, record2):
+            if record is not None:
+                uow.known(shop_id, record.member_id, record.meta is not None)
         product_rates = {p: Rates(r.level1_bp, r.level2_bp, r.self_bp) for p, r in overrides.items()}
         defaults = Rates(dist.rates.level1_bp, dist.rates.level2_bp, dist.rates.self_bp)
         plans = plan_commissions(
@@ -296,11 +302,8 @@ def _eligibility(
         at = key(paid_at)
         grant, once = new_distributor_change(shop_id, buyer_id, True, at, f"eligibility:{state.order_id}")
         uow.save("eligibility", grant, condition=once)
-        uow.member(
-            shop_id,
-            buyer_id,
-            actions=[MemberModel.is_distributor.set(True), MemberModel.distributor_since.set(at)],
-        )
+        uow.member(shop_id, buyer_id, actions=[MemberModel.distributor_since.set(at)])
+        uow.distributor(shop_id, buyer_id, bool(meta.is_distributor) if meta else False, True)
 
 
 # ---------------------------------------------------------------- refunds and completion after the payment

@@ -119,6 +119,8 @@ def request_withdrawal(
             item.check_at = key(now + PACING.retry_after(1))
         uow = UnitOfWork(now)
         table.add_new(uow, item)
+        if review:
+            uow.count(shop_id, "withdrawals_pending_review", 1, body.withdrawal_id)
         if pin is None and not review:
             pinned = members.payee_pin(
                 shop_id, member_id, shop.wx_appid, body.openid, now_key, body.withdrawal_id
@@ -264,6 +266,9 @@ def decide(c: Container, shop_id: str, withdrawal_id: str, body: ApprovalIn, now
             WithdrawalModel.version.set(version + 1),
         ]
         condition = table.unchanged(PENDING_REVIEW, version)
+        uow.count(
+            shop_id, "withdrawals_pending_review", -1, withdrawal_id
+        )  # leaves review, guarded just above
         if body.approve:
             uow.update(
                 "withdrawal",
