@@ -13,7 +13,7 @@ from chalice import Chalice
 from routes import centre, members, notify, operator, orders, settings, summary, withdrawals
 
 from fenxiao.api import http
-from fenxiao.entry import lambda_middleware, sqs_batch
+from fenxiao.entry import lambda_context, lambda_middleware, sqs_batch
 from fenxiao.service import jobs
 
 app = Chalice(app_name="fenxiao")
@@ -49,7 +49,8 @@ def on_payout_event(event: Any) -> dict[str, Any]:
 
 @app.on_sqs_message(queue="JobsQueue", batch_size=1)
 def on_job_event(event: Any) -> dict[str, Any]:
-    return sqs_batch(event, jobs.handle_job_message)
+    context = lambda_context(event)  # the job goes on in this invocation while its time allows
+    return sqs_batch(event, lambda message: jobs.handle_job_message(message, context))
 
 
 @app.lambda_function(name="scheduler")

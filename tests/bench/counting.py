@@ -13,12 +13,17 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.client
 
-_state = threading.local()
+# Context variables, not thread-locals: work the measured code hands to a pool in a copy of its context
+# (settlement's refund reads) is counted too.
+_measure: ContextVar[Measure | None] = ContextVar("measure", default=None)
+_inside: ContextVar[bool] = ContextVar("inside", default=False)
+_lock = threading.Lock()  # the pool's threads add to one Measure
 
 
 def _value_size(value: dict[str, Any]) -> int:
@@ -87,23 +92,23 @@ def _peek() -> Any:
 
 
 def _get(table: str, key: dict[str, Any]) -> dict[str, Any] | None:
-    _state.inside = True
+    token = _inside.set(True)
     try:
         return _peek().get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
     finally:
-        _state.inside = False
+        _inside.reset(token)
 
 
 def _key_of(table: str, item: dict[str, Any]) -> dict[str, Any]:
     schema = _schemas.get(table)
     if schema is None:
-        _state.inside = True
+        token = _inside.set(True)
         try:
             schema = [
                 k["AttributeName"] for k in _peek().describe_table(TableName=table)["Table"]["KeySchema"]
             ]
         finally:
-            _state.inside = False
+            _inside.reset(token)
         _schemas[table] = schema
     return {name: item[name] for name in schema}
 
@@ -143,35 +148,43 @@ def _write_targets(
 
 
 def _counting_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
-    measure: Measure | None = getattr(_state, "measure", None)
-    if measure is None or getattr(_state, "inside", False):
+    measure = _measure.get()
+    if measure is None or _inside.get():
         return _original(self, operation, params)
     service = self.meta.service_model.service_name
-    measure.calls[f"{service}.{operation}"] += 1
+    with _lock:
+        measure.calls[f"{service}.{operation}"] += (
+            1  # counted before the call: a cancelled one is a round trip
+        )
     targets = _write_targets(operation, params) if service == "dynamodb" else []
     before = [_get(t, k) for t, k, _, _ in targets]
     result = _original(self, operation, params)
+    units_written = 0
     for (table, key, new, mult), old in zip(targets, before, strict=True):
         after = new if new is not None else _get(table, key)
-        measure.write_units += mult * units(max(item_size(old), item_size(after)))
+        units_written += mult * units(max(item_size(old), item_size(after)))
+    read = 0
     if service == "dynamodb":
-        measure.read_items += len(result.get("Items", [])) + (1 if result.get("Item") else 0)
+        read = len(result.get("Items", [])) + (1 if result.get("Item") else 0)
         for items in result.get("Responses", {}).values():
-            measure.read_items += len(items)
+            read += len(items)
+    with _lock:
+        measure.write_units += units_written
+        measure.read_items += read
     return result
 
 
 @contextmanager
 def measuring() -> Iterator[Measure]:
-    """Count the calls made by this thread inside the block."""
+    """Count the calls made in this context inside the block (and in copies of it handed to other threads)."""
     global _peek_client
     _peek_client = None  # a client of this block's environment: the endpoint may differ from the last block's
     _schemas.clear()
     measure = Measure()
     botocore.client.BaseClient._make_api_call = _counting_call  # type: ignore[method-assign]
-    _state.measure = measure
+    token = _measure.set(measure)
     try:
         yield measure
     finally:
-        _state.measure = None
+        _measure.reset(token)
         botocore.client.BaseClient._make_api_call = _original  # type: ignore[method-assign]

@@ -190,19 +190,21 @@ def test_a_crash_mid_page_loses_and_doubles_nothing(
     clock.set_now(T0)
     for i in range(12):
         frozen_commission("shop1", f"o{i}", f"m{i % 3}", 100 + i, T0 - timedelta(minutes=i))
-    release = settlement.release
+    monkeypatch.setattr(settlement, "BATCH_COMMISSIONS", 5)
+    release_batch = settlement.release_batch
     done: list[str] = []
 
-    def release_then_crash(commission: CommissionModel, now: datetime) -> bool:
+    def release_then_crash(commissions: list[CommissionModel], now: datetime) -> int:
         if len(done) == 5:
             raise RuntimeError("the Lambda died here")
-        done.append(commission.order_id)
-        return release(commission, now)
+        done.extend(c.order_id for c in commissions)
+        return release_batch(commissions, now)
 
-    monkeypatch.setattr(settlement, "release", release_then_crash)
+    monkeypatch.setattr(settlement, "release_batch", release_then_crash)
     with pytest.raises(RuntimeError):
         settlement.run_page(T0, None)
-    monkeypatch.setattr(settlement, "release", release)
+    assert len(done) == 5  # one batch of 5 committed before the crash
+    monkeypatch.setattr(settlement, "release_batch", release_batch)
     # The page is delivered again (same cursor): what was done is not in the index any more.
     assert settle(T0)["released"] == 7
     assert settle(T0)["released"] == 0
@@ -261,7 +263,8 @@ def test_cost_follows_what_is_due_not_what_is_stored(shop: ShopCaller) -> None:
     # one per due shard, plus one per due order for its REFUND# items (empty here)
     assert measure.calls["dynamodb.Query"] == 8 + 10
     assert measure.calls["dynamodb.BatchGetItem"] == 1
-    assert measure.calls["dynamodb.TransactWriteItems"] == 10
+    # the 10 releases in one transaction (10 commissions, 10 ledger entries, 10 balances)
+    assert measure.calls["dynamodb.TransactWriteItems"] == 1
     assert measure.calls.get("dynamodb.Scan", 0) == 0
 
 
@@ -362,4 +365,151 @@ def test_a_refund_reported_after_the_release_is_flagged_late_and_changes_nothing
     }
     assert not run("shop1", "o1", T0 + timedelta(days=8, minutes=1))  # flagged once; nothing else moves
     assert settle(T0 + timedelta(days=9))["released"] == 0
+    assert_audit_clean()
+
+
+class _Lambda:
+    """A Lambda context whose remaining time is given, call after call (the last one repeats)."""
+
+    def __init__(self, *remaining_ms: int) -> None:
+        self.remaining = list(remaining_ms)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining.pop(0) if len(self.remaining) > 1 else self.remaining[0]
+
+
+def test_a_refund_racing_one_commission_of_a_batch_holds_back_only_that_one(
+    shop: ShopCaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.set_now(T0)
+    frozen_commission("shop1", "o1", "m1", 1000, T0)
+    frozen_commission("shop1", "o2", "m1", 400, T0)
+    frozen_commission("shop1", "o3", "m2", 200, T0)
+    frozen_commission("shop1", "o4", "m3", 300, T0)
+    fetch = settlement._fetch
+
+    def fetch_then_clawback(keys: list[tuple[str, str]]) -> list[CommissionModel]:
+        read = fetch(keys)
+        # Between settlement's read and its batch's commit, the order consumer claws back 300 on o1.
+        uow = UnitOfWork(T0)
+        uow.update(
+            "commission",
+            CommissionModel("shop1#o1", "COMM#level1#m1"),
+            actions=[CommissionModel.amount_fen.set(700), CommissionModel.version.set(1)],
+            condition=CommissionModel.version == 0,
+        )
+        uow.move(Movement("shop1", "m1", "COMM#o1#level1#m1#ADJ#1", "commission_clawback", frozen_fen=-300))
+        uow.commit()
+        return read
+
+    monkeypatch.setattr(settlement, "_fetch", fetch_then_clawback)
+    with measuring() as measure:
+        assert settle(T0 + timedelta(minutes=5)) == {"released": 3, "skipped": 1, "held": 0, "pages": 1}
+    # the clawback, the cancelled batch of 4, then the 3 unchanged ones alone (o1 is not tried again)
+    assert measure.calls["dynamodb.TransactWriteItems"] == 1 + 1 + 3
+    assert balance("shop1", "m1") == {
+        "frozen_fen": 700,
+        "available_fen": 400,
+        "withdrawing_fen": 0,
+        "withdrawn_fen": 0,
+    }
+    assert balance("shop1", "m2")["available_fen"] == 200
+    assert balance("shop1", "m3")["available_fen"] == 300
+    assert_audit_clean()
+
+    monkeypatch.setattr(settlement, "_fetch", fetch)
+    assert settle(T0 + timedelta(minutes=10)) == {"released": 1, "skipped": 0, "held": 0, "pages": 1}
+    assert balance("shop1", "m1")["available_fen"] == 1100
+    assert balance("shop1", "m1")["frozen_fen"] == 0
+    after = stored("shop1", "o1", "m1")
+    assert (after.status, after.amount_fen, after.version) == ("available", 700, 2)
+    assert_audit_clean()
+
+
+def test_one_transaction_releases_a_batch_and_each_member_balance_moves_by_the_sum(shop: ShopCaller) -> None:
+    clock.set_now(T0)
+    for i in range(30):
+        frozen_commission("shop1", f"o{i}", f"m{i % 3}", 100 + i, T0 - timedelta(minutes=i))
+    with measuring() as measure:
+        assert settle(T0)["released"] == 30
+    # 30 commissions and 30 ledger entries, 3 balance updates: one transaction of 63 items
+    assert measure.calls["dynamodb.TransactWriteItems"] == 1
+    for k in range(3):
+        assert balance("shop1", f"m{k}") == {
+            "frozen_fen": 0,
+            "available_fen": sum(100 + i for i in range(k, 30, 3)),
+            "withdrawing_fen": 0,
+            "withdrawn_fen": 0,
+        }
+        assert len([e for e in entries("shop1", f"m{k}", "COMM#") if e.entry_key.endswith("#RELEASE")]) == 10
+    assert_audit_clean()
+
+
+def test_a_duplicate_job_message_racing_the_first_releases_nothing_twice(
+    shop: ShopCaller, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.service import jobs
+
+    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
+    clock.set_now(T0)
+    for i in range(10):
+        frozen_commission("shop1", f"o{i}", f"m{i % 2}", 100 + i, T0 - timedelta(hours=1))
+    message = {"job": "settlement", "now": rfc3339(T0), "cursor": None}
+    fetch = settlement._fetch
+    duplicates: list[int] = []
+
+    def fetch_while_the_duplicate_runs(keys: list[tuple[str, str]]) -> list[CommissionModel]:
+        read = fetch(keys)
+        if not duplicates:
+            # SQS delivers the same message twice: the other copy runs to the end between this read and commit.
+            duplicates.append(1)
+            jobs.handle_job_message(dict(message), _Lambda(600_000))
+        return read
+
+    monkeypatch.setattr(settlement, "_fetch", fetch_while_the_duplicate_runs)
+    with measuring() as measure:
+        jobs.handle_job_message(dict(message), _Lambda(600_000))
+    # the duplicate: 3 pages (4, 4, 2), one transaction each; this copy: its batch of 4, cancelled, nothing
+    # tried again one by one (every commission in it had changed)
+    assert measure.calls["dynamodb.TransactWriteItems"] == 3 + 1
+    assert wx.drain(aws_env, "FENXIAO_JOBS_QUEUE_URL", "on_job_event") == 0  # both finished in-process
+    for k in range(2):
+        assert balance("shop1", f"m{k}") == {
+            "frozen_fen": 0,
+            "available_fen": sum(100 + i for i in range(k, 10, 2)),
+            "withdrawing_fen": 0,
+            "withdrawn_fen": 0,
+        }
+        assert len([e for e in entries("shop1", f"m{k}", "COMM#") if e.entry_key.endswith("#RELEASE")]) == 5
+    assert_audit_clean()
+
+
+def test_a_job_message_goes_on_in_process_and_enqueues_only_when_time_runs_short(
+    api: Api, shop: ShopCaller, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.service import jobs
+
+    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
+    clock.set_now(T0)
+    for i in range(10):
+        frozen_commission("shop1", f"o{i}", "m1", 100, T0 - timedelta(hours=1))
+    for i in range(10):
+        frozen_commission("shop1", f"p{i}", "m2", 100, T0 - timedelta(hours=1))
+    message = {"job": "settlement", "now": rfc3339(T0), "cursor": None}
+
+    # Plenty of time: every page of the first half in this invocation, no continuation message.
+    jobs.handle_job_message(dict(message), _Lambda(600_000))
+    assert wx.drain(aws_env, "FENXIAO_JOBS_QUEUE_URL", "on_job_event") == 0
+    assert balance("shop1", "m1")["available_fen"] == 1000
+    assert balance("shop1", "m2")["available_fen"] == 1000
+
+    for i in range(10, 20):
+        frozen_commission("shop1", f"o{i}", "m1", 100, T0 - timedelta(hours=1))
+    # Time runs short after the second page: the rest goes on through one JobsQueue message (the drain's
+    # context leaves 60 s, within the margin: one page per message from there).
+    jobs.handle_job_message(dict(message), _Lambda(600_000, 30_000))
+    assert balance("shop1", "m1")["available_fen"] == 1800
+    assert wx.drain(aws_env, "FENXIAO_JOBS_QUEUE_URL", "on_job_event") == 1
+    assert balance("shop1", "m1")["available_fen"] == 2000
+    assert balance("shop1", "m1")["frozen_fen"] == 0
     assert_audit_clean()

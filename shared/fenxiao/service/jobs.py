@@ -1,8 +1,9 @@
 """The job runner and its table of jobs. Scheduled jobs: started by a timer, by ``POST /admin/jobs/{job}``, or by their own continuation message.
 
-A job runs in bounded pages. A page that leaves work behind enqueues its continuation on the jobs queue
-(timer and continuation runs), or, when run from the operator API, goes on page after page within the
-request's time budget and reports whether work remains.
+A job runs in bounded pages. A continuation message runs page after page while its Lambda invocation has
+time left, and enqueues the rest on the jobs queue only when time runs short; a timer runs one page and
+enqueues the rest; the operator API goes on page after page within the request's time budget and reports
+whether work remains.
 """
 
 from __future__ import annotations
@@ -127,11 +128,38 @@ def on_timer(event: dict[str, Any]) -> dict[str, Any]:
     return {"job": name, "processed": page.processed, "more": page.cursor is not None}
 
 
-def handle_job_message(message: dict[str, Any]) -> None:
-    """A continuation page. The job's own writes are conditional, so a redelivered page repeats nothing."""
+def handle_job_message(message: dict[str, Any], context: Any = None) -> None:
+    """A continuation page, then further pages in this invocation while the Lambda ``context`` leaves time
+    for one more (a page's round trips cost less than a JobsQueue hop); what is left is enqueued. The job's
+    own writes are conditional, so a redelivered or duplicated message repeats nothing."""
     name = str(message["job"])
     job = job_function(name)
     now = parse_rfc3339(message["now"]) if message.get("now") else clock.now()
-    page = _timed(name, job, now, message.get("cursor"))
-    if page.cursor is not None:
-        container().queues.send("jobs", {"job": name, "now": message.get("now"), "cursor": page.cursor})
+    cursor: dict[str, Any] | None = message.get("cursor")
+    pages, longest = 0, 0.0
+    while True:
+        started = time.monotonic()
+        page = _timed(name, job, now, cursor)
+        pages += 1
+        longest = max(longest, time.monotonic() - started)
+        cursor = page.cursor
+        if cursor is None or not _time_for_another(context, longest):
+            break
+    if cursor is not None:
+        container().queues.send("jobs", {"job": name, "now": message.get("now"), "cursor": cursor})
+    if pages > 1:
+        logger().info(
+            "job pages in one invocation", extra={"job": name, "pages": pages, "more": cursor is not None}
+        )
+
+
+CONTINUE_MARGIN_SECONDS = 60.0  # of the invocation's time, left for the continuation message and slack
+
+
+def _time_for_another(context: Any, longest_page: float) -> bool:
+    """Whether the invocation has time for another page (twice the longest so far) and the margin; without
+    a Lambda context (a direct call) one page per call."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return False
+    return remaining() / 1000 > CONTINUE_MARGIN_SECONDS + 2 * longest_page
