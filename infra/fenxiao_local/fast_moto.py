@@ -336,6 +336,66 @@ def _serialize_result(self: Any, resp: Any, result: Any) -> Any:
     return _originals["serialize"](self, resp, result)
 
 
+def _retention_still_valid(self: Any, queue_name: str, message: Any) -> bool:
+    # moto read the period through get_queue_attributes, which recounts the whole queue for every message
+    # a receive hands out (O(n²) in the queue's length); the period itself is the queue's attribute
+    from moto.sqs import models as sqs_models
+
+    retention_period = self.get_queue(queue_name).message_retention_period
+    return bool(retention_period + message.sent_timestamp / 1000 > sqs_models.unix_time())
+
+
+# ---------------------------------------------------------------- parsing once per distinct text
+
+# moto re-parses every expression of every request; the product sends a handful of distinct texts. The
+# caches keep what depends on the text alone (bounded: a workload of ever-new texts clears them).
+_CACHE_LIMIT = 4096
+_update_asts: dict[str, Any] = {}
+_lexed_conditions: dict[str, Any] = {}
+_method_names: dict[type, list[str]] = {}
+
+
+def _bounded(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _update_expression_ast(cls: Any, expression_str: str) -> Any:
+    # the AST is only read (find_clauses) or deep-copied (every Validator copies it before changing it)
+    found = _update_asts.get(expression_str)
+    if found is None:
+        found = _bounded(
+            _update_asts, expression_str, _originals["update_parse"].__func__(cls, expression_str)
+        )
+    return found
+
+
+def _lex_condition_expression(self: Any) -> Any:
+    # the lexed nodes are immutable tuples; the parser consumes the deque, so each parse gets its own
+    from collections import deque
+
+    text = self.condition_expression
+    found = _lexed_conditions.get(text)
+    if found is None:
+        found = _bounded(_lexed_conditions, text, tuple(_originals["condition_lex"](self)))
+    return deque(found)
+
+
+def _method_names_from_class(clazz: Any) -> list[str]:
+    # moto lists a response class's methods with inspect.getmembers on every request
+    found = _method_names.get(clazz)
+    if found is None:
+        found = _bounded(_method_names, clazz, _originals["method_names"](clazz))
+    return list(found)
+
+
+def _forget_parses() -> None:
+    for cache in (_update_asts, _lexed_conditions, _method_names):
+        cache.clear()
+
+
 # ---------------------------------------------------------------- switching it on and off
 
 _users = 0
@@ -344,9 +404,13 @@ _switch = threading.Lock()
 
 def _patch_points() -> list[tuple[Any, str, str, Any]]:
     """(owner, attribute, key in _originals, replacement)."""
+    from moto.core import responses as core_responses
     from moto.core.serialize import ResponseSerializer
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.sqs.models import SQSBackend
 
     points = [
         (DynamoDBBackend, "transact_write_items", "transact", _transact_write_items),
@@ -355,6 +419,10 @@ def _patch_points() -> list[tuple[Any, str, str, Any]]:
         (Table, "delete_item", "table_delete_item", _table_delete_item),
         (Table, "query", "query", _query),
         (ResponseSerializer, "_serialize_result", "serialize", _serialize_result),
+        (SQSBackend, "is_message_valid_based_on_retention_period", "retention", _retention_still_valid),
+        (UpdateExpressionParser, "make", "update_parse", classmethod(_update_expression_ast)),
+        (ConditionExpressionParser, "_lex_condition_expression", "condition_lex", _lex_condition_expression),
+        (core_responses, "method_names_from_class", "method_names", _method_names_from_class),
     ]
     points += [(DynamoDBBackend, name, name, _forgetting(name)) for name in _FORGETTING]
     return points
@@ -381,6 +449,7 @@ def uninstall() -> None:
         if _users == 0:
             for owner, attribute, key, _ in _patch_points():
                 setattr(owner, attribute, _originals.pop(key))
+            _forget_parses()
 
 
 def installed() -> bool:

@@ -43,10 +43,10 @@ def _call(client: Any, operation: str, **params: Any) -> Any:
     return answer
 
 
-def _exercise() -> dict[str, Any]:
+def _exercise(client: Any = None) -> dict[str, Any]:
     import boto3
 
-    client = boto3.client("dynamodb", region_name="us-east-1")
+    client = client or boto3.client("dynamodb", region_name="us-east-1")
     client.create_table(
         TableName=TABLE,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -394,6 +394,95 @@ def test_the_engine_answers_random_workloads_as_moto_does(workload: list[tuple[A
     with mock_aws(), item_level_moto():
         fast = _run_workload(workload)
     assert fast == plain
+
+
+def _sqs_exchange(sqs: Any) -> list[Any]:
+    """A queue's life through SQS's JSON protocol, without the ids moto draws at random."""
+    url = sqs.create_queue(QueueName="shortcut", Attributes={"VisibilityTimeout": "5"})["QueueUrl"]
+    sent = sqs.send_message(
+        QueueUrl=url,
+        MessageBody='{"order": "o1"}',
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "paid"}},
+    )
+    received = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+    )["Messages"]
+    deleted = sqs.delete_message_batch(
+        QueueUrl=url, Entries=[{"Id": "0", "ReceiptHandle": received[0]["ReceiptHandle"]}]
+    )
+    missing = _call(sqs, "get_queue_url", QueueName="absent")
+    return [
+        url,
+        sent["MD5OfMessageBody"],
+        [(m["Body"], m["MD5OfBody"], m["MessageAttributes"]) for m in received],
+        deleted["Successful"],
+        missing,
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages"),
+    ]
+
+
+def test_the_stacks_own_clients_get_the_answers_the_socket_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local stack's in-process shortcut to moto (fenxiao_local.in_process) against moto's HTTP
+    server: the same requests, on the same fresh backends, answer the same."""
+    import urllib.request
+
+    import boto3
+
+    from fenxiao_local.stack import Moto
+
+    moto = Moto()
+    endpoint = moto.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    try:
+        answers = []
+        for through_socket in (False, True):
+            moto.shortcut.enabled = not through_socket
+            before = moto.shortcut.requests
+            session = boto3.session.Session(region_name="us-east-1")  # a new session takes the shortcut
+            dynamodb = _exercise(session.client("dynamodb"))
+            sqs = _sqs_exchange(session.client("sqs"))
+            answers.append((dynamodb, sqs))
+            taken = moto.shortcut.requests - before
+            assert taken == 0 if through_socket else taken > 20
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
+        assert answers[0] == answers[1]
+        dynamodb, sqs = answers[0]
+        assert dynamodb["cancelled"]["error"] == "TransactionCanceledException"
+        assert dynamodb["binary"]["Item"]["blob"] == {"B": b"\x00\xff"}
+        assert sqs[2] == [
+            ('{"order": "o1"}', sqs[1], {"kind": {"DataType": "String", "StringValue": "paid"}})
+        ]
+        assert sqs[4]["error"] == "AWS.SimpleQueueService.NonExistentQueue" and sqs[5] is None
+    finally:
+        moto.stop()
+
+
+def test_a_receive_keeps_moto_s_retention_rule() -> None:
+    """The engine reads a queue's retention period directly (moto recounted the queue per message): the
+    same messages are kept and dropped."""
+    import boto3
+    from moto import mock_aws
+    from moto.sqs.models import SQSBackend, sqs_backends
+
+    from fenxiao_local import fast_moto
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="kept", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        for body in ("fresh", "old", "older"):
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        backend = sqs_backends["123456789012"]["us-east-1"]
+        queue = backend.get_queue("kept")
+        ages = {"fresh": 0, "old": 59_000, "older": 61_000}
+        for message in queue._messages:
+            message.sent_timestamp -= ages[message.body]
+        # moto's own rule (the engine's replacement when it is switched on elsewhere in this process)
+        original = (
+            fast_moto._originals.get("retention") or SQSBackend.is_message_valid_based_on_retention_period
+        )
+        kept = {m.body: original(backend, "kept", m) for m in queue._messages}
+        assert kept == {"fresh": True, "old": True, "older": False}
+        assert {m.body: fast_moto._retention_still_valid(backend, "kept", m) for m in queue._messages} == kept
 
 
 def test_the_engine_refuses_a_moto_it_was_not_verified_against() -> None:
