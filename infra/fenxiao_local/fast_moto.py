@@ -345,6 +345,28 @@ def _retention_still_valid(self: Any, queue_name: str, message: Any) -> bool:
     return bool(retention_period + message.sent_timestamp / 1000 > sqs_models.unix_time())
 
 
+# moto's Item size limit (dynamo_type.LimitedSizeDict.__setitem__): an attribute may be added while the
+# item, with it, stays within this many bytes
+_ITEM_SIZE_LIMIT = 405000
+
+
+def _item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+    # moto's LimitedSizeDict re-sizes every attribute already set on each insert, so building an item was
+    # quadratic in its attributes; the same check on a running total, in the same order
+    from moto.dynamodb.models import dynamo_type
+
+    self.hash_key = hash_key
+    self.range_key = range_key
+    self.attrs = dynamo_type.LimitedSizeDict()
+    size = 0
+    for key, value in attrs.items():
+        typed = dynamo_type.DynamoType(value)
+        size += dynamo_type.bytesize(key) + typed.size()
+        if size > _ITEM_SIZE_LIMIT:
+            raise dynamo_type.ItemSizeTooLarge
+        dict.__setitem__(self.attrs, key, typed)
+
+
 # ---------------------------------------------------------------- parsing once per distinct text
 
 # moto re-parses every expression of every request; the product sends a handful of distinct texts. The
@@ -408,6 +430,7 @@ def _patch_points() -> list[tuple[Any, str, str, Any]]:
     from moto.core.serialize import ResponseSerializer
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.sqs.models import SQSBackend
@@ -423,6 +446,7 @@ def _patch_points() -> list[tuple[Any, str, str, Any]]:
         (UpdateExpressionParser, "make", "update_parse", classmethod(_update_expression_ast)),
         (ConditionExpressionParser, "_lex_condition_expression", "condition_lex", _lex_condition_expression),
         (core_responses, "method_names_from_class", "method_names", _method_names_from_class),
+        (Item, "__init__", "item_init", _item_init),
     ]
     points += [(DynamoDBBackend, name, name, _forgetting(name)) for name in _FORGETTING]
     return points

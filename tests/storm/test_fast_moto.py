@@ -485,6 +485,39 @@ def test_a_receive_keeps_moto_s_retention_rule() -> None:
         assert {m.body: fast_moto._retention_still_valid(backend, "kept", m) for m in queue._messages} == kept
 
 
+def test_items_are_built_and_refused_at_moto_s_size_limit() -> None:
+    """The engine sizes an item's attributes once each (moto re-sized all of them per attribute): the
+    same items, and the same refusal one byte past moto's limit."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from fenxiao_local import fast_moto
+
+    original = fast_moto._originals.get("item_init") or Item.__init__
+    key = DynamoType(_s("k"))
+    small = {
+        "a": _s("x"),
+        "n": _n(12345),
+        "m": {"M": {"b": _n(1)}},
+        "l": {"L": [_s("y")]},
+        "ss": {"SS": ["p"]},
+    }
+    sizes = sum(len(name) + DynamoType(value).size() for name, value in small.items())
+    fits = 405000 - sizes - len("big")
+    for extra in (fits, fits + 1):  # the item ends at the limit, or one byte past it
+        attrs = {**small, "big": _s("z" * extra)}
+        outcomes = []
+        for init in (original, fast_moto._item_init):
+            item = Item.__new__(Item)
+            try:
+                init(item, key, None, attrs)
+                outcomes.append(("built", item.to_json(), type(item.attrs).__name__))
+            except ItemSizeTooLarge as exc:
+                outcomes.append(("refused", str(exc)))
+        assert outcomes[0] == outcomes[1]
+        assert outcomes[0][0] == ("built" if extra == fits else "refused")
+
+
 def test_the_engine_refuses_a_moto_it_was_not_verified_against() -> None:
     from fenxiao_local.fast_moto import VERIFIED, MotoVersionError, check_moto
 
