@@ -367,6 +367,73 @@ def _item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) 
         dict.__setitem__(self.attrs, key, typed)
 
 
+def _deepcopy_ast(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """copy.deepcopy for moto's expression trees, without pickling's __reduce_ex__ per node: a node is
+    rebuilt from its __dict__ and a list item by item, registered in ``memo`` first as deepcopy does (so
+    parent links land on the copies); anything else goes to copy.deepcopy with the same memo."""
+    memo = {} if memo is None else memo
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    found = memo.get(id(value))
+    if found is not None:
+        return found
+    if kind is list:
+        copied: list[Any] = []
+        memo[id(value)] = copied
+        for item in value:
+            copied.append(_deepcopy_ast(item, memo))
+        return copied
+    if _is_node(kind):
+        node = object.__new__(kind)
+        memo[id(value)] = node
+        state = node.__dict__
+        for name, attribute in value.__dict__.items():
+            state[name] = _deepcopy_ast(attribute, memo)
+        return node
+    return copy.deepcopy(value, memo)
+
+
+_ATOMS = frozenset({str, int, bool, float, type(None)})
+_node_kinds: dict[type, bool] = {}
+
+
+def _is_node(kind: type) -> bool:
+    # ABCMeta's isinstance is slow and asked for every value of a tree: once per class
+    found = _node_kinds.get(kind)
+    if found is None:
+        from moto.dynamodb.parsing.ast_nodes import Node
+
+        found = _node_kinds[kind] = issubclass(kind, Node)
+    return found
+
+
+_processed: dict[tuple[type, type], bool] = {}
+
+
+def _traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+    # moto's DepthFirstTraverser, with its two isinstance tests (ABCMeta's, slow, on every node of every
+    # traversal of every update) answered once per class: a processor's _processing_map keys are literals
+    kind = type(node)
+    if not _is_node(kind):
+        return node
+    parent_node = node.parent
+    if node.children is not None:
+        for i, child_node in enumerate(node.children):
+            self.pre_processing_of_child(node, i)
+            self.traverse_node_recursively(child_node, i)
+    key = (type(self), kind)
+    processed = _processed.get(key)
+    if processed is None:
+        processed = _processed[key] = issubclass(kind, self.nodes_to_be_processed())
+    if processed:
+        node = self.process(node)
+        node.parent = parent_node
+        if parent_node:
+            parent_node.children[child_id] = node
+    return node
+
+
 # ---------------------------------------------------------------- parsing once per distinct text
 
 # moto re-parses every expression of every request; the product sends a handful of distinct texts. The
@@ -432,6 +499,8 @@ def _patch_points() -> list[tuple[Any, str, str, Any]]:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.sqs.models import SQSBackend
 
@@ -447,6 +516,8 @@ def _patch_points() -> list[tuple[Any, str, str, Any]]:
         (ConditionExpressionParser, "_lex_condition_expression", "condition_lex", _lex_condition_expression),
         (core_responses, "method_names_from_class", "method_names", _method_names_from_class),
         (Item, "__init__", "item_init", _item_init),
+        (validators, "deepcopy", "validator_copy", _deepcopy_ast),
+        (DepthFirstTraverser, "traverse_node_recursively", "traverse", _traverse_node_recursively),
     ]
     points += [(DynamoDBBackend, name, name, _forgetting(name)) for name in _FORGETTING]
     return points

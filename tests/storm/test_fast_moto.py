@@ -518,6 +518,49 @@ def test_items_are_built_and_refused_at_moto_s_size_limit() -> None:
         assert outcomes[0][0] == ("built" if extra == fits else "refused")
 
 
+def _shape(node: Any, seen: dict[int, int]) -> Any:
+    """A node tree as plain data: class, attributes, children, and which node each parent link names."""
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    if isinstance(node, list):
+        return [_shape(v, seen) for v in node]
+    if not isinstance(node, Node):
+        return (type(node).__name__, repr(node))
+    seen.setdefault(id(node), len(seen))
+    attributes = {k: v for k, v in vars(node).items() if k not in {"children", "parent"}}
+    parent = seen.get(id(node.parent)) if node.parent is not None else None
+    return (type(node).__name__, repr(attributes), parent, _shape(node.children or [], seen))
+
+
+def test_expression_trees_are_copied_as_deepcopy_copies_them() -> None:
+    """Every Validator copies its update expression's tree before changing it; the engine's copy is the
+    same tree, shares no node with the original, and links each child to its copied parent."""
+    import copy
+
+    from moto.dynamodb.parsing.ast_nodes import Node
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    from fenxiao_local.fast_moto import _deepcopy_ast
+
+    parse = UpdateExpressionParser.__dict__["make"].__func__
+    for text in (
+        "SET #a = :a, b.c[1] = if_not_exists(b.c[1], :z) + :one REMOVE d, e[2] ADD n :one DELETE s :s",
+        "SET l = list_append(l, :more), #t = :t",
+        "ADD frozen_fen :amount, version :one SET updated_at = :now",
+    ):
+        tree = parse(UpdateExpressionParser, text)
+        plain, fast = copy.deepcopy(tree), _deepcopy_ast(tree)
+        assert _shape(fast, {}) == _shape(plain, {}) == _shape(tree, {})
+
+        def nodes(node: Any) -> list[Any]:
+            children = [c for c in (node.children or []) if isinstance(c, Node)]
+            return [node, *(n for c in children for n in nodes(c))]
+
+        originals = {id(n) for n in nodes(tree)}
+        assert not originals & {id(n) for n in nodes(fast)}
+        assert all(c.parent is n for n in nodes(fast) for c in (n.children or []) if isinstance(c, Node))
+
+
 def test_the_engine_refuses_a_moto_it_was_not_verified_against() -> None:
     from fenxiao_local.fast_moto import VERIFIED, MotoVersionError, check_moto
 
