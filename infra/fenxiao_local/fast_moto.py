@@ -336,6 +336,155 @@ def _serialize_result(self: Any, resp: Any, result: Any) -> Any:
     return _originals["serialize"](self, resp, result)
 
 
+def _retention_still_valid(self: Any, queue_name: str, message: Any) -> bool:
+    # moto read the period through get_queue_attributes, which recounts the whole queue for every message
+    # a receive hands out (O(n²) in the queue's length); the period itself is the queue's attribute
+    from moto.sqs import models as sqs_models
+
+    retention_period = self.get_queue(queue_name).message_retention_period
+    return bool(retention_period + message.sent_timestamp / 1000 > sqs_models.unix_time())
+
+
+# moto's Item size limit (dynamo_type.LimitedSizeDict.__setitem__): an attribute may be added while the
+# item, with it, stays within this many bytes
+_ITEM_SIZE_LIMIT = 405000
+
+
+def _item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+    # moto's LimitedSizeDict re-sizes every attribute already set on each insert, so building an item was
+    # quadratic in its attributes; the same check on a running total, in the same order
+    from moto.dynamodb.models import dynamo_type
+
+    self.hash_key = hash_key
+    self.range_key = range_key
+    self.attrs = dynamo_type.LimitedSizeDict()
+    size = 0
+    for key, value in attrs.items():
+        typed = dynamo_type.DynamoType(value)
+        size += dynamo_type.bytesize(key) + typed.size()
+        if size > _ITEM_SIZE_LIMIT:
+            raise dynamo_type.ItemSizeTooLarge
+        dict.__setitem__(self.attrs, key, typed)
+
+
+def _deepcopy_ast(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """copy.deepcopy for moto's expression trees, without pickling's __reduce_ex__ per node: a node is
+    rebuilt from its __dict__ and a list item by item, registered in ``memo`` first as deepcopy does (so
+    parent links land on the copies); anything else goes to copy.deepcopy with the same memo."""
+    memo = {} if memo is None else memo
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    found = memo.get(id(value))
+    if found is not None:
+        return found
+    if kind is list:
+        copied: list[Any] = []
+        memo[id(value)] = copied
+        for item in value:
+            copied.append(_deepcopy_ast(item, memo))
+        return copied
+    if _is_node(kind):
+        node = object.__new__(kind)
+        memo[id(value)] = node
+        state = node.__dict__
+        for name, attribute in value.__dict__.items():
+            state[name] = _deepcopy_ast(attribute, memo)
+        return node
+    return copy.deepcopy(value, memo)
+
+
+_ATOMS = frozenset({str, int, bool, float, type(None)})
+_node_kinds: dict[type, bool] = {}
+
+
+def _is_node(kind: type) -> bool:
+    # ABCMeta's isinstance is slow and asked for every value of a tree: once per class
+    found = _node_kinds.get(kind)
+    if found is None:
+        from moto.dynamodb.parsing.ast_nodes import Node
+
+        found = _node_kinds[kind] = issubclass(kind, Node)
+    return found
+
+
+_processed: dict[tuple[type, type], bool] = {}
+
+
+def _traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+    # moto's DepthFirstTraverser, with its two isinstance tests (ABCMeta's, slow, on every node of every
+    # traversal of every update) answered once per class: a processor's _processing_map keys are literals
+    kind = type(node)
+    if not _is_node(kind):
+        return node
+    parent_node = node.parent
+    if node.children is not None:
+        for i, child_node in enumerate(node.children):
+            self.pre_processing_of_child(node, i)
+            self.traverse_node_recursively(child_node, i)
+    key = (type(self), kind)
+    processed = _processed.get(key)
+    if processed is None:
+        processed = _processed[key] = issubclass(kind, self.nodes_to_be_processed())
+    if processed:
+        node = self.process(node)
+        node.parent = parent_node
+        if parent_node:
+            parent_node.children[child_id] = node
+    return node
+
+
+# ---------------------------------------------------------------- parsing once per distinct text
+
+# moto re-parses every expression of every request; the product sends a handful of distinct texts. The
+# caches keep what depends on the text alone (bounded: a workload of ever-new texts clears them).
+_CACHE_LIMIT = 4096
+_update_asts: dict[str, Any] = {}
+_lexed_conditions: dict[str, Any] = {}
+_method_names: dict[type, list[str]] = {}
+
+
+def _bounded(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _update_expression_ast(cls: Any, expression_str: str) -> Any:
+    # the AST is only read (find_clauses) or deep-copied (every Validator copies it before changing it)
+    found = _update_asts.get(expression_str)
+    if found is None:
+        found = _bounded(
+            _update_asts, expression_str, _originals["update_parse"].__func__(cls, expression_str)
+        )
+    return found
+
+
+def _lex_condition_expression(self: Any) -> Any:
+    # the lexed nodes are immutable tuples; the parser consumes the deque, so each parse gets its own
+    from collections import deque
+
+    text = self.condition_expression
+    found = _lexed_conditions.get(text)
+    if found is None:
+        found = _bounded(_lexed_conditions, text, tuple(_originals["condition_lex"](self)))
+    return deque(found)
+
+
+def _method_names_from_class(clazz: Any) -> list[str]:
+    # moto lists a response class's methods with inspect.getmembers on every request
+    found = _method_names.get(clazz)
+    if found is None:
+        found = _bounded(_method_names, clazz, _originals["method_names"](clazz))
+    return list(found)
+
+
+def _forget_parses() -> None:
+    for cache in (_update_asts, _lexed_conditions, _method_names):
+        cache.clear()
+
+
 # ---------------------------------------------------------------- switching it on and off
 
 _users = 0
@@ -344,9 +493,16 @@ _switch = threading.Lock()
 
 def _patch_points() -> list[tuple[Any, str, str, Any]]:
     """(owner, attribute, key in _originals, replacement)."""
+    from moto.core import responses as core_responses
     from moto.core.serialize import ResponseSerializer
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.sqs.models import SQSBackend
 
     points = [
         (DynamoDBBackend, "transact_write_items", "transact", _transact_write_items),
@@ -355,6 +511,13 @@ def _patch_points() -> list[tuple[Any, str, str, Any]]:
         (Table, "delete_item", "table_delete_item", _table_delete_item),
         (Table, "query", "query", _query),
         (ResponseSerializer, "_serialize_result", "serialize", _serialize_result),
+        (SQSBackend, "is_message_valid_based_on_retention_period", "retention", _retention_still_valid),
+        (UpdateExpressionParser, "make", "update_parse", classmethod(_update_expression_ast)),
+        (ConditionExpressionParser, "_lex_condition_expression", "condition_lex", _lex_condition_expression),
+        (core_responses, "method_names_from_class", "method_names", _method_names_from_class),
+        (Item, "__init__", "item_init", _item_init),
+        (validators, "deepcopy", "validator_copy", _deepcopy_ast),
+        (DepthFirstTraverser, "traverse_node_recursively", "traverse", _traverse_node_recursively),
     ]
     points += [(DynamoDBBackend, name, name, _forgetting(name)) for name in _FORGETTING]
     return points
@@ -381,6 +544,7 @@ def uninstall() -> None:
         if _users == 0:
             for owner, attribute, key, _ in _patch_points():
                 setattr(owner, attribute, _originals.pop(key))
+            _forget_parses()
 
 
 def installed() -> bool:

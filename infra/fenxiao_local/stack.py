@@ -139,16 +139,24 @@ class Moto:
         fast_moto.install()
         self._engine = True
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.shortcut: Any = None
 
     def start(self) -> str:
+        from fenxiao_local import in_process
+
         self.server.start()
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # this process's clients call the server's WSGI app directly; other processes use the socket
+        self.shortcut = in_process.install(self.endpoint, self.server._server.app)
         return self.endpoint
 
     def stop(self) -> None:
-        from fenxiao_local import fast_moto
+        from fenxiao_local import fast_moto, in_process
 
+        if self.shortcut is not None:
+            in_process.uninstall(self.shortcut)
+            self.shortcut = None
         self.server.stop()
         if self._engine:
             self._engine = False

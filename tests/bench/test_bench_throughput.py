@@ -51,7 +51,7 @@ class Round:
     def frozen(self) -> int:
         return int(self.shop.request("GET", self.shop.path("/members/b"))[1]["balance"]["frozen_fen"])
 
-    def run(self, first: int, count: int, label: str) -> dict[str, float]:
+    def run(self, first: int, count: int, label: str) -> dict[str, Any]:
         """Register orders first..first+count, notify each 1–3 times; seconds until all are stored."""
         body = {
             "buyer_id": "c",
@@ -93,6 +93,7 @@ class Round:
                 self.resent += 1
             raise AssertionError(answer)
 
+        load_at_start = os.getloadavg()
         started = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(pay, ids))
@@ -108,8 +109,12 @@ class Round:
         elapsed = time.monotonic() - started
         assert frozen == target, (frozen, target)
         self.deliveries += sum(deliveries.values())
-        print(f"[bench] throughput ({label}): {count} orders in {elapsed:.1f} s", flush=True)
+        load = os.getloadavg()  # the machine is shared: a rate means little without it
+        print(
+            f"[bench] throughput ({label}): {count} orders in {elapsed:.1f} s, load {load[0]:.1f}", flush=True
+        )
         return {
+            "load": f"{load_at_start[0]:.1f} at the start, {load[0]:.1f} at the end (1-minute load average)",
             "deliveries": sum(deliveries.values()),
             "notifications_per_second": sum(deliveries.values()) / accepted,
             "orders_per_second": count / elapsed,
@@ -220,13 +225,15 @@ def test_local_stack_throughput(report) -> None:
                 "per-order time ratio (stored / fresh)": round(
                     grown["ms_per_order"] / fresh["ms_per_order"], 2
                 ),
+                "load average during the fresh round": fresh["load"],
+                f"load average during the round with {stored} stored": grown["load"],
                 "notifications accepted per second (8 senders, fresh stack)": round(
                     fresh["notifications_per_second"], 1
                 ),
                 "notifications resent after a 5xx or a timeout": rounds.resent,
                 "cloned items (seeding)": f"{cloned} in {clone_seconds:.1f} s",
-                "note": "one process: HTTP API, pollers and moto server share 2 cores; the 8 senders run in"
-                " the benchmark's own process",
+                "note": "one process: HTTP API, pollers, stand-in and moto share 2 cores (and one GIL); the"
+                " 8 senders run in the benchmark's own process",
             },
         )
     finally:

@@ -43,10 +43,10 @@ def _call(client: Any, operation: str, **params: Any) -> Any:
     return answer
 
 
-def _exercise() -> dict[str, Any]:
+def _exercise(client: Any = None) -> dict[str, Any]:
     import boto3
 
-    client = boto3.client("dynamodb", region_name="us-east-1")
+    client = client or boto3.client("dynamodb", region_name="us-east-1")
     client.create_table(
         TableName=TABLE,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -394,6 +394,171 @@ def test_the_engine_answers_random_workloads_as_moto_does(workload: list[tuple[A
     with mock_aws(), item_level_moto():
         fast = _run_workload(workload)
     assert fast == plain
+
+
+def _sqs_exchange(sqs: Any) -> list[Any]:
+    """A queue's life through SQS's JSON protocol, without the ids moto draws at random."""
+    url = sqs.create_queue(QueueName="shortcut", Attributes={"VisibilityTimeout": "5"})["QueueUrl"]
+    sent = sqs.send_message(
+        QueueUrl=url,
+        MessageBody='{"order": "o1"}',
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "paid"}},
+    )
+    received = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+    )["Messages"]
+    deleted = sqs.delete_message_batch(
+        QueueUrl=url, Entries=[{"Id": "0", "ReceiptHandle": received[0]["ReceiptHandle"]}]
+    )
+    missing = _call(sqs, "get_queue_url", QueueName="absent")
+    return [
+        url,
+        sent["MD5OfMessageBody"],
+        [(m["Body"], m["MD5OfBody"], m["MessageAttributes"]) for m in received],
+        deleted["Successful"],
+        missing,
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages"),
+    ]
+
+
+def test_the_stacks_own_clients_get_the_answers_the_socket_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local stack's in-process shortcut to moto (fenxiao_local.in_process) against moto's HTTP
+    server: the same requests, on the same fresh backends, answer the same."""
+    import urllib.request
+
+    import boto3
+
+    from fenxiao_local.stack import Moto
+
+    moto = Moto()
+    endpoint = moto.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    try:
+        answers = []
+        for through_socket in (False, True):
+            moto.shortcut.enabled = not through_socket
+            before = moto.shortcut.requests
+            session = boto3.session.Session(region_name="us-east-1")  # a new session takes the shortcut
+            dynamodb = _exercise(session.client("dynamodb"))
+            sqs = _sqs_exchange(session.client("sqs"))
+            answers.append((dynamodb, sqs))
+            taken = moto.shortcut.requests - before
+            assert taken == 0 if through_socket else taken > 20
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
+        assert answers[0] == answers[1]
+        dynamodb, sqs = answers[0]
+        assert dynamodb["cancelled"]["error"] == "TransactionCanceledException"
+        assert dynamodb["binary"]["Item"]["blob"] == {"B": b"\x00\xff"}
+        assert sqs[2] == [
+            ('{"order": "o1"}', sqs[1], {"kind": {"DataType": "String", "StringValue": "paid"}})
+        ]
+        assert sqs[4]["error"] == "AWS.SimpleQueueService.NonExistentQueue" and sqs[5] is None
+    finally:
+        moto.stop()
+
+
+def test_a_receive_keeps_moto_s_retention_rule() -> None:
+    """The engine reads a queue's retention period directly (moto recounted the queue per message): the
+    same messages are kept and dropped."""
+    import boto3
+    from moto import mock_aws
+    from moto.sqs.models import SQSBackend, sqs_backends
+
+    from fenxiao_local import fast_moto
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="kept", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        for body in ("fresh", "old", "older"):
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        backend = sqs_backends["123456789012"]["us-east-1"]
+        queue = backend.get_queue("kept")
+        ages = {"fresh": 0, "old": 59_000, "older": 61_000}
+        for message in queue._messages:
+            message.sent_timestamp -= ages[message.body]
+        # moto's own rule (the engine's replacement when it is switched on elsewhere in this process)
+        original = (
+            fast_moto._originals.get("retention") or SQSBackend.is_message_valid_based_on_retention_period
+        )
+        kept = {m.body: original(backend, "kept", m) for m in queue._messages}
+        assert kept == {"fresh": True, "old": True, "older": False}
+        assert {m.body: fast_moto._retention_still_valid(backend, "kept", m) for m in queue._messages} == kept
+
+
+def test_items_are_built_and_refused_at_moto_s_size_limit() -> None:
+    """The engine sizes an item's attributes once each (moto re-sized all of them per attribute): the
+    same items, and the same refusal one byte past moto's limit."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from fenxiao_local import fast_moto
+
+    original = fast_moto._originals.get("item_init") or Item.__init__
+    key = DynamoType(_s("k"))
+    small = {
+        "a": _s("x"),
+        "n": _n(12345),
+        "m": {"M": {"b": _n(1)}},
+        "l": {"L": [_s("y")]},
+        "ss": {"SS": ["p"]},
+    }
+    sizes = sum(len(name) + DynamoType(value).size() for name, value in small.items())
+    fits = 405000 - sizes - len("big")
+    for extra in (fits, fits + 1):  # the item ends at the limit, or one byte past it
+        attrs = {**small, "big": _s("z" * extra)}
+        outcomes = []
+        for init in (original, fast_moto._item_init):
+            item = Item.__new__(Item)
+            try:
+                init(item, key, None, attrs)
+                outcomes.append(("built", item.to_json(), type(item.attrs).__name__))
+            except ItemSizeTooLarge as exc:
+                outcomes.append(("refused", str(exc)))
+        assert outcomes[0] == outcomes[1]
+        assert outcomes[0][0] == ("built" if extra == fits else "refused")
+
+
+def _shape(node: Any, seen: dict[int, int]) -> Any:
+    """A node tree as plain data: class, attributes, children, and which node each parent link names."""
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    if isinstance(node, list):
+        return [_shape(v, seen) for v in node]
+    if not isinstance(node, Node):
+        return (type(node).__name__, repr(node))
+    seen.setdefault(id(node), len(seen))
+    attributes = {k: v for k, v in vars(node).items() if k not in {"children", "parent"}}
+    parent = seen.get(id(node.parent)) if node.parent is not None else None
+    return (type(node).__name__, repr(attributes), parent, _shape(node.children or [], seen))
+
+
+def test_expression_trees_are_copied_as_deepcopy_copies_them() -> None:
+    """Every Validator copies its update expression's tree before changing it; the engine's copy is the
+    same tree, shares no node with the original, and links each child to its copied parent."""
+    import copy
+
+    from moto.dynamodb.parsing.ast_nodes import Node
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    from fenxiao_local.fast_moto import _deepcopy_ast
+
+    parse = UpdateExpressionParser.__dict__["make"].__func__
+    for text in (
+        "SET #a = :a, b.c[1] = if_not_exists(b.c[1], :z) + :one REMOVE d, e[2] ADD n :one DELETE s :s",
+        "SET l = list_append(l, :more), #t = :t",
+        "ADD frozen_fen :amount, version :one SET updated_at = :now",
+    ):
+        tree = parse(UpdateExpressionParser, text)
+        plain, fast = copy.deepcopy(tree), _deepcopy_ast(tree)
+        assert _shape(fast, {}) == _shape(plain, {}) == _shape(tree, {})
+
+        def nodes(node: Any) -> list[Any]:
+            children = [c for c in (node.children or []) if isinstance(c, Node)]
+            return [node, *(n for c in children for n in nodes(c))]
+
+        originals = {id(n) for n in nodes(tree)}
+        assert not originals & {id(n) for n in nodes(fast)}
+        assert all(c.parent is n for n in nodes(fast) for c in (n.children or []) if isinstance(c, Node))
 
 
 def test_the_engine_refuses_a_moto_it_was_not_verified_against() -> None:
