@@ -80,7 +80,8 @@ def venv_install(venv: Path, packages: list[str], stamp_source: str) -> list[Any
     if not python.exists():
         log(f"creating {venv.relative_to(ROOT)}")
         must([uv, "venv", "-q", "--python", sys.executable, venv])
-    return [uv, "pip", "install", "-q", "--python", python, PIP, *packages]
+    # --compile-bytecode: as pip does; else every fresh process compiles what it imports from source.
+    return [uv, "pip", "install", "-q", "--compile-bytecode", "--python", python, PIP, *packages]
 
 
 def stamped(venv: Path, stamp_source: str) -> Path:
