@@ -4,6 +4,7 @@ Outputs, and one DynamoDB request at a time for tests that run threads."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import warnings
 from collections.abc import Iterator
@@ -41,12 +42,36 @@ ENV_FROM_OUTPUT = {
 }
 
 
+@functools.cache
+def _template() -> Any:
+    """template.yaml as the local stack reads it, parsed once per process (pure-Python YAML: ~0.5 s a parse)."""
+    from fenxiao_local.template import Template
+
+    return Template.load(TEMPLATE)
+
+
+@functools.cache
+def _cheap_moto_setup() -> None:
+    """Two costs of moto's that every test paid for its fresh stack, and no test looks at (once per process):
+    CloudFormation parsing the same template text again (kept per text, each stack gets its own deep copy, as
+    moto mutates it), and an RSA-2048 key generated for each SYMMETRIC_DEFAULT KMS key, which only asymmetric
+    keys use (sign/verify); a symmetric key's own material stays random per key."""
+    from moto.cloudformation.models import Stack
+    from moto.kms import models as kms_models
+
+    parse = functools.lru_cache(maxsize=4)(Stack.parse_template)
+    Stack.parse_template = staticmethod(lambda template: copy.deepcopy(parse(template)))  # type: ignore[method-assign]
+    generate = kms_models.generate_private_key
+    unused = generate("SYMMETRIC_DEFAULT")
+    kms_models.generate_private_key = lambda spec: unused if spec == "SYMMETRIC_DEFAULT" else generate(spec)
+
+
 def create_stack(region: str = "us-east-1") -> dict[str, str]:
     """Create the stack from template.yaml (inside an active moto mock) and return the handlers' env."""
     from fenxiao.adapters.aws import boto3_session
     from fenxiao_local.secret_store import OPERATOR_TOKEN_SECRET, create_secrets
-    from fenxiao_local.template import Template
 
+    _cheap_moto_setup()
     session = boto3_session(region)
     cf = session.client("cloudformation")
     with warnings.catch_warnings():
@@ -56,7 +81,7 @@ def create_stack(region: str = "us-east-1") -> dict[str, str]:
         outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
     # moto's CloudFormation skips AWS::SecretsManager::Secret; created as the local stack does.
     secret_arns = create_secrets(
-        Template.load(TEMPLATE),
+        _template(),
         "fenxiao-test",
         {OPERATOR_TOKEN_SECRET: OPERATOR_TOKEN},
         session.client("secretsmanager"),
