@@ -110,6 +110,7 @@ class _RequestHandler(ChaliceRequestHandler):
 class _Server(ThreadedHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 resets a burst of simultaneous clients (API Gateway queues them)
 
 
 class HttpApi:

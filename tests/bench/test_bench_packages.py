@@ -31,7 +31,7 @@ def test_package_sizes(report) -> None:
         biggest = sorted(
             ((p.name, _size(p)) for p in (layer / "python").iterdir() if p.is_dir()), key=lambda x: -x[1]
         )[:6]
-        functions = sum(f.stat().st_size for f in (ROOT / "functions").glob("*.py"))
+        functions = sum(f.stat().st_size for f in (ROOT / "functions").rglob("*.py"))
         report(
             "deployment packages",
             {
