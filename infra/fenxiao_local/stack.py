@@ -184,6 +184,9 @@ def remember_backends() -> None:
 
 
 _moto_dynamodb_lock = threading.RLock()
+# DynamoHandler's public functions that are moto's request plumbing, not DynamoDB operations: outside the
+# lock (call_action authenticates, finds the operation's method and checksums its answer)
+_PLUMBING = frozenset({"call_action", "get_endpoint_name"})
 
 
 def serialize_moto_dynamodb() -> None:
@@ -209,7 +212,7 @@ def serialize_moto_dynamodb() -> None:
         return run
 
     for name, value in list(DynamoHandler.__dict__.items()):
-        if not name.startswith("_") and inspect.isfunction(value):
+        if not name.startswith("_") and name not in _PLUMBING and inspect.isfunction(value):
             setattr(DynamoHandler, name, locked(value))
     DynamoHandler._fenxiao_serialized = True  # type: ignore[attr-defined]
 

@@ -1,5 +1,6 @@
-"""``item_level_moto()`` changes how much moto copies, walks and serializes — never what it answers: the
-same operations give the same answers and leave the same tables with and without it."""
+"""``item_level_moto()`` changes how much moto copies, walks, parses and serializes — never what it
+answers: the same operations give the same answers and leave the same tables with and without it. And the
+local stack's in-process shortcut to moto answers what moto's HTTP server answers."""
 
 from __future__ import annotations
 
