@@ -15,8 +15,9 @@ on in its Lambda invocation while time is left and enqueues only when it runs sh
 
 Measured (2 shared cores): before batching, 10 000 due in 200 pages of 50, one transaction per commission and
 one JobsQueue message per page: 266.5 s (37.5 releases/s, load average 0.5 at the start, 7 at the end). After
-(issue 16): 165.9 s (60.3 releases/s, load average 8-10), audit clean, 9 pages in the operator request's 20 s
-budget and the rest through its continuation; another run 203.4 s (49.2 releases/s, load average 8.4, 108
+(issue 16): 153.3 s (65.2 releases/s, load average 1.7 at the start, 4.4 at the end), audit clean, 9 pages in
+the operator request's 20 s budget, 110 pages and 2 continuation messages in all (the timer's chain included);
+165.9 s (60.3 releases/s) at a load average of 8-10; another run 203.4 s (49.2 releases/s, load average 8.4, 108
 pages, 2 continuation messages): moving the clock a day forward also fires the stack's 5-minute settlement
 timer, whose chain raced the operator's over the same pages (436 skipped); every release is conditional, so
 each commission is released once and the losing batch skips what changed.
