@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support.app import Api, app_module
-from tests.support.stack import MOTO_CREDENTIALS, create_stack
+from tests.support.stack import MOTO_CREDENTIALS, create_stack, moto_dynamodb_serialized
 
 
 @pytest.fixture
@@ -21,7 +21,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     from fenxiao import bootstrap, clock
 
-    with mock_aws():
+    # One DynamoDB request at a time, as DynamoDB executes each atomically: settlement reads a batch's refunds
+    # from a thread pool, and moto (fast_moto's queries above all) is not thread-safe.
+    with mock_aws(), moto_dynamodb_serialized():
         env = create_stack()
         for name, value in env.items():
             monkeypatch.setenv(name, value)

@@ -49,7 +49,7 @@ from fenxiao.service.orders import nudge
 from fenxiao.timefmt import from_key, key
 
 PAGE_SIZE = 100  # commissions per page: at most DUE_SHARDS index reads and one BatchGetItem (100 keys)
-BATCH_COMMISSIONS = 32  # commissions per release transaction (at most 100 items: see _items)
+BATCH_COMMISSIONS = 32  # commissions per release transaction: at most 96 of its 100 items (see _items)
 READERS = 8  # a batch's refund Queries in flight at once (botocore's pool holds 10 connections)
 
 
