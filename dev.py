@@ -119,7 +119,7 @@ def cmd_test(args: list[str]) -> int:
     tools = venv_install(TOOLS, SAM_TOOLS, tools_stamp())
     installing = start(tools) if tools is not None else None
     env_bin = python.parent
-    checks = [
+    checks: list[list[Any]] = [
         [env_bin / "ruff", "check", "."],
         [env_bin / "ruff", "format", "--check", "."],
         [env_bin / "mypy"],

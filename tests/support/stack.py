@@ -53,8 +53,8 @@ def _template() -> Any:
 @functools.cache
 def _cheap_moto_setup() -> None:
     """Two costs of moto's that every test paid for its fresh stack, and no test looks at (once per process):
-    CloudFormation parsing the same template text again (kept per text, each stack gets its own deep copy, as
-    moto mutates it), and an RSA-2048 key generated for each SYMMETRIC_DEFAULT KMS key, which only asymmetric
+    CloudFormation parsing the same template text again (kept per text; each stack gets its own deep copy, so
+    none shares another's), and an RSA-2048 key generated for each SYMMETRIC_DEFAULT KMS key, which only asymmetric
     keys use (sign/verify); a symmetric key's own material stays random per key."""
     from moto.cloudformation.models import Stack
     from moto.kms import models as kms_models
@@ -63,7 +63,9 @@ def _cheap_moto_setup() -> None:
     Stack.parse_template = staticmethod(lambda template: copy.deepcopy(parse(template)))  # type: ignore[method-assign]
     generate = kms_models.generate_private_key
     unused = generate("SYMMETRIC_DEFAULT")
-    kms_models.generate_private_key = lambda spec: unused if spec == "SYMMETRIC_DEFAULT" else generate(spec)
+    kms_models.generate_private_key = lambda key_spec: (
+        unused if key_spec == "SYMMETRIC_DEFAULT" else generate(key_spec)
+    )
 
 
 def create_stack(region: str = "us-east-1") -> dict[str, str]:
