@@ -392,7 +392,7 @@ def payee_unchanged(seen: PayeeModel | None) -> Condition:
     return PayeeModel.openid == seen.openid
 
 
-# ---------------------------------------------------------------- the shop's eligibility modes over time
+# ---------------------------------------------------------------- a page of members at once (summary rebuild)
 
 
 def load_metas(shop_id: str, member_ids: list[str]) -> list[MemberModel]:
@@ -401,3 +401,6 @@ def load_metas(shop_id: str, member_ids: list[str]) -> list[MemberModel]:
     return [
         item for item in MemberModel.batch_get(keys, consistent_read=True) if isinstance(item, MemberModel)
     ]
+
+
+# ---------------------------------------------------------------- the shop's eligibility modes over time
