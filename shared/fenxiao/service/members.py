@@ -289,11 +289,14 @@ def counted(member: MemberRecord) -> bool:
     return bool(member.meta.is_distributor) if member.meta else False
 
 
+RECOUNT_ATTEMPTS = 4  # a member whose flag changed under the recount is read again this many times
+
+
 def recount(shop_id: str, member_id: str, now: datetime, mode: str) -> int:
     """Make the member's counted flag (and ``distributors``) agree with ``is_distributor_at`` now, ``mode``
     being the mode in force: the change applied (-1, 0, +1). Guarded on the flag as read, so a repeat or a
     concurrent grant/revocation never counts twice (the member is read again)."""
-    for _ in range(BIND_ATTEMPTS):
+    for _ in range(RECOUNT_ATTEMPTS):
         member = load_member(shop_id, member_id)
         if member.meta is None:
             return 0
