@@ -5,6 +5,7 @@ repeated deliveries count once; the audit finds a counter that was changed outsi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -171,6 +172,108 @@ def test_a_member_created_concurrently_is_counted_once(shop: ShopCaller) -> None
     assert_audit_clean()
 
 
+# ---------------------------------------------------------------- distributors by eligibility mode none
+
+
+def views_say(shop: ShopCaller, members: list[str]) -> int:
+    """How many of the members their own views call distributors (is_distributor_at now)."""
+    return sum(shop.get(shop.path(f"/members/{m}")).body["is_distributor"] for m in members)
+
+
+def recount_messages() -> list[dict[str, Any]]:
+    from tests.support.stack import take_messages
+
+    return [
+        m for m in take_messages(os.environ["FENXIAO_JOBS_QUEUE_URL"]) if m["job"] == "distributor-recount"
+    ]
+
+
+def test_a_default_mode_shop_counts_every_member_a_distributor(shop: ShopCaller) -> None:
+    """Mode none (the default): members created by a binding (the inviter too), an order or a growth event
+    are distributors from their creation; a revocation counts -1 and a new grant +1, each once."""
+    clock.set_now(T0)
+    assert shop.post(shop.path("/members/f/inviter"), {"inviter_id": "p"}).status == 201
+    agrees(shop, ["p", "f"], members=2, distributors=2)
+    assert shop.put(shop.path("/orders/ob"), order_body("b", [("l1", "p1", 1_000)])).status == 201
+    pay("shop1", "ob", 1_000, T0)
+    assert run("shop1", "ob", T0)
+    assert not run("shop1", "ob", T0)  # delivered again: counted once
+    assert shop.post(shop.path("/members/g/growth-events"), {"type": "profile"}).status == 200
+    everyone = ["p", "f", "b", "g"]
+    agrees(shop, everyone, members=4, distributors=4)
+    assert views_say(shop, everyone) == 4
+    clock.set_now(T0 + timedelta(minutes=1))
+    for _ in range(2):
+        assert shop.put(shop.path("/members/f/distributor"), {"active": False}).status == 200
+    agrees(shop, everyone, members=4, distributors=3)
+    clock.set_now(T0 + timedelta(minutes=2))
+    for _ in range(2):
+        assert shop.put(shop.path("/members/f/distributor"), {"active": True}).status == 200
+    agrees(shop, everyone, members=4, distributors=4)
+    assert views_say(shop, everyone) == 4
+    assert_audit_clean()
+
+
+def test_a_switch_to_mode_none_counts_every_existing_member_after_its_recount(shop: ShopCaller) -> None:
+    from fenxiao.service import jobs
+
+    clock.set_now(T0)
+    threshold = {"eligibility": {"mode": "purchases", "min_orders": 1}}
+    assert shop.put(shop.path("/settings/distribution"), threshold).status == 200
+    assert shop.put(shop.path("/members/p/distributor"), {"active": True}).status == 200
+    assert shop.post(shop.path("/members/f/inviter"), {"inviter_id": "p"}).status == 201
+    for member in ("g", "q"):
+        assert shop.post(shop.path(f"/members/{member}/growth-events"), {"type": "profile"}).status == 200
+    assert shop.put(shop.path("/members/q/distributor"), {"active": False}).status == 200
+    everyone = ["p", "f", "g", "q"]
+    agrees(shop, everyone, members=4, distributors=1)
+    assert recount_messages() == []  # a shop's first version, not mode none: nobody changes
+    clock.set_now(T0 + timedelta(minutes=1))
+    assert shop.put(shop.path("/settings/distribution"), {"eligibility": {"mode": "none"}}).status == 200
+    assert views_say(shop, everyone) == 4  # q too: its revocation came before this run of mode none
+    messages = recount_messages()
+    assert [m["cursor"] for m in messages] == [{"shop_id": "shop1", "only": True}]
+    page = audit.run_page(clock.now(), None)  # not counted yet: the audit sees it
+    assert page.details["counter_differences"] == [
+        {"shop_id": "shop1", "field": "distributors", "counters": 1, "members": 4}
+    ]
+    for _ in range(2):  # delivered twice: counted once
+        jobs.handle_job_message(messages[0])
+    agrees(shop, everyone, members=4, distributors=4)
+    assert_audit_clean()
+    # Another version under none, then a switch away: nobody changes (once one, always one), no recount.
+    clock.set_now(T0 + timedelta(minutes=2))
+    assert shop.put(shop.path("/settings/distribution"), {"rates": {"level1_bp": 900}}).status == 200
+    assert shop.put(shop.path("/settings/distribution"), threshold).status == 200
+    assert recount_messages() == []
+    clock.set_now(T0 + timedelta(minutes=3))
+    assert shop.post(shop.path("/members/n/growth-events"), {"type": "profile"}).status == 200
+    agrees(shop, [*everyone, "n"], members=5, distributors=4)  # n came after mode none ended
+    assert views_say(shop, [*everyone, "n"]) == 4
+    assert_audit_clean()
+
+
+def test_the_recount_job_run_by_the_operator_counts_older_members(api: Api, shop: ShopCaller) -> None:
+    """Members created under mode none before their flag was kept (older data) are counted by the job."""
+    from fenxiao.adapters.members import MemberModel, member_key
+
+    clock.set_now(T0)
+    for member in ("a", "b"):
+        assert shop.post(shop.path(f"/members/{member}/growth-events"), {"type": "profile"}).status == 200
+    forget_counters("shop1")
+    for member in ("a", "b"):  # as the code before the flag left them
+        MemberModel(member_key("shop1", member), MemberModel.SK).update(
+            actions=[MemberModel.is_distributor.remove()]
+        )
+    answer = api.operator("POST", "/admin/jobs/summary-rebuild")
+    assert answer.body["shops_rebuilt"] == ["shop1"]
+    assert summary(shop)["distributors"] == 2
+    assert_audit_clean()
+    answer = api.operator("POST", "/admin/jobs/distributor-recount")  # flags set by the rebuild: nothing
+    assert (answer.body["distributors_added"], answer.body["distributors_removed"]) == (0, 0)
+    assert summary(shop)["distributors"] == 2
+
+
 # ---------------------------------------------------------------- withdrawals
 
 
@@ -304,7 +407,8 @@ def test_the_rebuild_job_sets_the_counters_of_a_shop_with_older_data(api: Api, r
         2,
     )
     assert summary(reviewed) == before
-    assert before["withdrawals_pending_review"] == 1 and before["distributors"] == 1
+    # m1 by the default mode none, p granted
+    assert before["withdrawals_pending_review"] == 1 and before["distributors"] == 2
     again = api.operator("POST", "/admin/jobs/summary-rebuild")  # nothing to correct: the same answer
     assert again.body["shops_rebuilt"] == ["shop1"]
     assert summary(reviewed) == before

@@ -95,3 +95,11 @@ def test_commissions_refund_and_audit_through_the_local_stack(stack: Running) ->
     report = ok(operator.run_job("audit"))
     assert report["differences"] == []
     assert report["members_checked"] >= 3
+    assert report["counter_differences"] == []
+
+    # The shop summary (counters moved with the facts): the members' balances added up.
+    summary = ok(shop.request("GET", shop.path("/summary")))
+    balances = {m: ok(shop.request("GET", shop.path(f"/members/{m}")))["balance"] for m in "abc"}
+    assert summary["balances"] == {b: sum(balances[m][b] for m in "abc") for b in balances["a"]}
+    assert summary["balances"]["frozen_fen"] == 1000 + 500 + 200
+    assert (summary["members"], summary["withdrawals_pending_review"], summary["orders_flagged"]) == (3, 0, 0)

@@ -184,7 +184,8 @@ def test_the_payout_worker_and_the_jobs() -> None:
 
     jobs = GRANTS["JobsWorkerFunction"]
     assert jobs.tables["ShopsTable"] == {"read"} and jobs.tables["WithdrawalsTable"] == {"read"}
-    assert "ConfigTable" not in jobs.tables and "NotificationsTable" not in jobs.tables
+    # The audit, summary-rebuild and distributor-recount read the distribution settings (is_distributor_at).
+    assert jobs.tables["ConfigTable"] == {"read"} and "NotificationsTable" not in jobs.tables
     assert jobs.queues == {"OrderEventsQueue", "PayoutQueue", "JobsQueue"}
 
 

@@ -488,7 +488,7 @@ def release_code_claim(shop_id: str, member_id: str, sk: str) -> None:
     CodeClaimModel(member_key(shop_id, member_id), sk).delete()
 
 
-# ---------------------------------------------------------------- the shop's eligibility modes over time
+# ---------------------------------------------------------------- a page of members at once (summary rebuild)
 
 
 def load_metas(shop_id: str, member_ids: list[str]) -> list[MemberModel]:
@@ -497,3 +497,6 @@ def load_metas(shop_id: str, member_ids: list[str]) -> list[MemberModel]:
     return [
         item for item in MemberModel.batch_get(keys, consistent_read=True) if isinstance(item, MemberModel)
     ]
+
+
+# ---------------------------------------------------------------- the shop's eligibility modes over time

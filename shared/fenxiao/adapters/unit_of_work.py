@@ -13,6 +13,11 @@ Buckets: ``frozen_fen``, ``available_fen``, ``withdrawing_fen``, ``withdrawn_fen
 The shop summary's counters (``adapters.summary``) ride in the same transaction: the money buckets from the
 movements, a member's creation from its META update (made conditional on the member being new or not), and
 the other facts through ``count``; one ADD on one shard per shop per transaction.
+
+``distributors`` counts the members whose ``is_distributor`` flag is set: the flag is the member's distributor
+status as the counter counts it, moved only with the counter. A member created while mode ``none`` is in force
+(``eligibility``) is created with it; a grant or revocation moves it (``distributor``); a switch to mode
+``none`` is applied to existing members by the ``distributor-recount`` job (``service.members.recount``).
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ from pynamodb.transactions import TransactWrite
 from fenxiao.adapters import summary
 from fenxiao.adapters.ledger import LedgerEntryModel, account
 from fenxiao.adapters.members import MemberModel
+from fenxiao.adapters.shops import DISTRIBUTION, config_key, docs_at
 from fenxiao.domain.ledger import Movement
+from fenxiao.schemas.settings import DistributionSettings
 from fenxiao.timefmt import key
 
 MAX_ITEMS = 100  # DynamoDB's limit on one transaction
@@ -76,6 +83,7 @@ class _MemberChange:
     conditions: list[Condition] = field(default_factory=list)
     moved: bool = False  # a ledger entry of this member is in the transaction (even if its deltas net to 0)
     exists: bool | None = None  # whether its META item exists (None: not known yet; read before the commit)
+    distributor: tuple[bool, bool] | None = None  # the counted flag: (as read, as set), see ``distributor``
 
 
 class UnitOfWork:
@@ -88,6 +96,7 @@ class UnitOfWork:
         self._entries: list[tuple[str, LedgerEntryModel]] = []
         self._counts: dict[str, dict[str, int]] = {}  # shop -> summary counter -> delta
         self._shard_keys: dict[str, str] = {}  # shop -> the key its counter shard is chosen by
+        self._modes: dict[str, str] = {}  # shop -> eligibility mode in force at ``now`` (see ``eligibility``)
 
     # ------------------------------------------------------------ building
 
@@ -130,12 +139,15 @@ class UnitOfWork:
         self._counts.setdefault(shop_id, defaultdict(int))[counter] += delta
         self._shard_keys.setdefault(shop_id, key)
 
+    def eligibility(self, shop_id: str, mode: str) -> None:
+        """The shop's eligibility mode in force at ``now``, which the caller has read: a member this
+        transaction creates under mode ``none`` is created a distributor (read at the commit when not given)."""
+        self._modes[shop_id] = mode
+
     def distributor(self, shop_id: str, member_id: str, was: bool, active: bool) -> None:
-        """The member's ``is_distributor`` flag goes from ``was`` (guarded) to ``active``: counted."""
-        flag = MemberModel.is_distributor
-        guard = flag == True if was else (flag == False) | flag.does_not_exist()  # noqa: E712
-        self.member(shop_id, member_id, actions=[flag.set(active)], condition=guard)
-        self.count(shop_id, "distributors", int(active) - int(was), member_id)
+        """The member's counted ``is_distributor`` flag goes from ``was`` (as read; guarded) to ``active``,
+        and ``distributors`` with it. A member the transaction creates starts from what its creation counts."""
+        self._member(shop_id, member_id).distributor = (was, active)
 
     def save(self, label: str, model: Model, condition: Condition | None = None) -> None:
         self._ops.append((label, "save", model, {"condition": condition}))
@@ -189,7 +201,31 @@ class UnitOfWork:
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
 
     def _writes_meta(self, change: _MemberChange) -> bool:
-        return bool(change.actions) or any(change.deltas.values()) or change.moved
+        return (
+            bool(change.actions)
+            or any(change.deltas.values())
+            or change.moved
+            or change.distributor is not None
+        )
+
+    def _flag(self, shop_id: str, change: _MemberChange) -> tuple[bool | None, int, Condition | None]:
+        """The member's counted distributor flag in this attempt: the value to set (None: untouched), the
+        ``distributors`` delta and the guard."""
+        flag = MemberModel.is_distributor
+        if change.exists is False:  # created here: guarded by the creation's own condition
+            counted = change.distributor[1] if change.distributor else self._mode(shop_id) == "none"
+            return (counted if counted or change.distributor else None), int(counted), None
+        if change.distributor is None:
+            return None, 0, None
+        was, active = change.distributor
+        guard = flag == True if was else (flag == False) | flag.does_not_exist()  # noqa: E712
+        return active, int(active) - int(was), guard
+
+    def _mode(self, shop_id: str) -> str:
+        if shop_id not in self._modes:
+            doc = docs_at([config_key(shop_id, DISTRIBUTION)], self.now)[config_key(shop_id, DISTRIBUTION)]
+            self._modes[shop_id] = DistributionSettings.model_validate(doc or {}).eligibility.mode
+        return self._modes[shop_id]
 
     def _unknown(self) -> list[tuple[str, str]]:
         """Members whose META the transaction updates without knowing whether it exists. A member whose
@@ -255,7 +291,7 @@ class UnitOfWork:
                 for (shop_id, member_id), change in self._members.items():
                     labels.append(f"member:{member_id}")
                     target = MemberModel(account(shop_id, member_id), MemberModel.SK)
-                    if not change.actions and not any(change.deltas.values()) and not change.moved:
+                    if not self._writes_meta(change):
                         # Only conditions: a check, which writes nothing (no condition at all: nothing to do).
                         condition = _all(change.conditions)
                         if condition is None:
@@ -287,10 +323,15 @@ class UnitOfWork:
         for shop_id, counts in self._counts.items():
             out[shop_id] = {name: delta for name, delta in counts.items() if delta}
         for (shop_id, member_id), change in self._members.items():
-            if change.exists is False and self._writes_meta(change):
-                out.setdefault(shop_id, {})
-                out[shop_id]["members"] = out[shop_id].get("members", 0) + 1
-                self._shard_keys.setdefault(shop_id, member_id)
+            if not self._writes_meta(change):
+                continue
+            deltas = out.setdefault(shop_id, {})
+            if change.exists is False:
+                deltas["members"] = deltas.get("members", 0) + 1
+            distributors = self._flag(shop_id, change)[1]
+            if distributors:
+                deltas["distributors"] = deltas.get("distributors", 0) + distributors
+            self._shard_keys.setdefault(shop_id, member_id)
         return {shop_id: deltas for shop_id, deltas in out.items() if deltas}
 
     def _member_update(
@@ -311,6 +352,11 @@ class UnitOfWork:
                 c = attr >= -delta
                 condition = c if condition is None else condition & c
         actions.extend(change.actions)
+        value, _, guard = self._flag(shop_id, change)
+        if value is not None:
+            actions.append(MemberModel.is_distributor.set(value))
+        if guard is not None:
+            condition = guard if condition is None else condition & guard
         for c in change.conditions:
             condition = c if condition is None else condition & c
         return actions, condition

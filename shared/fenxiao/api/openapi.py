@@ -391,9 +391,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (200,),
         response=ShopSummary,
         description="Sums of counters kept in the same transactions as the facts they count, spread over"
-        " shards (no scan): exact as of the read. distributors counts the members whose distributor status"
-        " was written (a grant, an eligibility order, a revocation), not those made one only by"
-        " eligibility mode none.",
+        " shards (no scan): exact as of the read. distributors counts the members who are distributors"
+        " (SPEC §2), those made one by eligibility mode none included; after a settings change that switches"
+        " the mode to none, the members it made distributors are counted by a job the change enqueues"
+        " (seconds to minutes, by the shop's size).",
     ),
     ("POST", "/shops/{shop_id}/earnings"): Operation(
         "分销赚/自购返: what the member would earn now on one of each item (1-50 items)",

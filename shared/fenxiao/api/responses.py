@@ -167,11 +167,17 @@ class SummaryRebuildRun(_JobRun):
     ]
 
 
+class DistributorRecountRun(_JobRun):
+    job: Literal["distributor-recount"]
+    distributors_added: Count
+    distributors_removed: Count
+
+
 class JobRun(_Root):
     """What a job run now did: its pages and, by job, its own counters."""
 
     root: Annotated[
-        SettlementRun | AuditRun | RolloverRun | PayoutCheckRun | SummaryRebuildRun,
+        SettlementRun | AuditRun | RolloverRun | PayoutCheckRun | SummaryRebuildRun | DistributorRecountRun,
         Field(discriminator="job"),
     ]
 

@@ -20,15 +20,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fenxiao import clock
 from fenxiao.adapters import members as members_table
 from fenxiao.adapters import shops as shops_table
 from fenxiao.adapters import summary as summary_table
 from fenxiao.adapters import withdrawals as withdrawals_table
 from fenxiao.adapters.ledger import account, ledger_totals
-from fenxiao.adapters.members import MemberModel
+from fenxiao.adapters.members import MemberModel, load_member
 from fenxiao.domain.ledger import BUCKETS
 from fenxiao.observability import count, logger
+from fenxiao.service import settings
 from fenxiao.service.jobs import Page
+from fenxiao.service.members import is_distributor_at
 
 PAGE_MEMBERS = 100
 READS = 3  # a member whose balances and ledger disagree is read again, up to this many times in all
@@ -110,12 +113,14 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
             )
     sums = cursor.get("sums") or _start_sums(shop_id)
     page = members_table.members_page(shop_id, cursor.get("member_id"), PAGE_MEMBERS)
+    at = clock.now()
+    mode = settings.distribution_at(shop_id, at).eligibility.mode
     differences: list[dict[str, Any]] = []
     for member_id in page.member_ids:
         found, read = _audit_member(shop_id, member_id)
         differences.extend(found)
         if read is not None:
-            _add(sums, *read)
+            _add(sums, *read, distributor=is_distributor_at(load_member(shop_id, member_id), at, mode))
     checked = len(page.member_ids)
     counter_differences: list[dict[str, Any]] = []
     unverified: list[str] = []
@@ -161,11 +166,13 @@ def _start_sums(shop_id: str) -> dict[str, int]:
     return {**dict.fromkeys(CHECKED, 0), "writes": summary_table.read_totals(shop_id)["writes"]}
 
 
-def _add(sums: dict[str, int], member: MemberModel, ledger: dict[str, int]) -> None:
+def _add(sums: dict[str, int], member: MemberModel, ledger: dict[str, int], distributor: bool) -> None:
     # Money from the ledger, which the counters are moved with: a stored balance that left its ledger is
-    # the member's difference above, not the counters'.
+    # the member's difference above, not the counters'. Distributors by the rule (is_distributor_at), not
+    # by the flag the counter moves with: a member a switch to mode none made one and no recount counted
+    # yet is a difference.
     sums["members"] += 1
-    sums["distributors"] += int(bool(member.is_distributor))
+    sums["distributors"] += int(distributor)
     for bucket in summary_table.MONEY:
         sums[bucket] += ledger[bucket]
 

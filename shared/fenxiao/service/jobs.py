@@ -52,6 +52,7 @@ JOBS: dict[str, tuple[str, str]] = {
     "payout-check": ("fenxiao.service.payouts", "check_page"),
     "leaderboard-rollover": ("fenxiao.service.leaderboard", "rollover_page"),
     "summary-rebuild": ("fenxiao.service.summary", "rebuild_page"),
+    "distributor-recount": ("fenxiao.service.summary", "recount_page"),
 }
 
 OPERATOR_TIME_BUDGET_SECONDS = 20.0

@@ -118,6 +118,7 @@ def _bind_once(
                     code="binding_protected",
                 )
     uow = UnitOfWork(now)
+    uow.eligibility(shop_id, dist.eligibility.mode)
     uow.known(shop_id, member_id, member.meta is not None)
     chain = _check_no_cycle(shop_id, member_id, inviter, uow)
     grand_inviter = chain[1] if len(chain) > 1 else None
@@ -267,8 +268,11 @@ def set_distributor(shop_id: str, member_id: str, active: bool, now: datetime, c
     uow = UnitOfWork(now)
     change, once = members_table.new_distributor_change(shop_id, member_id, active, at, cause)
     uow.save("distributor", change, condition=once)
+    uow.eligibility(shop_id, dist.eligibility.mode)
     uow.known(shop_id, member_id, member.meta is not None)
-    uow.distributor(shop_id, member_id, bool(member.meta.is_distributor) if member.meta else False, active)
+    # From the counted flag, which equals is_distributor_at except on a member a recount has yet to visit
+    # (a switch to mode none): the counter moves by what it counted, never below it.
+    uow.distributor(shop_id, member_id, counted(member), active)
     if active:
         uow.member(shop_id, member_id, actions=[MemberModel.distributor_since.set(at)])
     try:
@@ -278,6 +282,36 @@ def set_distributor(shop_id: str, member_id: str, active: bool, now: datetime, c
             "the member changed concurrently; retry the request", code="concurrent_change"
         ) from None
     return True
+
+
+def counted(member: MemberRecord) -> bool:
+    """Whether the summary's ``distributors`` counts the member (its ``is_distributor`` flag)."""
+    return bool(member.meta.is_distributor) if member.meta else False
+
+
+RECOUNT_ATTEMPTS = 4  # a member whose flag changed under the recount is read again this many times
+
+
+def recount(shop_id: str, member_id: str, now: datetime, mode: str) -> int:
+    """Make the member's counted flag (and ``distributors``) agree with ``is_distributor_at`` now, ``mode``
+    being the mode in force: the change applied (-1, 0, +1). Guarded on the flag as read, so a repeat or a
+    concurrent grant/revocation never counts twice (the member is read again)."""
+    for _ in range(RECOUNT_ATTEMPTS):
+        member = load_member(shop_id, member_id)
+        if member.meta is None:
+            return 0
+        have, want = counted(member), is_distributor_at(member, now, mode)
+        if have == want:
+            return 0
+        uow = UnitOfWork(now)
+        uow.known(shop_id, member_id, True)
+        uow.distributor(shop_id, member_id, have, want)
+        try:
+            uow.commit()
+        except WriteConflict:
+            continue
+        return int(want) - int(have)
+    raise Conflict("the member changed concurrently; retry", code="concurrent_change")
 
 
 # ---------------------------------------------------------------- the member view

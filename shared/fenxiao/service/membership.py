@@ -22,6 +22,7 @@ from typing import Any
 
 from fenxiao.adapters import members as members_table
 from fenxiao.adapters.members import MemberModel
+from fenxiao.adapters.shops import DISTRIBUTION, MEMBERSHIP, config_key, docs_at
 from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound
 from fenxiao.domain.growth import Level, level_for
@@ -29,6 +30,7 @@ from fenxiao.domain.ids import is_id
 from fenxiao.domain.ledger import Movement
 from fenxiao.domain.money import BP_SCALE
 from fenxiao.observability import count
+from fenxiao.schemas.settings import DistributionSettings, MembershipSettings
 from fenxiao.service import settings
 from fenxiao.timefmt import SHANGHAI
 
@@ -67,14 +69,19 @@ def resolve_event(event_type: str, ref: str | None, signed_at: datetime) -> Grow
     raise InvalidInput("type: must be review, signin or profile", code="invalid_field", field="type")
 
 
-def _amount(event_type: str, shop_id: str, now: datetime) -> int:
-    membership = settings.membership_at(shop_id, now)
+def _amount(event_type: str, shop_id: str, now: datetime) -> tuple[int, str]:
+    """The event's growth, and the eligibility mode in force (a member the event creates under mode none is
+    counted a distributor): both settings in one BatchGetItem."""
+    membership_key, distribution_key = config_key(shop_id, MEMBERSHIP), config_key(shop_id, DISTRIBUTION)
+    docs = docs_at([membership_key, distribution_key], now)
+    membership = MembershipSettings.model_validate(docs[membership_key] or {})
+    mode = DistributionSettings.model_validate(docs[distribution_key] or {}).eligibility.mode
     amounts = {
         "review": membership.review_growth,
         "signin": membership.signin_growth,
         "profile": membership.profile_growth,
     }
-    return int(amounts[event_type])
+    return int(amounts[event_type]), mode
 
 
 def record_growth_event(
@@ -90,8 +97,8 @@ def record_growth_event(
     and answers ``applied: false``. An amount of 0 still records the event (so it stays once-only if the
     shop raises the amount later) and makes the member exist."""
     event = resolve_event(event_type, ref, now if signed_at is None else signed_at)
-    amount = _amount(event.type, shop_id, now)
-    applied = _apply(shop_id, member_id, event, amount, now)
+    amount, mode = _amount(event.type, shop_id, now)
+    applied = _apply(shop_id, member_id, event, amount, now, mode)
     count("growth_event_applied" if applied else "growth_event_repeated", kind=event.type)
     growth = _stored_growth(shop_id, member_id)
     return {
@@ -105,10 +112,11 @@ def record_growth_event(
     }
 
 
-def _apply(shop_id: str, member_id: str, event: GrowthEvent, amount: int, now: datetime) -> bool:
+def _apply(shop_id: str, member_id: str, event: GrowthEvent, amount: int, now: datetime, mode: str) -> bool:
     """Write the entry and the member's growth in one transaction (busy items are retried by the unit of
     work). False when the entry already exists."""
     uow = UnitOfWork(now)
+    uow.eligibility(shop_id, mode)
     uow.move(Movement(shop_id, member_id, event.entry_key, event.kind, ref=event.ref, growth=amount))
     if amount == 0:
         # No delta to apply: a no-op update still makes the member exist (init_member_actions).

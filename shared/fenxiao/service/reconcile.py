@@ -155,6 +155,9 @@ def _apply_payment(
     buyer_id = str(order.buyer_id)
     buyer = load_member(shop_id, buyer_id)
     uow.known(shop_id, buyer_id, buyer.meta is not None)
+    # The mode at the payment stands for the mode now (a new buyer is created counted under ``none``): they
+    # differ only when a settings PUT came in between, and the recount it enqueues settles such a buyer.
+    uow.eligibility(shop_id, mode)
     buyer_is_distributor = is_distributor_at(buyer, paid_at, mode)
 
     plans: list[CommissionPlan] = []

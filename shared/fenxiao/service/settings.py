@@ -35,7 +35,7 @@ from fenxiao.adapters.shops import (
     trust_scope,
     write_version,
 )
-from fenxiao.bootstrap import Container
+from fenxiao.bootstrap import Container, container
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from fenxiao.observability import count, logger
 from fenxiao.schemas.common import from_validation_error
@@ -48,7 +48,7 @@ from fenxiao.schemas.settings import (
     WechatPaySettings,
 )
 from fenxiao.service.shops import load_shop
-from fenxiao.timefmt import from_key, key
+from fenxiao.timefmt import from_key, key, rfc3339
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -154,9 +154,24 @@ def _patched(model: type[M], patch: dict[str, Any]) -> Callable[[Any], Any]:
 
 
 def put_distribution(shop_id: str, body: Any, now: datetime) -> DistributionSettings:
+    """Store a version; one that switches the eligibility mode to ``none`` makes every member a distributor,
+    so it enqueues the shop's ``distributor-recount`` job, which counts them in the summary."""
     patch = _require_object(body)
-    doc = _store(config_key(shop_id, DISTRIBUTION), _patched(DistributionSettings, patch), now)
-    return DistributionSettings.model_validate(doc)
+    build = _patched(DistributionSettings, patch)
+    before: list[str] = []  # the mode of the version the stored one was built on (the last attempt's)
+
+    def remembering(newest: Any) -> Any:
+        before[:] = [DistributionSettings.model_validate(newest or {}).eligibility.mode]
+        return build(newest)
+
+    doc = _store(config_key(shop_id, DISTRIBUTION), remembering, now)
+    stored = DistributionSettings.model_validate(doc)
+    if stored.eligibility.mode == "none" and before != ["none"]:
+        container().queues.send(
+            "jobs",
+            {"job": "distributor-recount", "now": rfc3339(now), "cursor": {"shop_id": shop_id, "only": True}},
+        )
+    return stored
 
 
 # ---------------------------------------------------------------- product rates

@@ -7,6 +7,13 @@ items), counts the review queue, and at the shop's end adds the difference to sh
 guarded on every shard's ``writes`` as read at the walk's start: a shop where a counted transaction committed
 during the walk is left as it was and reported busy (run again at a quiet hour). ``orders_flagged`` cannot be
 rebuilt (no per-shop index of orders): it counts the flags set since the counters were deployed.
+``distributors`` is counted by ``is_distributor_at`` (one Query of each member's partition): a member whose
+counted flag disagrees is recounted first (its own transaction, whose ``writes`` the walk then expects).
+
+``recount_page`` (job ``distributor-recount``, enqueued by a distribution PUT that switches the mode to
+``none``, for that shop only; run by the operator, every shop) recounts each member not yet counted a
+distributor (``members.recount``, one guarded transaction per member that changes): robust at a busy shop,
+where the whole-shop rebuild would keep finding it busy, and a repeated page counts nobody twice.
 """
 
 from __future__ import annotations
@@ -14,11 +21,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fenxiao import clock
 from fenxiao.adapters import members as members_table
 from fenxiao.adapters import shops as shops_table
 from fenxiao.adapters import summary as summary_table
 from fenxiao.adapters import withdrawals as withdrawals_table
+from fenxiao.adapters.members import load_member
+from fenxiao.service import settings
 from fenxiao.service.jobs import Page
+from fenxiao.service.members import counted, is_distributor_at, recount
 
 PAGE_MEMBERS = 100
 REBUILT = ("members", "distributors", *summary_table.MONEY)  # added up over the members' META items
@@ -48,9 +59,15 @@ def rebuild_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
         "writes": summary_table.read_totals(shop_id)["writes"],
     }
     page = members_table.members_page(shop_id, cursor.get("member_id"), PAGE_MEMBERS)
+    at = clock.now()  # status as it stands, not at the job's start: a revocation since is counted already
+    mode = settings.distribution_at(shop_id, at).eligibility.mode
     for meta in members_table.load_metas(shop_id, page.member_ids):
+        member = load_member(shop_id, str(meta.member_id))
+        distributor = is_distributor_at(member, at, mode)
+        if distributor != counted(member) and recount(shop_id, str(meta.member_id), at, mode):
+            sums["writes"] += 1  # our own counted transaction
         sums["members"] += 1
-        sums["distributors"] += int(bool(meta.is_distributor))
+        sums["distributors"] += int(distributor)
         for bucket in summary_table.MONEY:
             sums[bucket] += int(getattr(meta, bucket) or 0)
     details["members_counted"] = len(page.member_ids)
@@ -81,3 +98,29 @@ def _rebuild(shop_id: str, sums: dict[str, int]) -> bool:
 
 def _next_shop(after: str | None) -> str | None:
     return next(iter(shops_table.shop_ids(after, limit=1)), None)
+
+
+def recount_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
+    """One page: up to PAGE_MEMBERS members of one shop, those not counted a distributor read and recounted;
+    the cursor names the shop, the last member and ``only`` (this shop only, as the settings PUT asks)."""
+    cursor = cursor or {}
+    shop_id = cursor.get("shop_id") or _next_shop(None)
+    details: dict[str, Any] = {"distributors_added": 0, "distributors_removed": 0}
+    if shop_id is None:
+        return Page(processed=0, details=details)
+    at = clock.now()  # status as it stands, not at the PUT: a revocation since is counted already
+    mode = settings.distribution_at(shop_id, at).eligibility.mode
+    page = members_table.members_page(shop_id, cursor.get("member_id"), PAGE_MEMBERS)
+    for meta in members_table.load_metas(shop_id, page.member_ids):
+        if meta.is_distributor:
+            continue  # counted: only a revocation uncounts a member, and it moves the flag itself
+        changed = recount(shop_id, str(meta.member_id), at, mode)
+        details["distributors_added" if changed > 0 else "distributors_removed"] += abs(changed)
+    if page.more and page.member_ids:
+        next_cursor: dict[str, Any] | None = {**cursor, "shop_id": shop_id, "member_id": page.member_ids[-1]}
+    elif cursor.get("only"):
+        next_cursor = None
+    else:
+        following = _next_shop(shop_id)
+        next_cursor = {"shop_id": following} if following else None
+    return Page(processed=len(page.member_ids), details=details, cursor=next_cursor)

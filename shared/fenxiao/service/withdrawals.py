@@ -266,9 +266,8 @@ def decide(c: Container, shop_id: str, withdrawal_id: str, body: ApprovalIn, now
             WithdrawalModel.version.set(version + 1),
         ]
         condition = table.unchanged(PENDING_REVIEW, version)
-        uow.count(
-            shop_id, "withdrawals_pending_review", -1, withdrawal_id
-        )  # leaves review, guarded just above
+        # It leaves review, once: guarded by ``condition`` on the withdrawal's update below.
+        uow.count(shop_id, "withdrawals_pending_review", -1, withdrawal_id)
         if body.approve:
             uow.update(
                 "withdrawal",
