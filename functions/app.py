@@ -30,7 +30,8 @@ for feature in (operator, settings, members, orders, withdrawals, notify, centre
 def on_order_event(event: Any) -> dict[str, Any]:
     from fenxiao.entry.consumers import handle_order_message
 
-    return sqs_batch(event, handle_order_message)
+    converged: set[tuple[str, str]] = set()  # per batch: duplicate nudges of one order converge once
+    return sqs_batch(event, lambda message: handle_order_message(message, converged))
 
 
 @app.on_sqs_message(queue="BindingEventsQueue", batch_size=10)

@@ -345,6 +345,38 @@ def _retention_still_valid(self: Any, queue_name: str, message: Any) -> bool:
     return bool(retention_period + message.sent_timestamp / 1000 > sqs_models.unix_time())
 
 
+_sending = threading.local()
+
+
+def _send_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+    # moto's send_message reads one attribute through Queue.attributes, which counts every message of the
+    # queue (three list walks per send, so O(n) in the backlog): answer that read alone while it sends
+    # (not when moto itself hands the message to a Lambda mapping: that receive is moto's as it is)
+    if self.get_queue(queue_name).lambda_event_source_mappings:
+        return _originals["sqs_send"](self, queue_name, *args, **kwargs)
+    _sending.active = True
+    try:
+        return _originals["sqs_send"](self, queue_name, *args, **kwargs)
+    finally:
+        _sending.active = False
+
+
+def _send_attributes(queue: Any) -> dict[str, Any]:
+    """What moto's ``Queue.attributes`` holds under ContentBasedDeduplication (only a FIFO queue has it,
+    a bool lowered to "true"/"false"): the one key send_message reads."""
+    if not queue.fifo_queue:
+        return {}
+    value = queue.content_based_deduplication
+    return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
+
+
+def _queue_attributes(self: Any) -> dict[str, Any]:
+    if getattr(_sending, "active", False):
+        return _send_attributes(self)
+    attributes: dict[str, Any] = _originals["queue_attributes"].fget(self)
+    return attributes
+
+
 # moto's Item size limit (dynamo_type.LimitedSizeDict.__setitem__): an attribute may be added while the
 # item, with it, stays within this many bytes
 _ITEM_SIZE_LIMIT = 405000
@@ -502,7 +534,7 @@ def _patch_points() -> list[tuple[Any, str, str, Any]]:
     from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-    from moto.sqs.models import SQSBackend
+    from moto.sqs.models import Queue, SQSBackend
 
     points = [
         (DynamoDBBackend, "transact_write_items", "transact", _transact_write_items),
@@ -512,6 +544,8 @@ def _patch_points() -> list[tuple[Any, str, str, Any]]:
         (Table, "query", "query", _query),
         (ResponseSerializer, "_serialize_result", "serialize", _serialize_result),
         (SQSBackend, "is_message_valid_based_on_retention_period", "retention", _retention_still_valid),
+        (SQSBackend, "send_message", "sqs_send", _send_message),
+        (Queue, "attributes", "queue_attributes", property(_queue_attributes)),
         (UpdateExpressionParser, "make", "update_parse", classmethod(_update_expression_ast)),
         (ConditionExpressionParser, "_lex_condition_expression", "condition_lex", _lex_condition_expression),
         (core_responses, "method_names_from_class", "method_names", _method_names_from_class),

@@ -160,3 +160,51 @@ def test_poison_message_fails_alone_in_its_batch(api: Api, shop: ShopCaller, aws
     ]
     result = app_module().on_order_event({"Records": records}, _Context())
     assert result == {"batchItemFailures": [{"itemIdentifier": "poison"}, {"itemIdentifier": "missing"}]}
+
+
+def test_registration_nudges_only_an_order_whose_payment_came_first(
+    api: Api, shop: ShopCaller, aws_env: dict
+) -> None:
+    from tests.support.wechatpay import drain
+
+    assert shop.put(shop.path("/orders/o5"), GOOD).status == 201
+    assert drain(aws_env) == 0  # unpaid: the payment's own nudge will find the order
+    pay("shop1", "o6", 1700, T0)  # stored before the order (its nudge ran while the order was unknown)
+    assert shop.put(shop.path("/orders/o6"), GOOD).status == 201
+    assert drain(aws_env) == 1
+    assert shop.get(shop.path("/orders/o6")).body["status"] == "paid"
+    assert shop.put(shop.path("/orders/o6"), GOOD).status == 200  # the same body again: paid, nudged again
+    assert drain(aws_env) == 1
+
+
+def test_duplicate_nudges_in_one_batch_read_the_order_once(
+    api: Api, shop: ShopCaller, aws_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.service import reconcile
+    from tests.support.app import app_module
+    from tests.support.wechatpay import _Context
+
+    shop.put(shop.path("/orders/o7"), GOOD)
+    pay("shop1", "o7", 1700, T0)
+    loads: list[str] = []
+    real_load = reconcile.load_order
+    monkeypatch.setattr(reconcile, "load_order", lambda s, o: loads.append(o) or real_load(s, o))
+    records = [
+        {
+            "messageId": f"m{i}",
+            "receiptHandle": f"h{i}",
+            "body": f'{{"shop_id": "shop1", "order_id": "{order}"}}',
+            "attributes": {},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+            "awsRegion": "us-east-1",
+        }
+        for i, order in enumerate(["o7", "o7", "o5", "o7"])
+    ]
+    assert app_module().on_order_event({"Records": records}, _Context()) == {"batchItemFailures": []}
+    assert loads == ["o7", "o5"]
+    assert shop.get(shop.path("/orders/o7")).body["status"] == "paid"
+    assert app_module().on_order_event({"Records": records[:1]}, _Context()) == {"batchItemFailures": []}
+    assert loads == ["o7", "o5", "o7"]  # another batch reads again

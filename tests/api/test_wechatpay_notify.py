@@ -152,7 +152,7 @@ def test_probes_and_corruptions_are_401_and_store_nothing(
         assert answer["code"] == "FAIL"
     assert statuses == [401] * 100
     assert stored_items("shop1", "o4") == ["ORDER"]
-    assert wx.drain(aws_env) == 1  # only the registration's own nudge
+    assert wx.drain(aws_env) == 0  # nothing sent: the registration found no payment to wait for it
     assert list(NotificationModel.query("shop1")) == []
 
 

@@ -486,6 +486,53 @@ def test_a_receive_keeps_moto_s_retention_rule() -> None:
         assert {m.body: fast_moto._retention_still_valid(backend, "kept", m) for m in queue._messages} == kept
 
 
+def test_a_send_reads_the_deduplication_attribute_as_moto_does() -> None:
+    """The engine answers send_message's one read of Queue.attributes without counting the queue: the same
+    value for standard and FIFO queues, the same deduplication, and the full attributes outside a send."""
+    import boto3
+    from moto import mock_aws
+    from moto.sqs.models import Queue, sqs_backends
+
+    from fenxiao_local import fast_moto
+
+    original = fast_moto._originals.get("queue_attributes") or Queue.__dict__["attributes"]
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        urls = {
+            "standard": sqs.create_queue(QueueName="standard")["QueueUrl"],
+            "deduped.fifo": sqs.create_queue(
+                QueueName="deduped.fifo",
+                Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+            )["QueueUrl"],
+            "plain.fifo": sqs.create_queue(QueueName="plain.fifo", Attributes={"FifoQueue": "true"})[
+                "QueueUrl"
+            ],
+        }
+        backend = sqs_backends["123456789012"]["us-east-1"]
+        for name in urls:
+            queue = backend.get_queue(name)
+            full = original.fget(queue)
+            wanted = {k: v for k, v in full.items() if k == "ContentBasedDeduplication"}
+            assert fast_moto._send_attributes(queue) == wanted
+        assert fast_moto._send_attributes(backend.get_queue("deduped.fifo")) == {
+            "ContentBasedDeduplication": "true"
+        }
+        fast_moto.install()
+        try:
+            for _ in range(2):
+                sqs.send_message(QueueUrl=urls["deduped.fifo"], MessageBody="same", MessageGroupId="g")
+                sqs.send_message(QueueUrl=urls["standard"], MessageBody="same")
+            counts = {
+                name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+                    "Attributes"
+                ]["ApproximateNumberOfMessages"]
+                for name, url in urls.items()
+            }
+        finally:
+            fast_moto.uninstall()
+        assert counts == {"standard": "2", "deduped.fifo": "1", "plain.fifo": "0"}
+
+
 def test_items_are_built_and_refused_at_moto_s_size_limit() -> None:
     """The engine sizes an item's attributes once each (moto re-sized all of them per attribute): the
     same items, and the same refusal one byte past moto's limit."""

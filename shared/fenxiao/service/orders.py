@@ -56,14 +56,14 @@ def register_order(c: Container, shop_id: str, order_id: str, body: OrderIn, now
         body_hash=digest,
         registered_at=key(now),
     )
-    if not created:
-        existing = load_order(shop_id, order_id).order
-        if existing is None or existing.body_hash != digest:
-            raise Conflict(
-                f"order {order_id} is already registered with a different body", code="order_conflict"
-            )
-    nudge(c, shop_id, order_id)
-    return Stored(created, order_view(load_order(shop_id, order_id)))
+    state = load_order(shop_id, order_id)
+    if not created and (state.order is None or state.order.body_hash != digest):
+        raise Conflict(f"order {order_id} is already registered with a different body", code="order_conflict")
+    if state.payments:
+        # Only a payment stored before the order waits for this nudge: one stored after this (consistent)
+        # read is followed by its own nudge, whose run finds the order.
+        nudge(c, shop_id, order_id)
+    return Stored(created, order_view(state))
 
 
 # ---------------------------------------------------------------- completion
