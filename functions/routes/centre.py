@@ -7,17 +7,6 @@ from typing import Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, shop_route
-from fenxiao.api.models import PromotionCodeIn
-from fenxiao.api.responses import (
-    EarningsView,
-    FansPage,
-    LedgerPage,
-    PosterView,
-    PromotionCodeView,
-    SceneView,
-    WithdrawalPage,
-    answer,
-)
 from fenxiao.bootstrap import container
 from fenxiao.timefmt import rfc3339
 
@@ -28,6 +17,7 @@ bp = Blueprint(__name__)
 @shop_route
 def list_fans(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.api import cursor
+    from fenxiao.api.responses import FansPage, answer
     from fenxiao.service import centre
 
     level = centre.fans_level(call.query("level"))
@@ -45,6 +35,7 @@ def list_fans(call: Call, shop_id: str, member_id: str) -> Any:
 def list_member_withdrawals(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.adapters.withdrawals import member_scope
     from fenxiao.api import cursor
+    from fenxiao.api.responses import WithdrawalPage, answer
     from fenxiao.service import withdrawals
 
     limit = cursor.limit(call.query("limit"))
@@ -59,6 +50,7 @@ def list_member_withdrawals(call: Call, shop_id: str, member_id: str) -> Any:
 @shop_route
 def list_ledger(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.api import cursor
+    from fenxiao.api.responses import LedgerPage, answer
     from fenxiao.service import centre
 
     limit = cursor.limit(call.query("limit"))
@@ -73,6 +65,7 @@ def list_ledger(call: Call, shop_id: str, member_id: str) -> Any:
 @shop_route
 def preview_earnings(call: Call, shop_id: str) -> Any:
     from fenxiao.api.models import EarningsIn
+    from fenxiao.api.responses import EarningsView, answer
     from fenxiao.service import centre
 
     body = call.parse(EarningsIn)
@@ -83,6 +76,7 @@ def preview_earnings(call: Call, shop_id: str) -> Any:
 @bp.route("/shops/{shop_id}/scenes/{scene}", methods=["GET"])
 @shop_route
 def get_scene(call: Call, shop_id: str, scene: str) -> Any:
+    from fenxiao.api.responses import SceneView, answer
     from fenxiao.service import centre
 
     view = centre.scene_view(shop_id, scene)
@@ -92,6 +86,8 @@ def get_scene(call: Call, shop_id: str, scene: str) -> Any:
 @bp.route("/shops/{shop_id}/members/{member_id}/promotion-codes", methods=["POST"])
 @shop_route
 def post_promotion_code(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.api.models import PromotionCodeIn
+    from fenxiao.api.responses import PromotionCodeView, answer
     from fenxiao.service import centre
 
     body = call.parse(PromotionCodeIn)
@@ -113,6 +109,7 @@ def post_promotion_code(call: Call, shop_id: str, member_id: str) -> Any:
 @shop_route
 def post_poster(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.api.models import PosterIn
+    from fenxiao.api.responses import PosterView, answer
     from fenxiao.service import centre
 
     body = call.parse(PosterIn)

@@ -8,15 +8,6 @@ from typing import Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
-from fenxiao.api.models import DistributorIn, InviterIn
-from fenxiao.api.responses import (
-    BindingView,
-    CommissionPage,
-    GrowthEventResult,
-    LeaderboardView,
-    MemberView,
-    answer,
-)
 from fenxiao.bootstrap import container
 from fenxiao.timefmt import rfc3339
 
@@ -26,6 +17,8 @@ bp = Blueprint(__name__)
 @bp.route("/shops/{shop_id}/members/{member_id}/inviter", methods=["POST"])
 @shop_route
 def bind_member(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.api.models import InviterIn
+    from fenxiao.api.responses import BindingView, answer
     from fenxiao.service import members
 
     body = call.parse(InviterIn)
@@ -54,6 +47,8 @@ def bind_member(call: Call, shop_id: str, member_id: str) -> Any:
 @bp.route("/shops/{shop_id}/members/{member_id}/distributor", methods=["PUT"])
 @shop_route
 def put_distributor(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.api.models import DistributorIn
+    from fenxiao.api.responses import MemberView, answer
     from fenxiao.service import members
 
     body = call.parse(DistributorIn)
@@ -64,6 +59,7 @@ def put_distributor(call: Call, shop_id: str, member_id: str) -> Any:
 @bp.route("/shops/{shop_id}/members/{member_id}", methods=["GET"])
 @shop_route
 def get_member(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.api.responses import MemberView, answer
     from fenxiao.service import members
 
     return answer(MemberView, members.member_view(shop_id, member_id, call.now))
@@ -73,6 +69,7 @@ def get_member(call: Call, shop_id: str, member_id: str) -> Any:
 @shop_route
 def get_member_commissions(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.api import cursor
+    from fenxiao.api.responses import CommissionPage, answer
     from fenxiao.service import orders
 
     limit = cursor.limit(call.query("limit"))
@@ -89,6 +86,7 @@ def get_member_commissions(call: Call, shop_id: str, member_id: str) -> Any:
 @shop_route
 def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
     from fenxiao.api.models import GrowthEventIn
+    from fenxiao.api.responses import GrowthEventResult, answer
     from fenxiao.service import membership
 
     body = call.parse(GrowthEventIn)
@@ -102,6 +100,7 @@ def post_growth_event(call: Call, shop_id: str, member_id: str) -> Any:
 @bp.route("/shops/{shop_id}/leaderboards/{board}", methods=["GET"])
 @shop_route
 def get_leaderboard(call: Call, shop_id: str, board: str) -> Any:
+    from fenxiao.api.responses import LeaderboardView, answer
     from fenxiao.service import leaderboard
 
     return answer(LeaderboardView, leaderboard.board_view(shop_id, board, call.query("period"), call.now))

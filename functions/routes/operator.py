@@ -8,8 +8,6 @@ from chalice import Blueprint
 
 from fenxiao.api import http
 from fenxiao.api.http import Call, operator_route, response
-from fenxiao.api.models import CreateShop, RunJob
-from fenxiao.api.responses import JobRun, NotificationRecords, SecretRotated, ShopCreated, answer
 from fenxiao.bootstrap import container
 from fenxiao.service import jobs
 from fenxiao.timefmt import rfc3339
@@ -20,6 +18,8 @@ bp = Blueprint(__name__)
 @bp.route("/admin/shops", methods=["POST"])
 @operator_route
 def admin_create_shop(call: Call) -> Any:
+    from fenxiao.api.models import CreateShop
+    from fenxiao.api.responses import ShopCreated, answer
     from fenxiao.service.shops import create_shop
 
     body = call.parse(CreateShop)
@@ -33,6 +33,7 @@ def admin_create_shop(call: Call) -> Any:
 @operator_route
 def admin_rotate_secret(call: Call, shop_id: str) -> Any:
     from fenxiao.api.models import RotateSecret
+    from fenxiao.api.responses import SecretRotated, answer
     from fenxiao.service.shops import rotate_secret
 
     body = call.parse(RotateSecret) if call.raw_body else RotateSecret()
@@ -49,6 +50,9 @@ def admin_rotate_secret(call: Call, shop_id: str) -> Any:
 @bp.route("/admin/jobs/{job}", methods=["POST"])
 @operator_route
 def admin_run_job(call: Call, job: str) -> Any:
+    from fenxiao.api.models import RunJob
+    from fenxiao.api.responses import JobRun, answer
+
     body = call.parse(RunJob) if call.raw_body else RunJob()
     return answer(JobRun, jobs.run_now(job, body.now))
 
@@ -57,6 +61,7 @@ def admin_run_job(call: Call, job: str) -> Any:
 @operator_route
 def admin_notifications(call: Call) -> Any:
     from fenxiao.api import cursor
+    from fenxiao.api.responses import NotificationRecords, answer
     from fenxiao.api.wechatpay import recorded
 
     shop_id = http.checked_id(call.query("shop_id") or "", "shop_id")

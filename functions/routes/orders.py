@@ -7,7 +7,6 @@ from typing import Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
-from fenxiao.api.responses import OrderView, RefundSplitView, answer
 from fenxiao.bootstrap import container
 from fenxiao.schemas.orders import OrderIn, RefundSplitIn
 
@@ -17,6 +16,7 @@ bp = Blueprint(__name__)
 @bp.route("/shops/{shop_id}/orders/{order_id}", methods=["PUT"])
 @shop_route
 def put_order(call: Call, shop_id: str, order_id: str) -> Any:
+    from fenxiao.api.responses import OrderView, answer
     from fenxiao.service import orders
 
     body = call.parse(OrderIn)
@@ -27,6 +27,7 @@ def put_order(call: Call, shop_id: str, order_id: str) -> Any:
 @bp.route("/shops/{shop_id}/orders/{order_id}", methods=["GET"])
 @shop_route
 def get_order(call: Call, shop_id: str, order_id: str) -> Any:
+    from fenxiao.api.responses import OrderView, answer
     from fenxiao.service import orders
 
     return answer(OrderView, orders.get_order(shop_id, order_id))
@@ -35,6 +36,7 @@ def get_order(call: Call, shop_id: str, order_id: str) -> Any:
 @bp.route("/shops/{shop_id}/orders/{order_id}/completion", methods=["POST"])
 @shop_route
 def complete_order(call: Call, shop_id: str, order_id: str) -> Any:
+    from fenxiao.api.responses import OrderView, answer
     from fenxiao.service import orders
 
     return answer(OrderView, orders.complete_order(container(), shop_id, order_id, call.now))
@@ -43,6 +45,7 @@ def complete_order(call: Call, shop_id: str, order_id: str) -> Any:
 @bp.route("/shops/{shop_id}/orders/{order_id}/refunds/{out_refund_no}", methods=["PUT"])
 @shop_route
 def put_refund_split(call: Call, shop_id: str, order_id: str, out_refund_no: str) -> Any:
+    from fenxiao.api.responses import RefundSplitView, answer
     from fenxiao.service import orders
 
     body = call.parse(RefundSplitIn)

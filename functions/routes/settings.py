@@ -7,13 +7,6 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
-from fenxiao.api.responses import (
-    MiniProgramSettingsView,
-    ProductRatesView,
-    TrustHistoryPage,
-    WechatPayView,
-    answer,
-)
 from fenxiao.bootstrap import container
 from fenxiao.schemas.settings import DistributionSettings, MembershipSettings
 from fenxiao.timefmt import rfc3339
@@ -27,6 +20,7 @@ bp = Blueprint(__name__)
 @bp.route("/shops/{shop_id}/settings/distribution", methods=["GET"])
 @shop_route
 def get_distribution_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.api.responses import answer
     from fenxiao.service import settings
 
     return answer(DistributionSettings, settings.distribution_at(shop_id, call.now))
@@ -35,6 +29,7 @@ def get_distribution_settings(call: Call, shop_id: str) -> Any:
 @bp.route("/shops/{shop_id}/settings/distribution", methods=["PUT"])
 @shop_route
 def put_distribution_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.api.responses import answer
     from fenxiao.service import settings
 
     return answer(DistributionSettings, settings.put_distribution(shop_id, call.json(), call.now))
@@ -43,6 +38,7 @@ def put_distribution_settings(call: Call, shop_id: str) -> Any:
 @bp.route("/shops/{shop_id}/products/{product_id}/rates", methods=["PUT"])
 @shop_route
 def put_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
+    from fenxiao.api.responses import ProductRatesView, answer
     from fenxiao.service import settings
 
     rates = settings.put_product_rates(shop_id, product_id, call.json(), call.now)
@@ -61,6 +57,7 @@ def delete_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
 @bp.route("/shops/{shop_id}/settings/membership", methods=["GET"])
 @shop_route
 def get_membership_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.api.responses import answer
     from fenxiao.service import settings
 
     return answer(MembershipSettings, settings.membership_at(shop_id, call.now))
@@ -69,6 +66,7 @@ def get_membership_settings(call: Call, shop_id: str) -> Any:
 @bp.route("/shops/{shop_id}/settings/membership", methods=["PUT"])
 @shop_route
 def put_membership_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.api.responses import answer
     from fenxiao.service import settings
 
     return answer(MembershipSettings, settings.put_membership(shop_id, call.json(), call.now))
@@ -77,6 +75,7 @@ def put_membership_settings(call: Call, shop_id: str) -> Any:
 @bp.route("/shops/{shop_id}/settings/wechatpay", methods=["GET"])
 @shop_route
 def get_wechatpay_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.api.responses import WechatPayView, answer
     from fenxiao.service import settings
     from fenxiao.service.shops import load_shop
 
@@ -86,6 +85,7 @@ def get_wechatpay_settings(call: Call, shop_id: str) -> Any:
 @bp.route("/shops/{shop_id}/settings/wechatpay", methods=["PUT"])
 @shop_route
 def put_wechatpay_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.api.responses import WechatPayView, answer
     from fenxiao.service import settings
     from fenxiao.service.shops import load_shop
 
@@ -97,6 +97,7 @@ def put_wechatpay_settings(call: Call, shop_id: str) -> Any:
 @shop_route
 def get_settings_history(call: Call, shop_id: str) -> Any:
     from fenxiao.api import cursor
+    from fenxiao.api.responses import TrustHistoryPage, answer
     from fenxiao.service import settings
 
     document = call.query("document") or ""
@@ -135,6 +136,7 @@ def _wechatpay_body(view: WechatPayState | None) -> dict[str, Any]:
 @bp.route("/shops/{shop_id}/settings/miniprogram", methods=["GET"])
 @shop_route
 def get_miniprogram_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.api.responses import MiniProgramSettingsView, answer
     from fenxiao.service import settings
 
     return answer(MiniProgramSettingsView, _miniprogram_body(settings.miniprogram_view(shop_id, call.now)))
@@ -143,6 +145,7 @@ def get_miniprogram_settings(call: Call, shop_id: str) -> Any:
 @bp.route("/shops/{shop_id}/settings/miniprogram", methods=["PUT"])
 @shop_route
 def put_miniprogram_settings(call: Call, shop_id: str) -> Any:
+    from fenxiao.api.responses import MiniProgramSettingsView, answer
     from fenxiao.service import settings
 
     view = settings.put_miniprogram(container(), shop_id, call.json(), call.now)

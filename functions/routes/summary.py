@@ -7,7 +7,6 @@ from typing import Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, shop_route
-from fenxiao.api.responses import ShopSummary, answer
 
 bp = Blueprint(__name__)
 
@@ -15,6 +14,7 @@ bp = Blueprint(__name__)
 @bp.route("/shops/{shop_id}/summary", methods=["GET"])
 @shop_route
 def shop_summary(call: Call, shop_id: str) -> Any:
+    from fenxiao.api.responses import ShopSummary, answer
     from fenxiao.service import summary
 
     return answer(ShopSummary, summary.shop_summary(shop_id))

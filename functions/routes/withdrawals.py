@@ -7,7 +7,6 @@ from typing import Any
 from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
-from fenxiao.api.responses import Withdrawal, WithdrawalPage, answer
 from fenxiao.bootstrap import container
 
 bp = Blueprint(__name__)
@@ -16,6 +15,7 @@ bp = Blueprint(__name__)
 @bp.route("/shops/{shop_id}/members/{member_id}/withdrawals", methods=["POST"])
 @shop_route
 def request_withdrawal(call: Call, shop_id: str, member_id: str) -> Any:
+    from fenxiao.api.responses import Withdrawal, answer
     from fenxiao.schemas.withdrawals import WithdrawalIn
     from fenxiao.service import withdrawals
 
@@ -29,6 +29,7 @@ def request_withdrawal(call: Call, shop_id: str, member_id: str) -> Any:
 @bp.route("/shops/{shop_id}/members/{member_id}/withdrawals/{withdrawal_id}", methods=["GET"])
 @shop_route
 def get_withdrawal(call: Call, shop_id: str, member_id: str, withdrawal_id: str) -> Any:
+    from fenxiao.api.responses import Withdrawal, answer
     from fenxiao.service import withdrawals
 
     return answer(Withdrawal, withdrawals.get_withdrawal(shop_id, member_id, withdrawal_id))
@@ -38,6 +39,7 @@ def get_withdrawal(call: Call, shop_id: str, member_id: str, withdrawal_id: str)
 @shop_route
 def list_withdrawals_for_review(call: Call, shop_id: str) -> Any:
     from fenxiao.api import cursor
+    from fenxiao.api.responses import WithdrawalPage, answer
     from fenxiao.service import withdrawals
 
     limit = cursor.limit(call.query("limit"))
@@ -51,6 +53,7 @@ def list_withdrawals_for_review(call: Call, shop_id: str) -> Any:
 @bp.route("/shops/{shop_id}/withdrawals/{withdrawal_id}/approval", methods=["POST"])
 @shop_route
 def decide_withdrawal(call: Call, shop_id: str, withdrawal_id: str) -> Any:
+    from fenxiao.api.responses import Withdrawal, answer
     from fenxiao.schemas.withdrawals import ApprovalIn
     from fenxiao.service import withdrawals
 
