@@ -8,7 +8,6 @@ from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
 from fenxiao.bootstrap import container
-from fenxiao.schemas.orders import OrderIn, RefundSplitIn
 
 bp = Blueprint(__name__)
 
@@ -17,6 +16,7 @@ bp = Blueprint(__name__)
 @shop_route
 def put_order(call: Call, shop_id: str, order_id: str) -> Any:
     from fenxiao.api.responses import OrderView, answer
+    from fenxiao.schemas.orders import OrderIn
     from fenxiao.service import orders
 
     body = call.parse(OrderIn)
@@ -46,6 +46,7 @@ def complete_order(call: Call, shop_id: str, order_id: str) -> Any:
 @shop_route
 def put_refund_split(call: Call, shop_id: str, order_id: str, out_refund_no: str) -> Any:
     from fenxiao.api.responses import RefundSplitView, answer
+    from fenxiao.schemas.orders import RefundSplitIn
     from fenxiao.service import orders
 
     body = call.parse(RefundSplitIn)

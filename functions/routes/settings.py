@@ -8,7 +8,6 @@ from chalice import Blueprint
 
 from fenxiao.api.http import Call, response, shop_route
 from fenxiao.bootstrap import container
-from fenxiao.schemas.settings import DistributionSettings, MembershipSettings
 from fenxiao.timefmt import rfc3339
 
 if TYPE_CHECKING:  # the service is imported on first use (cold start)
@@ -21,6 +20,7 @@ bp = Blueprint(__name__)
 @shop_route
 def get_distribution_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.api.responses import answer
+    from fenxiao.schemas.settings import DistributionSettings
     from fenxiao.service import settings
 
     return answer(DistributionSettings, settings.distribution_at(shop_id, call.now))
@@ -30,6 +30,7 @@ def get_distribution_settings(call: Call, shop_id: str) -> Any:
 @shop_route
 def put_distribution_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.api.responses import answer
+    from fenxiao.schemas.settings import DistributionSettings
     from fenxiao.service import settings
 
     return answer(DistributionSettings, settings.put_distribution(shop_id, call.json(), call.now))
@@ -58,6 +59,7 @@ def delete_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
 @shop_route
 def get_membership_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.api.responses import answer
+    from fenxiao.schemas.settings import MembershipSettings
     from fenxiao.service import settings
 
     return answer(MembershipSettings, settings.membership_at(shop_id, call.now))
@@ -67,6 +69,7 @@ def get_membership_settings(call: Call, shop_id: str) -> Any:
 @shop_route
 def put_membership_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.api.responses import answer
+    from fenxiao.schemas.settings import MembershipSettings
     from fenxiao.service import settings
 
     return answer(MembershipSettings, settings.put_membership(shop_id, call.json(), call.now))

@@ -1,7 +1,8 @@
 """What a cold Lambda imports before its first event: the handler module must not pull in the table models,
-the services or Powertools (each is imported on first use, once per container; the settings model is
-imported, and validated on the first event). The timings themselves are
-a benchmark (tests/bench/test_bench_cold_import.py); this is the structural guard that keeps them there."""
+the services, the request, response and settings-document models or Powertools (each is imported on first
+use, once per container; the configuration model is imported, and validated on the first event). The
+timings themselves are a benchmark (tests/bench/test_bench_cold_import.py); this is the structural guard
+that keeps them there."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ DEFERRED = (
     "fenxiao.adapters.orders",
     "fenxiao.service.reconcile",
     "fenxiao.service.notifications",
+    "fenxiao.api.responses",
+    "fenxiao.api.models",
+    "fenxiao.schemas.settings",
+    "fenxiao.schemas.orders",
     "aws_lambda_powertools",
 )
 
