@@ -27,6 +27,7 @@ from fenxiao.schemas.common import (
     LongText,
     ShortText,
     Strict,
+    documented_as,
 )
 
 
@@ -137,8 +138,11 @@ class CustomImage(Strict):
 # a poster with it is refused (422 ui.poster.image_url) and nothing is fetched.
 BackgroundUrl = Annotated[
     str,
-    StringConstraints(
-        pattern=r"^(https://[^\s]{1,500}|http://127\.0\.0\.1:[0-9]{1,5}/[^\s]{0,400})$", max_length=508
+    StringConstraints(pattern=r"^(https://[^\s]+|http://127\.0\.0\.1:[0-9]{1,5}/[^\s]*)$", max_length=508),
+    *documented_as(
+        r"^(https://[^\s]{1,500}|http://127\.0\.0\.1:[0-9]{1,5}/[^\s]{0,400})$",
+        # the loopback URL's path (after the port's "/") holds at most 400 characters
+        bounded=lambda url: url.startswith("https://") or len(url) - url.index("/", 7) - 1 <= 400,
     ),
 ]
 
