@@ -52,7 +52,7 @@ def recording_writes() -> Iterator[list[tuple[str, list[dict[str, Any]]]]]:
     real = counting._original
 
     def spy(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        if operation in WRITES and not getattr(counting._state, "inside", False):
+        if operation in WRITES and not counting._inside.get():
             sent.append((operation, _items_of(operation, params)))
         return real(client, operation, params)
 
