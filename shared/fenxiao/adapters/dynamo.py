@@ -40,6 +40,12 @@ def condition_failed(exc: BaseException) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
+def transaction_cancelled(exc: BaseException) -> bool:
+    """True when a PynamoDB TransactWrite failed only because DynamoDB cancelled it (a condition did not hold,
+    or its items were busy): the expected answer of a conditional transaction, not a fault."""
+    return getattr(exc, "cause_response_code", None) == "TransactionCanceledException"
+
+
 def written(write: Callable[[], object]) -> bool:
     """Run one conditional single-item write: True when it wrote, False when its condition did not hold
     (any other failure is raised)."""

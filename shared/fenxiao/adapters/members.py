@@ -24,7 +24,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
-from fenxiao.adapters.dynamo import TableMeta, condition_failed
+from fenxiao.adapters.dynamo import TableMeta, condition_failed, transaction_cancelled, written
 from fenxiao.adapters.ledger import account
 from fenxiao.timefmt import key
 
@@ -461,7 +461,7 @@ def create_scene(shop_id: str, member_id: str, purpose: str, scene: str) -> bool
             tx.save(pointer, condition=MemberItem.sk.does_not_exist())
             tx.save(lookup, condition=MemberItem.sk.does_not_exist())
     except TransactWriteError as exc:
-        if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
+        if not transaction_cancelled(exc):
             raise
         return False
     return True
@@ -469,18 +469,12 @@ def create_scene(shop_id: str, member_id: str, purpose: str, scene: str) -> bool
 
 def claim_code(shop_id: str, member_id: str, sk: str, now_unix: float, seconds: float) -> bool:
     """Claim the making of the image ``sk`` for ``seconds``, unless another claim still stands."""
-    from pynamodb.exceptions import PutError
-
-    from fenxiao.adapters.dynamo import condition_failed
-
     item = CodeClaimModel(member_key(shop_id, member_id), sk, claimed_until=now_unix + seconds)
-    try:
-        item.save(condition=MemberItem.sk.does_not_exist() | (CodeClaimModel.claimed_until < now_unix))
-    except PutError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    return written(
+        lambda: item.save(
+            condition=MemberItem.sk.does_not_exist() | (CodeClaimModel.claimed_until < now_unix)
+        )
+    )
 
 
 def release_code_claim(shop_id: str, member_id: str, sk: str) -> None:

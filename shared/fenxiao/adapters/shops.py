@@ -19,12 +19,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from fenxiao.adapters.dynamo import TableMeta, condition_failed
+from fenxiao.adapters.dynamo import TableMeta, transaction_cancelled, written
 from fenxiao.timefmt import key
 
 SHOP_KIND = "shop"  # the AllShops index's one partition
@@ -129,13 +129,7 @@ def get_shop(shop_id: str) -> ShopModel | None:
 
 def put_new_shop(shop: ShopModel) -> bool:
     """Store a shop whose id is not taken yet; False (nothing written) when it is."""
-    try:
-        shop.save(condition=ShopModel.shop_id.does_not_exist())
-    except PutError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    return written(lambda: shop.save(condition=ShopModel.shop_id.does_not_exist()))
 
 
 def replace_api_secret(shop: ShopModel, ciphertext: bytes, previous_until: str) -> None:
@@ -196,7 +190,7 @@ def set_wechatpay(
             if changed:
                 add_trust_change(tx, shop.shop_id, WECHATPAY, updated_at, changed)
     except TransactWriteError as exc:
-        if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
+        if not transaction_cancelled(exc):
             raise
         return False
     shop.refresh(consistent_read=True)
@@ -323,7 +317,7 @@ def write_version(
             if trust is not None:
                 add_trust_change(tx, trust[0], trust[1], effective_at, trust[2])
     except TransactWriteError as exc:
-        if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
+        if not transaction_cancelled(exc):
             raise
         return False
     return True
@@ -368,13 +362,7 @@ def advance_signed_write_mark(
         last=request_hash,
     )
     newer = SignedWriteMarkModel.signed_at.does_not_exist() | (SignedWriteMarkModel.signed_at < signed_at)
-    try:
-        mark.save(condition=newer | (SignedWriteMarkModel.signed_at > void_above))
-    except PutError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    return written(lambda: mark.save(condition=newer | (SignedWriteMarkModel.signed_at > void_above)))
 
 
 def distribution_versions(shop_id: str, after_key: str | None, at_key: str) -> list[tuple[str, Any]]:
@@ -395,16 +383,12 @@ def add_to_signed_write_mark(shop_id: str, path: str, signed_at: int, request_ha
     """Add ``request_hash`` to the requests applied in the mark's second and make it the last one, if the mark
     is still at ``signed_at``; False (nothing written) otherwise."""
     mark = SignedWriteMarkModel(signed_write_key(shop_id, path), MARK)
-    try:
-        mark.update(
+    return written(
+        lambda: mark.update(
             actions=[
                 SignedWriteMarkModel.bodies.add({request_hash}),
                 SignedWriteMarkModel.last.set(request_hash),
             ],
             condition=SignedWriteMarkModel.signed_at == signed_at,
         )
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    )

@@ -7,10 +7,9 @@ WeChat gives it, like the AWS session credentials a Lambda holds in memory, and 
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
 
-from fenxiao.adapters.dynamo import TableMeta, condition_failed
+from fenxiao.adapters.dynamo import TableMeta, written
 from fenxiao.adapters.wechat_miniprogram import StoredToken
 
 
@@ -41,25 +40,24 @@ class DynamoTokenStore:
 
     def claim(self, appid: str, version: int | None, until: float) -> int | None:
         new = (version or 0) + 1
-        try:
-            if version is None:
-                WechatTokenModel(token_key(appid), version=new, claimed_until=until).save(
+        if version is None:
+            claimed = written(
+                lambda: WechatTokenModel(token_key(appid), version=new, claimed_until=until).save(
                     condition=WechatTokenModel.shop_id.does_not_exist()
                 )
-            else:
-                WechatTokenModel(token_key(appid)).update(
+            )
+        else:
+            claimed = written(
+                lambda: WechatTokenModel(token_key(appid)).update(
                     actions=[WechatTokenModel.version.set(new), WechatTokenModel.claimed_until.set(until)],
                     condition=WechatTokenModel.version == version,
                 )
-        except (PutError, UpdateError) as exc:
-            if condition_failed(exc):
-                return None
-            raise
-        return new
+            )
+        return new if claimed else None
 
     def put(self, appid: str, token: str, expires_at: float, version: int) -> bool:
-        try:
-            WechatTokenModel(token_key(appid)).update(
+        return written(
+            lambda: WechatTokenModel(token_key(appid)).update(
                 actions=[
                     WechatTokenModel.token.set(token),
                     WechatTokenModel.expires_at.set(expires_at),
@@ -68,18 +66,12 @@ class DynamoTokenStore:
                 ],
                 condition=WechatTokenModel.version == version,
             )
-        except UpdateError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        )
 
     def invalidate(self, appid: str, token: str) -> None:
-        try:
-            WechatTokenModel(token_key(appid)).update(
+        written(  # False: the token was replaced already, which is what invalidating wants
+            lambda: WechatTokenModel(token_key(appid)).update(
                 actions=[WechatTokenModel.expires_at.set(0), WechatTokenModel.version.add(1)],
                 condition=WechatTokenModel.token == token,
             )
-        except UpdateError as exc:
-            if not condition_failed(exc):
-                raise
+        )
