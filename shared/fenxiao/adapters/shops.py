@@ -239,6 +239,12 @@ def shop_ids(after: str | None = None, *, inclusive: bool = False, limit: int) -
     return [s.shop_id for s in ShopModel.all_shops.query(SHOP_KIND, condition, limit=limit)]
 
 
+def next_shop_id(after: str | None) -> str | None:
+    """The shop after ``after`` (the first when None), None after the last: the step of a walk over every
+    shop (the audit, the summary's rebuild and recount)."""
+    return next(iter(shop_ids(after, limit=1)), None)
+
+
 # ---------------------------------------------------------------- ConfigTable: configuration versions
 
 DISTRIBUTION = "distribution"

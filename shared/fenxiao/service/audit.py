@@ -100,7 +100,7 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
     cursor = cursor or {}
     shop_id = cursor.get("shop_id")
     if shop_id is None:
-        shop_id = _next_shop(None)
+        shop_id = shops_table.next_shop_id(None)
         if shop_id is None:
             return Page(
                 processed=0,
@@ -139,7 +139,7 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
             unverified.append(shop_id)
         else:
             counter_differences = verdict
-        following = _next_shop(shop_id)
+        following = shops_table.next_shop_id(shop_id)
         next_cursor = {"shop_id": following} if following else None
     if counter_differences:
         logger().error("audit found counter differences", extra={"shop_id": shop_id})
@@ -190,7 +190,3 @@ def check_counters(shop_id: str, sums: dict[str, int]) -> list[dict[str, Any]] |
         for name, value in expected.items()
         if counters[name] != value
     ]
-
-
-def _next_shop(after: str | None) -> str | None:
-    return next(iter(shops_table.shop_ids(after, limit=1)), None)

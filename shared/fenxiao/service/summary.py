@@ -50,7 +50,7 @@ def rebuild_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
     """One page: up to PAGE_MEMBERS members of one shop; the cursor names the shop, the last member and the
     sums so far (with the counters' ``writes`` at the shop's start)."""
     cursor = cursor or {}
-    shop_id = cursor.get("shop_id") or _next_shop(None)
+    shop_id = cursor.get("shop_id") or shops_table.next_shop_id(None)
     details: dict[str, Any] = {"members_counted": 0, "shops_rebuilt": [], "shops_busy": []}
     if shop_id is None:
         return Page(processed=0, details=details)
@@ -80,7 +80,7 @@ def rebuild_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
     else:
         done = _rebuild(shop_id, sums)
         details["shops_rebuilt" if done else "shops_busy"].append(shop_id)
-        following = _next_shop(shop_id)
+        following = shops_table.next_shop_id(shop_id)
         next_cursor = {"shop_id": following} if following else None
     return Page(processed=len(page.member_ids), details=details, cursor=next_cursor)
 
@@ -96,15 +96,11 @@ def _rebuild(shop_id: str, sums: dict[str, int]) -> bool:
     return summary_table.correct(shop_id, shards, deltas)
 
 
-def _next_shop(after: str | None) -> str | None:
-    return next(iter(shops_table.shop_ids(after, limit=1)), None)
-
-
 def recount_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
     """One page: up to PAGE_MEMBERS members of one shop, those not counted a distributor read and recounted;
     the cursor names the shop, the last member and ``only`` (this shop only, as the settings PUT asks)."""
     cursor = cursor or {}
-    shop_id = cursor.get("shop_id") or _next_shop(None)
+    shop_id = cursor.get("shop_id") or shops_table.next_shop_id(None)
     details: dict[str, Any] = {"distributors_added": 0, "distributors_removed": 0}
     if shop_id is None:
         return Page(processed=0, details=details)
@@ -121,6 +117,6 @@ def recount_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
     elif cursor.get("only"):
         next_cursor = None
     else:
-        following = _next_shop(shop_id)
+        following = shops_table.next_shop_id(shop_id)
         next_cursor = {"shop_id": following} if following else None
     return Page(processed=len(page.member_ids), details=details, cursor=next_cursor)
