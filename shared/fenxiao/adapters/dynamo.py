@@ -4,9 +4,11 @@ optimistic-version condition.
 The tables, one module each (their key formats, shard functions, one-query loads and conditional writes):
 
 shops.py          ShopsTable, and ConfigTable (configuration versions, signed-write marks)
-members.py        MembersTable
+wechat_tokens.py  ShopsTable's shared mini-program access tokens
+members.py        MembersTable (members, scenes, code claims)
 orders.py         OrdersTable
 ledger.py         LedgerTable
+summary.py        LedgerTable's shop summary counter shards
 withdrawals.py    WithdrawalsTable
 leaderboard.py    LeaderboardTable
 notifications.py  NotificationsTable
