@@ -109,7 +109,13 @@ def tools_stamp() -> str:
 
 def cmd_up(args: list[str]) -> int:
     python = project_python()
-    return run([python.parent / "fenxiao", "local", "up", *args])
+    command = [str(python.parent / "fenxiao"), "local", "up", *args]
+    if os.name == "posix":
+        # The stack replaces this process, so SIGTERM from a supervisor reaches it and it shuts down cleanly.
+        os.chdir(ROOT)
+        sys.stdout.flush()
+        os.execv(command[0], command)  # noqa: S606 -- our own venv entry point, no shell
+    return run(command)
 
 
 def cmd_test(args: list[str]) -> int:
