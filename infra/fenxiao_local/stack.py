@@ -158,9 +158,22 @@ class Moto:
             in_process.uninstall(self.shortcut)
             self.shortcut = None
         self.server.stop()
+        drop_moto_data()
         if self._engine:
             self._engine = False
             fast_moto.uninstall()
+
+
+def drop_moto_data() -> None:
+    """Forget what the stopped server stored, as mock_aws does on exit: moto keeps it in process-wide
+    backends, where an in-process stack's data outlived it (10 000 settled commissions: 2.6 M objects that
+    every later full garbage collection walked, 1.6 s each). Not while a mock_aws of this process is
+    active: the backends hold its data too."""
+    from moto.core.base_backend import BackendDict
+    from moto.core.models import MockAWS
+
+    if MockAWS._nested_count == 0:
+        BackendDict.reset()
 
 
 def remember_backends() -> None:
