@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import logging
 import os
@@ -40,6 +41,9 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 STACK_NAME = "fenxiao-local"
 DEFAULT_RETRY_SECONDS = 2
+# moto keeps every table as Python objects (1.5 M at 5 000 orders); Python's default (700, 10, 10) walked them
+# all every 70 000 allocations: 0.4-1.2 s of a 200-order round's 12 s in the collector, 0.3-0.4 s with these
+GC_THRESHOLDS = (10_000, 10, 100)
 RETRY_SECONDS_ENV = "FENXIAO_LOCAL_RETRY_SECONDS"
 
 FAKE_CREDENTIALS = {
@@ -472,6 +476,7 @@ class LocalStack:
         self.timers: Any = None
         self.environment: dict[str, str] = {}
         self._keys: Future[Any] | None = None
+        self._gc_thresholds: tuple[int, int, int] | None = None
         self._started = time.monotonic()
 
     # ------------------------------------------------------------ phases
@@ -492,6 +497,8 @@ class LocalStack:
         from fenxiao_local.standin import Standin
 
         opts = self.options
+        self._gc_thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
         keys_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="standin-keys")
         self._keys = keys_pool.submit(_load_standin_keys, opts.standin_keys_file)
         keys_pool.shutdown(wait=False)
@@ -675,6 +682,9 @@ class LocalStack:
                 log.exception("stopping %s failed", name)
         self.api = self.timers = self.standin = self.moto = None
         self.pollers = []
+        if self._gc_thresholds is not None:  # the process's own setting again (a stack run in-process)
+            gc.set_threshold(*self._gc_thresholds)
+            self._gc_thresholds = None
 
     def _stop_timers(self) -> None:
         self.timers.stop()

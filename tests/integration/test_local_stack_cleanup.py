@@ -70,3 +70,22 @@ def test_a_stack_stopped_inside_mock_aws_leaves_its_data_alone(restored_environm
         finally:
             moto.stop()
         assert mocked.list_tables()["TableNames"] == ["mocked"]
+
+
+def test_an_in_process_stack_gives_back_the_process_s_gc_thresholds(restored_environment: None) -> None:
+    import gc
+
+    from fenxiao import bootstrap, clock
+    from fenxiao_local.stack import GC_THRESHOLDS, LocalStack, StackOptions
+
+    own = gc.get_threshold()
+    stack = LocalStack(StackOptions(port=0, log_level="WARNING"), progress=lambda line: None)
+    try:
+        stack.start()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert boto_client("dynamodb").list_tables()["TableNames"]  # the template's tables
+    finally:
+        stack.stop()
+        bootstrap.reset()
+        clock.reset()
+    assert gc.get_threshold() == own
