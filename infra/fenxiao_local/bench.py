@@ -1,8 +1,8 @@
 """`fenxiao bench`: run every benchmark under tests/bench and write bench/REPORT.md and bench/results.json.
 
 The benchmarks print figures measured in one run (the floor and ours side by side, so ratios compare like
-with like); none is a pass/fail timing. Each benchmark file runs in a pytest process of its own. They run on the local stand-ins (moto in-process, or the local
-stack over HTTP for throughput).
+with like); none is a pass/fail timing. Each benchmark file runs in a pytest process of its own. They run on
+the local stand-ins (moto in-process, or the local stack over HTTP for throughput).
 """
 
 from __future__ import annotations
