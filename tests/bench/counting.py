@@ -181,10 +181,12 @@ def measuring() -> Iterator[Measure]:
     _peek_client = None  # a client of this block's environment: the endpoint may differ from the last block's
     _schemas.clear()
     measure = Measure()
+    # put back what was there, not _original: a wrapper of _original (a bench's spy) may be in place by now
+    replaced = botocore.client.BaseClient.__dict__["_make_api_call"]
     botocore.client.BaseClient._make_api_call = _counting_call  # type: ignore[method-assign]
     token = _measure.set(measure)
     try:
         yield measure
     finally:
         _measure.reset(token)
-        botocore.client.BaseClient._make_api_call = _original  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = replaced  # type: ignore[method-assign]
