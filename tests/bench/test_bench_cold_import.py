@@ -110,7 +110,7 @@ def first_event_imports() -> dict[str, dict[str, Any]]:
     """Run one real first payment (see the module docstring) and return, per function, its answer, the
     modules it loaded beyond ``import app`` and their import roots. Changes this process's environment and
     AWS clients: run it in a process of its own (``python -m tests.bench.test_bench_cold_import``)."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     import boto3
     from chalice.test import Client
@@ -136,8 +136,9 @@ def first_event_imports() -> dict[str, dict[str, Any]]:
         assert shop.post(shop.path("/members/b/inviter"), {"inviter_id": "a"}).status == 201
         assert shop.post(shop.path("/members/c/inviter"), {"inviter_id": "b"}).status == 201
         assert shop.put(shop.path("/orders/o1"), order_body("c", [("l1", "p1", 10000)])).status == 201
+        paid_at = datetime.now(UTC) + timedelta(seconds=1)  # after the settings: success_time is in seconds
         headers, body = wx.notification(
-            "TRANSACTION.SUCCESS", wx.transaction("o1", 10000, datetime.now(UTC)), timestamp=int(time.time())
+            "TRANSACTION.SUCCESS", wx.transaction("o1", 10000, paid_at), timestamp=int(time.time())
         )
         # the handlers' process: the shared layer on the path (no infra, no tests), the stack's environment
         child_env = {**os.environ, "PYTHONPATH": str(ROOT / "shared")}
@@ -164,7 +165,9 @@ def first_event_imports() -> dict[str, dict[str, Any]]:
         found["order"] = _run_first_event("on_order_event", {"Records": records}, child_env)
         assert found["order"]["answer"] == {"batchItemFailures": []}, found["order"]["answer"]
         commissions = shop.get(shop.path("/orders/o1")).body["commissions"]
-        assert {(c["tier"], c["amount_fen"]) for c in commissions} == {("level1", 1000), ("level2", 500)}
+        assert {(c["tier"], c["amount_fen"]) for c in commissions} == {("level1", 1000), ("level2", 500)}, (
+            commissions
+        )
         return found
     finally:
         moto.stop()
