@@ -191,20 +191,25 @@ def _first_events() -> dict[str, dict[str, Any]]:
         return found
 
 
-def _median_ms(code: str) -> tuple[float, float]:
-    """(wall, CPU) medians in ms over RUNS fresh processes; CPU is user+system of the child, which the other
-    engineers' load on the shared cores changes less than wall time."""
-    wall, cpu = [], []
+def _medians_ms(codes: list[str]) -> list[tuple[float, float]]:
+    """(wall, CPU) medians in ms over RUNS fresh processes per command, the commands taken in turn so that a
+    change in the shared machine's load falls on each alike. CPU is user+system of the child, which the other
+    engineers' load changes less than wall time."""
+    wall: list[list[float]] = [[] for _ in codes]
+    cpu: list[list[float]] = [[] for _ in codes]
     for _ in range(RUNS):
-        before = os.times()
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
-        wall.append(time.perf_counter() - start)
-        after = os.times()
-        cpu.append(
-            after.children_user + after.children_system - before.children_user - before.children_system
-        )
-    return statistics.median(wall) * 1000, statistics.median(cpu) * 1000
+        for i, code in enumerate(codes):
+            before = os.times()
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+            wall[i].append(time.perf_counter() - start)
+            after = os.times()
+            cpu[i].append(
+                after.children_user + after.children_system - before.children_user - before.children_system
+            )
+    return [
+        (statistics.median(w) * 1000, statistics.median(c) * 1000) for w, c in zip(wall, cpu, strict=True)
+    ]
 
 
 def _importing(roots: list[str]) -> str:
@@ -222,13 +227,17 @@ def test_cold_import(report) -> None:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
         )
         assert [m for m in missing.stdout.split() if not m.startswith("__")] == []  # __mp_main__: an alias
-    interpreter = _median_ms("pass")
-    baseline = _median_ms("import boto3, pydantic, pynamodb, chalice")
-    handler = _median_ms(f"import sys; sys.path.insert(0, {FUNCTIONS!r}); import app")
-    notify = _median_ms(_importing(found["notify"]["roots"]))
-    order = _median_ms(_importing(found["order"]["roots"]))
+    interpreter, baseline, handler, notify, order = _medians_ms(
+        [
+            "pass",
+            "import boto3, pydantic, pynamodb, chalice",
+            f"import sys; sys.path.insert(0, {FUNCTIONS!r}); import app",
+            _importing(found["notify"]["roots"]),
+            _importing(found["order"]["roots"]),
+        ]
+    )
     report(
-        "cold import (median of 10 fresh processes, ms: wall / CPU)",
+        "cold import (median of 10 fresh processes each, taken in turn, ms: wall / CPU)",
         {
             "python -c pass": f"{interpreter[0]:.1f} / {interpreter[1]:.0f}",
             "import boto3, pydantic, pynamodb, chalice": f"{baseline[0]:.1f} / {baseline[1]:.0f}",
