@@ -2,7 +2,8 @@
 the services, the request, response and settings-document models or Powertools (each is imported on first
 use, once per container; the configuration model is imported, and validated on the first event). The
 timings themselves are a benchmark (tests/bench/test_bench_cold_import.py); this is the structural guard
-that keeps them there."""
+that keeps them there. The payment notification's own path (service.notify_handlers) must not load the
+payout code, the settings documents or the order bodies' models either: it verifies, records and nudges."""
 
 from __future__ import annotations
 
@@ -33,6 +34,28 @@ def test_importing_the_handler_module_defers_models_services_and_powertools() ->
     code = (
         f"import sys, json; sys.path.insert(0, {str(ROOT / 'functions')!r}); import app; "
         f"print(json.dumps(sorted(m for m in {list(DEFERRED)!r} if m in sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+NOT_ON_THE_NOTIFICATION_PATH = (
+    "fenxiao.service.payouts",
+    "fenxiao.service.settings",
+    "fenxiao.schemas.settings",
+    "fenxiao.schemas.orders",
+    "fenxiao.api.responses",
+)
+
+
+def test_the_payment_notification_path_defers_payouts_and_settings_documents() -> None:
+    code = (
+        f"import sys, json; sys.path.insert(0, {str(ROOT / 'functions')!r}); import app; "
+        "import fenxiao.api.wechatpay, fenxiao.service.notify_handlers; "
+        f"print(json.dumps(sorted(m for m in {list(NOT_ON_THE_NOTIFICATION_PATH)!r} if m in sys.modules)))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False

@@ -23,11 +23,11 @@ from fenxiao.bootstrap import Container
 from fenxiao.domain.ids import is_id
 from fenxiao.observability import count, logger
 from fenxiao.service.orders import nudge
-from fenxiao.service.settings import apiv3_key
-from fenxiao.service.shops import find_shop
+from fenxiao.service.shops import apiv3_key, find_shop
 from fenxiao.timefmt import key, parse_rfc3339, rfc3339_from_key
 
 RECORD_DAYS = 90
+EVENT_BILL_FINISHED = "MCHTRANSFER.BILL.FINISHED"  # a transfer bill's final state, applied by service.payouts
 
 
 class NotifyRejected(Exception):

@@ -1,8 +1,9 @@
 """Which use case applies each WeChat Pay notification: one explicit table, event type -> handler.
 
 service.notifications verifies, decrypts and records; service.payouts applies transfer bills (and records
-through service.notifications). This module imports both, so neither needs to know the other's handlers;
-an event type not in the table is recorded for the operator and acknowledged.
+through service.notifications). This module knows both, so neither needs to know the other's handlers;
+an event type not in the table is recorded for the operator and acknowledged. service.payouts is imported
+by the first transfer bill only: a payment's cold start does not load the payout code.
 """
 
 from __future__ import annotations
@@ -14,14 +15,23 @@ from typing import Any, Final
 from fenxiao.adapters.shops import ShopModel
 from fenxiao.bootstrap import Container
 from fenxiao.observability import count
-from fenxiao.service import notifications, payouts
+from fenxiao.service import notifications
 
 Handler = Callable[[Container, ShopModel, dict[str, Any], dict[str, Any], datetime], None]
+
+
+def _on_bill_finished(
+    c: Container, shop: ShopModel, data: dict[str, Any], envelope: dict[str, Any], now: datetime
+) -> None:
+    from fenxiao.service import payouts
+
+    payouts.on_bill_finished(c, shop, data, envelope, now)
+
 
 HANDLERS: Final[Mapping[str, Handler]] = {
     "TRANSACTION.SUCCESS": notifications.on_transaction_success,
     "REFUND.SUCCESS": notifications.on_refund_success,
-    payouts.EVENT_BILL_FINISHED: payouts.on_bill_finished,
+    notifications.EVENT_BILL_FINISHED: _on_bill_finished,
 }
 
 

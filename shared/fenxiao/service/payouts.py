@@ -58,12 +58,11 @@ from fenxiao.domain.withdrawals import (
 from fenxiao.observability import count, logger
 from fenxiao.service import settings
 from fenxiao.service.jobs import Page
-from fenxiao.service.notifications import record
-from fenxiao.service.shops import load_shop
+from fenxiao.service.notifications import EVENT_BILL_FINISHED, record
+from fenxiao.service.shops import load_shop, wechatpay_secrets
 from fenxiao.service.withdrawals import nudge_payout
 from fenxiao.timefmt import from_key, key
 
-EVENT_BILL_FINISHED = "MCHTRANSFER.BILL.FINISHED"
 MAX_APPLY_ATTEMPTS = 5
 CHECK_PAGE_SIZE = 100
 MAX_SQS_DELAY_SECONDS = 900
@@ -589,7 +588,7 @@ def _client(c: Container, shop: ShopModel) -> TransferClient:
 def _new_client(c: Container, shop: ShopModel) -> TransferClient:
     from fenxiao.adapters.wechatpay_crypto import load_platform_key, load_private_key
 
-    _, merchant_pem = settings.wechatpay_secrets(c, shop)
+    _, merchant_pem = wechatpay_secrets(c, shop)
     if not merchant_pem or not shop.wx_mchid or not shop.wx_merchant_serial:
         raise TransferRejected(0, "NOT_CONFIGURED", "the shop has no merchant key to sign transfers with")
     return TransferClient(

@@ -47,13 +47,10 @@ from fenxiao.schemas.settings import (
     ProductRates,
     WechatPaySettings,
 )
-from fenxiao.service.shops import load_shop
+from fenxiao.service.shops import APIV3_PURPOSE, MERCHANT_KEY_PURPOSE, load_shop
 from fenxiao.timefmt import from_key, key, rfc3339
 
 M = TypeVar("M", bound=BaseModel)
-
-APIV3_PURPOSE = "wechatpay_apiv3_key"
-MERCHANT_KEY_PURPOSE = "wechatpay_merchant_private_key"
 
 
 def _doc_at(ckey: str, at: datetime) -> Any:
@@ -409,27 +406,6 @@ def wechatpay_view(shop: ShopModel) -> WechatPayState | None:
         merchant_private_key_set=shop.wx_merchant_key_ct is not None,
         updated_at=from_key(shop.wx_updated_at) if shop.wx_updated_at else None,
     )
-
-
-def apiv3_key(c: Container, shop: ShopModel) -> str:
-    """The APIv3 key alone, decrypted: what verifying a notification needs. The API function may not decrypt
-    the merchant private key (template.yaml), which only the payout worker uses."""
-    if not shop.wx_mchid or shop.wx_apiv3_key_ct is None:
-        raise RuleViolation("the shop has no WeChat Pay configuration", code="wechatpay_not_configured")
-    return c.secrets.decrypt(shop.wx_apiv3_key_ct, shop_id=shop.shop_id, purpose=APIV3_PURPOSE).decode()
-
-
-def wechatpay_secrets(c: Container, shop: ShopModel) -> tuple[str, str | None]:
-    """(apiv3_key, merchant_private_key_pem) decrypted; only for signing and decrypting, never logged."""
-    if not shop.wx_mchid or shop.wx_apiv3_key_ct is None:
-        raise RuleViolation("the shop has no WeChat Pay configuration", code="wechatpay_not_configured")
-    apiv3 = c.secrets.decrypt(shop.wx_apiv3_key_ct, shop_id=shop.shop_id, purpose=APIV3_PURPOSE).decode()
-    merchant = None
-    if shop.wx_merchant_key_ct is not None:
-        merchant = c.secrets.decrypt(
-            shop.wx_merchant_key_ct, shop_id=shop.shop_id, purpose=MERCHANT_KEY_PURPOSE
-        ).decode()
-    return apiv3, merchant
 
 
 # ---------------------------------------------------------------- mini-program (SPEC §9; versioned, appsecret encrypted)

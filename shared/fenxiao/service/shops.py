@@ -1,4 +1,4 @@
-"""Shops: creation by the operator and the shop's API secret."""
+"""Shops: creation by the operator, the shop's API secret and its stored WeChat Pay secrets."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 
 from fenxiao.adapters.shops import ShopModel, get_shop, put_new_shop, replace_api_secret
 from fenxiao.bootstrap import Container
-from fenxiao.domain.errors import Conflict, NotFound
+from fenxiao.domain.errors import Conflict, NotFound, RuleViolation
 from fenxiao.timefmt import key
 
 SECRET_PURPOSE = "api_secret"
+APIV3_PURPOSE = "wechatpay_apiv3_key"
+MERCHANT_KEY_PURPOSE = "wechatpay_merchant_private_key"
 
 
 def create_shop(c: Container, shop_id: str, name: str, now: datetime) -> str:
@@ -60,3 +62,24 @@ def find_shop(shop_id: str) -> ShopModel | None:
 
 def api_secret_of(c: Container, shop: ShopModel) -> str:
     return c.secrets.decrypt(shop.api_secret_ct, shop_id=shop.shop_id, purpose=SECRET_PURPOSE).decode()
+
+
+def apiv3_key(c: Container, shop: ShopModel) -> str:
+    """The APIv3 key alone, decrypted: what verifying a notification needs. The API function may not decrypt
+    the merchant private key (template.yaml), which only the payout worker uses."""
+    if not shop.wx_mchid or shop.wx_apiv3_key_ct is None:
+        raise RuleViolation("the shop has no WeChat Pay configuration", code="wechatpay_not_configured")
+    return c.secrets.decrypt(shop.wx_apiv3_key_ct, shop_id=shop.shop_id, purpose=APIV3_PURPOSE).decode()
+
+
+def wechatpay_secrets(c: Container, shop: ShopModel) -> tuple[str, str | None]:
+    """(apiv3_key, merchant_private_key_pem) decrypted; only for signing and decrypting, never logged."""
+    if not shop.wx_mchid or shop.wx_apiv3_key_ct is None:
+        raise RuleViolation("the shop has no WeChat Pay configuration", code="wechatpay_not_configured")
+    apiv3 = c.secrets.decrypt(shop.wx_apiv3_key_ct, shop_id=shop.shop_id, purpose=APIV3_PURPOSE).decode()
+    merchant = None
+    if shop.wx_merchant_key_ct is not None:
+        merchant = c.secrets.decrypt(
+            shop.wx_merchant_key_ct, shop_id=shop.shop_id, purpose=MERCHANT_KEY_PURPOSE
+        ).decode()
+    return apiv3, merchant
