@@ -517,6 +517,43 @@ def _forget_parses() -> None:
         cache.clear()
 
 
+# ---------------------------------------------------------------- update shape checks, once per shape
+
+# moto's UpdateExpressionValidator walks the whole tree ten times per update item; its first three walks
+# (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator) only check the expression's
+# shape against its attribute names and the table's keys, and change nothing. Once they passed for a tree
+# (the same object for the same text: _update_expression_ast), names and keys, they are not walked again;
+# the seven walks that read values and the item run as before.
+_SHAPE_CHECKS = ("ActionCountValidator", "OverlappingPathsValidator", "UpdateHashRangeKeyValidator")
+_shapes_checked: dict[tuple[Any, ...], Any] = {}
+
+
+def _validator_init(
+    self: Any, expression: Any, expression_attribute_names: Any, *args: Any, **kwargs: Any
+) -> Any:
+    _originals["validator_init"](self, expression, expression_attribute_names, *args, **kwargs)
+    names = tuple(type(p).__name__ for p in self.processors[: len(_SHAPE_CHECKS)])
+    if names != _SHAPE_CHECKS:
+        return  # not an update validator (or moto reordered its checks): every walk runs
+    shape = (
+        id(expression),
+        tuple((expression_attribute_names or {}).items()),
+        tuple(self.table.table_key_attrs),
+    )
+    if _shapes_checked.get(shape) is expression:
+        self.processors = self.processors[len(_SHAPE_CHECKS) :]
+    else:
+        self._fenxiao_shape = (shape, expression)
+
+
+def _validator_validate(self: Any) -> Any:
+    node = _originals["validator_validate"](self)
+    unchecked = self.__dict__.get("_fenxiao_shape")
+    if unchecked is not None:  # every walk passed: the shape's three need not run again
+        _bounded(_shapes_checked, unchecked[0], unchecked[1])
+    return node
+
+
 # ---------------------------------------------------------------- switching it on and off
 
 _users = 0
@@ -554,6 +591,10 @@ def _patch_points() -> list[tuple[Any, str, str, Any]]:
         (DepthFirstTraverser, "traverse_node_recursively", "traverse", _traverse_node_recursively),
     ]
     points += [(DynamoDBBackend, name, name, _forgetting(name)) for name in _FORGETTING]
+    points += [
+        (validators.Validator, "__init__", "validator_init", _validator_init),
+        (validators.Validator, "validate", "validator_validate", _validator_validate),
+    ]
     return points
 
 

@@ -513,3 +513,124 @@ def test_a_job_message_goes_on_in_process_and_enqueues_only_when_time_runs_short
     assert balance("shop1", "m1")["available_fen"] == 2000
     assert balance("shop1", "m1")["frozen_fen"] == 0
     assert_audit_clean()
+
+
+def _lease_holder() -> str | None:
+    from fenxiao.adapters.shops import LEASE, JobLeaseModel, job_lease_key
+
+    try:
+        return str(JobLeaseModel.get(job_lease_key("settlement"), LEASE, consistent_read=True).holder)
+    except JobLeaseModel.DoesNotExist:
+        return None
+
+
+def _job_messages(env: dict[str, str]) -> list[dict[str, Any]]:
+    """The JobsQueue's waiting messages' bodies, taken off the queue."""
+    import json
+
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = env["FENXIAO_JOBS_QUEUE_URL"]
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for m in messages:
+            bodies.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return bodies
+
+
+def test_a_timer_leaves_settlement_to_the_chain_that_holds_its_lease(
+    shop: ShopCaller, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.service import jobs
+
+    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
+    clock.set_now(T0)
+    for i in range(10):
+        frozen_commission("shop1", f"o{i}", "m1", 100, T0 - timedelta(hours=1))
+    assert jobs.on_timer({"job": "settlement"}) == {"job": "settlement", "processed": 4, "more": True}
+    chain = _lease_holder()
+    assert chain is not None
+    # The timer fires again while the first chain's continuation waits: it runs nothing.
+    assert jobs.on_timer({"job": "settlement"}) == {"job": "settlement", "processed": 0, "more": False}
+    assert balance("shop1", "m1")["available_fen"] == 400
+    assert _lease_holder() == chain
+    assert wx.drain(aws_env, "FENXIAO_JOBS_QUEUE_URL", "on_job_event") == 2  # the first chain's pages
+    assert balance("shop1", "m1") == {
+        "frozen_fen": 0,
+        "available_fen": 1000,
+        "withdrawing_fen": 0,
+        "withdrawn_fen": 0,
+    }
+    assert _lease_holder() is None  # given up at the end: the next timer runs at once
+    frozen_commission("shop1", "late", "m1", 100, T0 - timedelta(minutes=1))
+    assert jobs.on_timer({"job": "settlement"}) == {"job": "settlement", "processed": 1, "more": False}
+    assert_audit_clean()
+
+
+def test_an_operator_run_takes_settlement_over_and_the_replaced_chain_stops(
+    api: Api, shop: ShopCaller, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.service import jobs
+
+    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
+    monkeypatch.setattr(jobs, "OPERATOR_TIME_BUDGET_SECONDS", 0.0)  # one page, then its continuation
+    clock.set_now(T0)
+    for i in range(10):
+        frozen_commission("shop1", f"o{i}", f"m{i % 2}", 100 + i, T0 - timedelta(hours=1))
+    jobs.on_timer({"job": "settlement"})
+    timer_chain = _lease_holder()
+    answer = api.operator("POST", "/admin/jobs/settlement", {"now": rfc3339(T0)})
+    assert answer.status == 200, answer.body
+    assert (answer.body["released"], answer.body["done"]) == (4, False)
+    operator_chain = _lease_holder()
+    assert operator_chain not in (None, timer_chain)
+
+    pages: list[str | None] = []
+    run_page = settlement.run_page
+
+    def counted(now: datetime, cursor: dict[str, Any] | None) -> Any:
+        pages.append(current[0])
+        return run_page(now, cursor)
+
+    monkeypatch.setattr(settlement, "run_page", counted)
+    current: list[str | None] = [None]
+    messages = _job_messages(aws_env)
+    assert sorted(m["chain"] for m in messages) == sorted([timer_chain, operator_chain])
+    for message in sorted(messages, key=lambda m: m["chain"] != timer_chain):  # the replaced chain's first
+        current[0] = message["chain"]
+        jobs.handle_job_message(message, _Lambda(600_000))
+    assert timer_chain not in pages and operator_chain in pages  # the replaced chain ran no page
+    assert _job_messages(aws_env) == []
+    for k in range(2):
+        assert balance("shop1", f"m{k}") == {
+            "frozen_fen": 0,
+            "available_fen": sum(100 + i for i in range(k, 10, 2)),
+            "withdrawing_fen": 0,
+            "withdrawn_fen": 0,
+        }
+        assert len([e for e in entries("shop1", f"m{k}", "COMM#") if e.entry_key.endswith("#RELEASE")]) == 5
+    assert _lease_holder() is None
+    assert_audit_clean()
+
+
+def test_a_chain_that_stops_renewing_holds_settlement_for_the_lease_time_only(
+    shop: ShopCaller, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenxiao.service import jobs
+
+    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
+    clock.set_now(T0)
+    for i in range(10):
+        frozen_commission("shop1", f"o{i}", "m1", 100, T0 - timedelta(hours=1))
+    monkeypatch.setattr(jobs, "LEASE_SECONDS", -1.0)  # the first chain's lease has run out at once
+    jobs.on_timer({"job": "settlement"})
+    crashed = _lease_holder()
+    _job_messages(aws_env)  # its continuation is lost (the chain crashed)
+    monkeypatch.setattr(jobs, "LEASE_SECONDS", 120.0)
+    assert jobs.on_timer({"job": "settlement"}) == {"job": "settlement", "processed": 4, "more": True}
+    assert _lease_holder() not in (None, crashed)
+    assert wx.drain(aws_env, "FENXIAO_JOBS_QUEUE_URL", "on_job_event") == 1
+    assert balance("shop1", "m1")["available_fen"] == 1000
+    assert_audit_clean()

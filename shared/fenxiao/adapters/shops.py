@@ -1,7 +1,7 @@
 """ShopsTable (shop_id): shops and their encrypted secrets; AllShops(kind, shop_id) lists shops for jobs.
 
 ConfigTable (config_key, effective_at): immutable configuration versions, newest <= t; signed-write marks;
-the append-only history of trust changes (``TRUST#{shop}#{document}``).
+the append-only history of trust changes (``TRUST#{shop}#{document}``); job leases (``JOB#{job}``).
 """
 
 from __future__ import annotations
@@ -398,3 +398,46 @@ def add_to_signed_write_mark(shop_id: str, path: str, signed_at: int, request_ha
             condition=SignedWriteMarkModel.signed_at == signed_at,
         )
     )
+
+
+# ---------------------------------------------------------------- job leases (ConfigTable)
+
+LEASE = "LEASE"
+
+
+class JobLeaseModel(Model):
+    """Which chain of a job's pages may run its next page (service/jobs.py runs one chain at a time). Lives in
+    ConfigTable under ``JOB#{job}``, which no configuration key can be (ids have no ``#``)."""
+
+    class Meta(TableMeta):
+        pass
+
+    config_key = UnicodeAttribute(hash_key=True)
+    effective_at = UnicodeAttribute(range_key=True, default=LEASE)
+    holder = UnicodeAttribute()
+    expires_at = NumberAttribute()  # unix seconds; also the table's TTL, which removes a lease long given up
+
+
+def job_lease_key(job: str) -> str:
+    return f"JOB#{job}"
+
+
+def take_job_lease(job: str, holder: str, now: float, seconds: float, *, force: bool = False) -> bool:
+    """Hold ``job``'s lease as ``holder`` until ``now + seconds`` when it is free, expired or ``holder``'s
+    already (``force``: whoever holds it). False, nothing written, when another holder's lease still runs."""
+    lease = JobLeaseModel(job_lease_key(job), LEASE, holder=holder, expires_at=int(now + seconds))
+    if force:
+        lease.save()
+        return True
+    free = (
+        JobLeaseModel.holder.does_not_exist()
+        | (JobLeaseModel.holder == holder)
+        | (JobLeaseModel.expires_at < int(now))
+    )
+    return written(lambda: lease.save(condition=free))
+
+
+def drop_job_lease(job: str, holder: str) -> None:
+    """Give ``job``'s lease up if ``holder`` still holds it (a chain that lost it leaves the new holder's)."""
+    lease = JobLeaseModel(job_lease_key(job), LEASE)
+    written(lambda: lease.delete(condition=JobLeaseModel.holder == holder))

@@ -9,7 +9,13 @@ from fenxiao.adapters.ledger import LedgerEntryModel
 from fenxiao.adapters.members import MemberItem
 from fenxiao.adapters.notifications import NotificationModel
 from fenxiao.adapters.orders import OrderItem
-from fenxiao.adapters.shops import ConfigVersionModel, ShopModel, SignedWriteMarkModel, TrustChangeModel
+from fenxiao.adapters.shops import (
+    ConfigVersionModel,
+    JobLeaseModel,
+    ShopModel,
+    SignedWriteMarkModel,
+    TrustChangeModel,
+)
 from fenxiao.adapters.summary import SummaryShardModel
 from fenxiao.adapters.wechat_tokens import WechatTokenModel
 from fenxiao.adapters.withdrawals import PayoutBillModel, WithdrawalModel
@@ -21,6 +27,7 @@ TABLES: dict[type[Model], str] = {
     ConfigVersionModel: "config_table",
     SignedWriteMarkModel: "config_table",
     TrustChangeModel: "config_table",
+    JobLeaseModel: "config_table",
     MemberItem: "members_table",
     OrderItem: "orders_table",
     LedgerEntryModel: "ledger_table",

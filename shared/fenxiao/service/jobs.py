@@ -4,12 +4,22 @@ A job runs in bounded pages. A continuation message runs page after page while i
 time left, and enqueues the rest on the jobs queue only when time runs short; a timer runs one page and
 enqueues the rest; the operator API goes on page after page within the request's time budget and reports
 whether work remains.
+
+A settlement chain (its first page and every continuation) runs alone: before each page it renews the job's
+lease (ConfigTable ``JOB#settlement``, ``LEASE_SECONDS``). A timer finding another chain's lease runs
+nothing: that chain releases what is due, and whatever becomes due later is the next timer's. An operator's
+run takes the lease over; the chain it replaces stops at its next page (its work is not lost: released
+commissions leave the due index, so the new chain starts from the first shard and finds only what is left).
+So the 5-minute timer no longer races an operator's run or a long chain over the same pages. A duplicate
+continuation message carries the same chain and still runs (its writes are conditional), as does a message
+from before the lease (no chain).
 """
 
 from __future__ import annotations
 
 import importlib
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +66,38 @@ JOBS: dict[str, tuple[str, str]] = {
 }
 
 OPERATOR_TIME_BUDGET_SECONDS = 20.0
+LEASED = frozenset({"settlement"})  # the jobs whose chains run one at a time
+LEASE_SECONDS = 120.0  # a chain that stops renewing (a crash) holds its job this long at most
+
+
+def _new_chain(name: str) -> str | None:
+    return uuid.uuid4().hex if name in LEASED else None
+
+
+def _may_run(name: str, chain: str | None, *, take_over: bool = False) -> bool:
+    """Whether ``chain`` may run ``name``'s next page: it holds the job's lease for LEASE_SECONDS more
+    (``take_over``: from whichever chain held it). Unleased jobs and chainless messages always may."""
+    if chain is None:
+        return True
+    from fenxiao.adapters.shops import take_job_lease
+
+    # Real time, not fenxiao.clock: a clock override must not make a lease last a day or end at once.
+    return take_job_lease(name, chain, time.time(), LEASE_SECONDS, force=take_over)
+
+
+def _done(name: str, chain: str | None) -> None:
+    """The chain ran the job to its end: the next timer need not wait for the lease to expire."""
+    if chain is not None:
+        from fenxiao.adapters.shops import drop_job_lease
+
+        drop_job_lease(name, chain)
+
+
+def _continue(name: str, now: str | None, cursor: dict[str, Any], chain: str | None) -> None:
+    message: dict[str, Any] = {"job": name, "now": now, "cursor": cursor}
+    if chain is not None:
+        message["chain"] = chain
+    container().queues.send("jobs", message)
 
 
 def job_function(name: str) -> JobFn:
@@ -82,7 +124,9 @@ def run_now(name: str, now_text: str | None) -> dict[str, Any]:
     pages, processed = 0, 0
     details: dict[str, Any] = {}
     cursor: dict[str, Any] | None = None
-    while True:
+    chain = _new_chain(name)
+    running = _may_run(name, chain, take_over=True)
+    while running:
         page = _timed(name, job, now, cursor)
         pages += 1
         processed += page.processed
@@ -90,8 +134,13 @@ def run_now(name: str, now_text: str | None) -> dict[str, Any]:
         cursor = page.cursor
         if cursor is None or time.monotonic() - started > OPERATOR_TIME_BUDGET_SECONDS:
             break
-    if cursor is not None:
-        container().queues.send("jobs", {"job": name, "now": rfc3339(now), "cursor": cursor})
+        running = _may_run(name, chain)
+    if cursor is None:
+        _done(name, chain)
+    elif running:
+        _continue(name, rfc3339(now), cursor, chain)
+    else:
+        logger().info("job run taken over by a newer run", extra={"job": name, "pages": pages})
     logger().info("job run", extra={"job": name, "pages": pages, "processed": processed})
     return {
         "job": name,
@@ -120,9 +169,15 @@ def on_timer(event: dict[str, Any]) -> dict[str, Any]:
     name = str(event.get("job", ""))
     job = job_function(name)
     now = clock.now()
+    chain = _new_chain(name)
+    if not _may_run(name, chain):
+        logger().info("timer job left to the chain that runs it", extra={"job": name})
+        return {"job": name, "processed": 0, "more": False}
     page = _timed(name, job, now, None)
-    if page.cursor is not None:
-        container().queues.send("jobs", {"job": name, "now": rfc3339(now), "cursor": page.cursor})
+    if page.cursor is None:
+        _done(name, chain)
+    else:
+        _continue(name, rfc3339(now), page.cursor, chain)
     logger().info(
         "timer job page", extra={"job": name, "processed": page.processed, "more": page.cursor is not None}
     )
@@ -137,8 +192,12 @@ def handle_job_message(message: dict[str, Any], context: Any = None) -> None:
     job = job_function(name)
     now = parse_rfc3339(message["now"]) if message.get("now") else clock.now()
     cursor: dict[str, Any] | None = message.get("cursor")
+    chain: str | None = message.get("chain")
     pages, longest = 0, 0.0
     while True:
+        if not _may_run(name, chain):
+            logger().info("job chain taken over by another; stopped", extra={"job": name, "pages": pages})
+            return
         started = time.monotonic()
         page = _timed(name, job, now, cursor)
         pages += 1
@@ -146,8 +205,10 @@ def handle_job_message(message: dict[str, Any], context: Any = None) -> None:
         cursor = page.cursor
         if cursor is None or not _time_for_another(context, longest):
             break
-    if cursor is not None:
-        container().queues.send("jobs", {"job": name, "now": message.get("now"), "cursor": cursor})
+    if cursor is None:
+        _done(name, chain)
+    else:
+        _continue(name, message.get("now"), cursor, chain)
     if pages > 1:
         logger().info(
             "job pages in one invocation", extra={"job": name, "pages": pages, "more": cursor is not None}
