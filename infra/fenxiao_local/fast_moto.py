@@ -513,8 +513,93 @@ def _method_names_from_class(clazz: Any) -> list[str]:
 
 
 def _forget_parses() -> None:
-    for cache in (_update_asts, _lexed_conditions, _method_names):
+    for cache in (_update_asts, _lexed_conditions, _method_names, _condition_trees):
         cache.clear()
+
+
+# ---------------------------------------------------------------- condition trees and answers, walked once
+
+# A condition's syntax tree depends on its text and attribute names; the values only fill its value leaves.
+# Key: (text, names, the values' names in order): with the same names every lookup moto made succeeds again.
+_condition_trees: dict[Any, tuple[Any, list[str], list[str]]] = {}
+_VALUE_KIND = "EXPRESSION_ATTRIBUTE_VALUE"  # ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE
+
+
+def _parse_condition(self: Any) -> Any:
+    # moto lexes, resolves paths, functions, comparators and parentheses for every request; the tree is
+    # kept per text and names, its value leaves refilled from this request's values, and moto's own
+    # _make_op_condition builds the request's condition from it (so value-dependent checks still run)
+    text, names, values = (
+        self.condition_expression,
+        self.expression_attribute_names,
+        self.expression_attribute_values,
+    )
+    if not text:
+        return _originals["condition_parse"](self)
+    key = (text, tuple(names.items()) if names else None, tuple(values) if values else None)
+    found = _condition_trees.get(key)
+    if found is None:
+        seen: list[Any] = []
+        make = type(self)._make_op_condition
+
+        def recording(node: Any) -> Any:  # the outermost call receives the finished tree
+            if not seen:
+                seen.append(node)
+            return make(self, node)
+
+        self._make_op_condition = recording
+        try:
+            op = _originals["condition_parse"](self)
+        finally:
+            del self._make_op_condition
+        tree = (seen[0], list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+        _bounded(_condition_trees, key, tree)
+        return op
+    node, names_found, values_found = found
+    self.expr_attr_names_found.extend(names_found)
+    self.expr_attr_values_found.extend(values_found)
+    return self._make_op_condition(_refill(node, values))
+
+
+def _refill(node: Any, values: Any) -> Any:
+    if node.kind == _VALUE_KIND:
+        return node._replace(value=values[node.text])
+    if not node.children:
+        return node
+    return node._replace(children=[_refill(child, values) for child in node.children])
+
+
+def _dynamo_to_dict(obj: Any) -> Any:
+    # moto's dynamo_to_dict asks isinstance(datetime), isinstance(DynamoType), hasattr(to_json), dict, list
+    # of every value of every answer; the same conversion by exact type, anything else through moto's own
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    kind = type(obj)
+    if kind is DynamoType:
+        if obj.type in _BINARY_TYPES:
+            return _originals["to_dict"](obj)
+        value = obj.value
+        return {obj.type: value if type(value) in _ATOMS else _dynamo_to_dict(value)}
+    if kind is dict:
+        return {k: _dynamo_to_dict(v) for k, v in obj.items()}
+    if kind is list:
+        return [_dynamo_to_dict(v) for v in obj]
+    if kind in _ATOMS:
+        return obj
+    return _originals["to_dict"](obj)
+
+
+_BINARY_TYPES = frozenset({"B", "BS"})
+
+
+def _parse_points() -> list[tuple[Any, str, str, Any]]:
+    from moto.dynamodb import responses as dynamodb_responses
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    return [
+        (ConditionExpressionParser, "parse", "condition_parse", _parse_condition),
+        (dynamodb_responses, "dynamo_to_dict", "to_dict", _dynamo_to_dict),
+    ]
 
 
 # ---------------------------------------------------------------- switching it on and off
@@ -554,6 +639,7 @@ def _patch_points() -> list[tuple[Any, str, str, Any]]:
         (DepthFirstTraverser, "traverse_node_recursively", "traverse", _traverse_node_recursively),
     ]
     points += [(DynamoDBBackend, name, name, _forgetting(name)) for name in _FORGETTING]
+    points += _parse_points()
     return points
 
 
