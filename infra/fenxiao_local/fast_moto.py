@@ -513,7 +513,7 @@ def _method_names_from_class(clazz: Any) -> list[str]:
 
 
 def _forget_parses() -> None:
-    for cache in (_update_asts, _lexed_conditions, _method_names, _condition_trees):
+    for cache in (_update_asts, _lexed_conditions, _method_names, _condition_trees, _compiled, _shapes_kept):
         cache.clear()
 
 
@@ -592,13 +592,103 @@ def _dynamo_to_dict(obj: Any) -> Any:
 _BINARY_TYPES = frozenset({"B", "BS"})
 
 
+# moto's JSON request parser looks up a handler by name (getattr on an f-string) for every value of every
+# request; the same walk compiled once per input shape into closures. Structures, lists, maps and plain
+# values (strings, booleans) are walked as moto's RequestParser/BaseJSONParser walk them; every other kind
+# (blobs, timestamps, numbers) still calls the parser's own handler.
+_Parse = Callable[[Any, Any], Any]  # (the parser, a value) -> the parsed value
+_compiled: dict[Any, _Parse] = {}
+_shapes_kept: list[Any] = []  # the compiled shapes (and resolvers) stay alive: their ids are not reused
+
+
+def _parse_json_body(self: Any, raw_body: Any, shape: Any) -> Any:
+    from moto.core.parse import RequestParser
+
+    if type(self)._parse_shape is not RequestParser._parse_shape:
+        return _originals["json_body"](self, raw_body, shape)
+    if len(_compiled) >= _CACHE_LIMIT:  # bounded, as the parse caches above
+        _compiled.clear()
+        _shapes_kept.clear()
+    parsed_json = self._parse_body_as_json(raw_body)
+    return _compile(type(self), shape, {})(self, parsed_json)
+
+
+def _compile(kind: type, shape: Any, building: dict[Any, _Parse]) -> _Parse:
+    from moto.core.parse import BaseJSONParser, RequestParser
+
+    # botocore resolves a member to a new Shape object each time: a shape is known by its service model's
+    # resolver and its name (recursive shapes, such as DynamoDB's AttributeValue, then compile once)
+    resolver = getattr(shape, "_shape_resolver", None)
+    key = (kind, id(resolver), shape.name) if resolver is not None and shape.name else (kind, id(shape))
+    found = _compiled.get(key) or building.get(key)
+    if found is not None:
+        return found
+    handler = getattr(kind, f"_parse_{shape.type_name}", None)
+    compiled: _Parse
+    if handler is None or handler is RequestParser._default_handle:
+        compiled = _identity
+    elif handler is BaseJSONParser._parse_structure and not shape.is_document_type:
+        members: list[tuple[str, str, _Parse]] = []
+
+        def compiled(parser: Any, value: Any) -> Any:
+            if value is None:
+                return None
+            final = parser.MAP_TYPE()
+            get = value.get
+            for name, json_name, parse in members:
+                raw = get(json_name)
+                if raw is not None:
+                    final[name] = parse(parser, raw)
+            return final
+
+        building[key] = compiled
+        for name, member in shape.members.items():
+            members.append((name, member.serialization.get("name", name), _compile(kind, member, building)))
+    elif handler is RequestParser._parse_list:
+        item: list[_Parse] = []
+
+        def compiled(parser: Any, value: Any) -> Any:
+            parse = item[0]
+            return [parse(parser, v) for v in value]
+
+        building[key] = compiled
+        item.append(_compile(kind, shape.member, building))
+    elif handler is RequestParser._parse_map:
+        pair: list[_Parse] = []
+
+        def compiled(parser: Any, value: Any) -> Any:
+            parse_key, parse_value = pair
+            parsed = parser.MAP_TYPE()
+            for k, v in value.items():
+                actual_key = parse_key(parser, k)
+                parsed[actual_key] = parse_value(parser, v)
+            return parsed
+
+        building[key] = compiled
+        pair.extend((_compile(kind, shape.key, building), _compile(kind, shape.value, building)))
+    else:  # a document structure, blobs, timestamps, numbers: the parser's own handler
+
+        def compiled(parser: Any, value: Any) -> Any:
+            return handler(parser, shape, value)
+
+    _shapes_kept.append((shape, resolver))
+    _compiled[key] = compiled
+    return compiled
+
+
+def _identity(parser: Any, value: Any) -> Any:
+    return value
+
+
 def _parse_points() -> list[tuple[Any, str, str, Any]]:
+    from moto.core.parse import JSONParser
     from moto.dynamodb import responses as dynamodb_responses
     from moto.dynamodb.comparisons import ConditionExpressionParser
 
     return [
         (ConditionExpressionParser, "parse", "condition_parse", _parse_condition),
         (dynamodb_responses, "dynamo_to_dict", "to_dict", _dynamo_to_dict),
+        (JSONParser, "_parse_json_body", "json_body", _parse_json_body),
     ]
 
 
