@@ -513,7 +513,7 @@ def _method_names_from_class(clazz: Any) -> list[str]:
 
 
 def _forget_parses() -> None:
-    for cache in (_update_asts, _lexed_conditions, _method_names):
+    for cache in (_update_asts, _lexed_conditions, _method_names, _condition_trees, _compiled, _shapes_kept):
         cache.clear()
 
 
@@ -552,6 +552,181 @@ def _validator_validate(self: Any) -> Any:
     if unchecked is not None:  # every walk passed: the shape's three need not run again
         _bounded(_shapes_checked, unchecked[0], unchecked[1])
     return node
+
+
+# ---------------------------------------------------------------- condition trees and answers, walked once
+
+# A condition's syntax tree depends on its text and attribute names; the values only fill its value leaves.
+# Key: (text, names, the values' names in order): with the same names every lookup moto made succeeds again.
+_condition_trees: dict[Any, tuple[Any, list[str], list[str]]] = {}
+_VALUE_KIND = "EXPRESSION_ATTRIBUTE_VALUE"  # ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE
+
+
+def _parse_condition(self: Any) -> Any:
+    # moto lexes, resolves paths, functions, comparators and parentheses for every request; the tree is
+    # kept per text and names, its value leaves refilled from this request's values, and moto's own
+    # _make_op_condition builds the request's condition from it (so value-dependent checks still run)
+    text, names, values = (
+        self.condition_expression,
+        self.expression_attribute_names,
+        self.expression_attribute_values,
+    )
+    if not text:
+        return _originals["condition_parse"](self)
+    key = (text, tuple(names.items()) if names else None, tuple(values) if values else None)
+    found = _condition_trees.get(key)
+    if found is None:
+        seen: list[Any] = []
+        make = type(self)._make_op_condition
+
+        def recording(node: Any) -> Any:  # the outermost call receives the finished tree
+            if not seen:
+                seen.append(node)
+            return make(self, node)
+
+        self._make_op_condition = recording
+        try:
+            op = _originals["condition_parse"](self)
+        finally:
+            del self._make_op_condition
+        tree = (seen[0], list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+        _bounded(_condition_trees, key, tree)
+        return op
+    node, names_found, values_found = found
+    self.expr_attr_names_found.extend(names_found)
+    self.expr_attr_values_found.extend(values_found)
+    return self._make_op_condition(_refill(node, values))
+
+
+def _refill(node: Any, values: Any) -> Any:
+    if node.kind == _VALUE_KIND:
+        return node._replace(value=values[node.text])
+    if not node.children:
+        return node
+    return node._replace(children=[_refill(child, values) for child in node.children])
+
+
+def _dynamo_to_dict(obj: Any) -> Any:
+    # moto's dynamo_to_dict asks isinstance(datetime), isinstance(DynamoType), hasattr(to_json), dict, list
+    # of every value of every answer; the same conversion by exact type, anything else through moto's own
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    kind = type(obj)
+    if kind is DynamoType:
+        if obj.type in _BINARY_TYPES:
+            return _originals["to_dict"](obj)
+        value = obj.value
+        return {obj.type: value if type(value) in _ATOMS else _dynamo_to_dict(value)}
+    if kind is dict:
+        return {k: _dynamo_to_dict(v) for k, v in obj.items()}
+    if kind is list:
+        return [_dynamo_to_dict(v) for v in obj]
+    if kind in _ATOMS:
+        return obj
+    return _originals["to_dict"](obj)
+
+
+_BINARY_TYPES = frozenset({"B", "BS"})
+
+
+# moto's JSON request parser looks up a handler by name (getattr on an f-string) for every value of every
+# request; the same walk compiled once per input shape into closures. Structures, lists, maps and plain
+# values (strings, booleans) are walked as moto's RequestParser/BaseJSONParser walk them; every other kind
+# (blobs, timestamps, numbers) still calls the parser's own handler.
+_Parse = Callable[[Any, Any], Any]  # (the parser, a value) -> the parsed value
+_compiled: dict[Any, _Parse] = {}
+_shapes_kept: list[Any] = []  # the compiled shapes (and resolvers) stay alive: their ids are not reused
+
+
+def _parse_json_body(self: Any, raw_body: Any, shape: Any) -> Any:
+    from moto.core.parse import RequestParser
+
+    if type(self)._parse_shape is not RequestParser._parse_shape:
+        return _originals["json_body"](self, raw_body, shape)
+    if len(_compiled) >= _CACHE_LIMIT:  # bounded, as the parse caches above
+        _compiled.clear()
+        _shapes_kept.clear()
+    parsed_json = self._parse_body_as_json(raw_body)
+    return _compile(type(self), shape, {})(self, parsed_json)
+
+
+def _compile(kind: type, shape: Any, building: dict[Any, _Parse]) -> _Parse:
+    from moto.core.parse import BaseJSONParser, RequestParser
+
+    # botocore resolves a member to a new Shape object each time: a shape is known by its service model's
+    # resolver and its name (recursive shapes, such as DynamoDB's AttributeValue, then compile once)
+    resolver = getattr(shape, "_shape_resolver", None)
+    key = (kind, id(resolver), shape.name) if resolver is not None and shape.name else (kind, id(shape))
+    found = _compiled.get(key) or building.get(key)
+    if found is not None:
+        return found
+    handler = getattr(kind, f"_parse_{shape.type_name}", None)
+    compiled: _Parse
+    if handler is None or handler is RequestParser._default_handle:
+        compiled = _identity
+    elif handler is BaseJSONParser._parse_structure and not shape.is_document_type:
+        members: list[tuple[str, str, _Parse]] = []
+
+        def compiled(parser: Any, value: Any) -> Any:
+            if value is None:
+                return None
+            final = parser.MAP_TYPE()
+            get = value.get
+            for name, json_name, parse in members:
+                raw = get(json_name)
+                if raw is not None:
+                    final[name] = parse(parser, raw)
+            return final
+
+        building[key] = compiled
+        for name, member in shape.members.items():
+            members.append((name, member.serialization.get("name", name), _compile(kind, member, building)))
+    elif handler is RequestParser._parse_list:
+        item: list[_Parse] = []
+
+        def compiled(parser: Any, value: Any) -> Any:
+            parse = item[0]
+            return [parse(parser, v) for v in value]
+
+        building[key] = compiled
+        item.append(_compile(kind, shape.member, building))
+    elif handler is RequestParser._parse_map:
+        pair: list[_Parse] = []
+
+        def compiled(parser: Any, value: Any) -> Any:
+            parse_key, parse_value = pair
+            parsed = parser.MAP_TYPE()
+            for k, v in value.items():
+                actual_key = parse_key(parser, k)
+                parsed[actual_key] = parse_value(parser, v)
+            return parsed
+
+        building[key] = compiled
+        pair.extend((_compile(kind, shape.key, building), _compile(kind, shape.value, building)))
+    else:  # a document structure, blobs, timestamps, numbers: the parser's own handler
+
+        def compiled(parser: Any, value: Any) -> Any:
+            return handler(parser, shape, value)
+
+    _shapes_kept.append((shape, resolver))
+    _compiled[key] = compiled
+    return compiled
+
+
+def _identity(parser: Any, value: Any) -> Any:
+    return value
+
+
+def _parse_points() -> list[tuple[Any, str, str, Any]]:
+    from moto.core.parse import JSONParser
+    from moto.dynamodb import responses as dynamodb_responses
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    return [
+        (ConditionExpressionParser, "parse", "condition_parse", _parse_condition),
+        (dynamodb_responses, "dynamo_to_dict", "to_dict", _dynamo_to_dict),
+        (JSONParser, "_parse_json_body", "json_body", _parse_json_body),
+    ]
 
 
 # ---------------------------------------------------------------- switching it on and off
@@ -595,6 +770,7 @@ def _patch_points() -> list[tuple[Any, str, str, Any]]:
         (validators.Validator, "__init__", "validator_init", _validator_init),
         (validators.Validator, "validate", "validator_validate", _validator_validate),
     ]
+    points += _parse_points()
     return points
 
 

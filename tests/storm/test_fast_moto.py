@@ -4,6 +4,7 @@ local stack's in-process shortcut to moto answers what moto's HTTP server answer
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -684,3 +685,242 @@ def test_update_shape_checks_skipped_once_passed_refuse_and_answer_as_moto_does(
     # the comparison compares something: refusals of every kind, on the first try and the second alike
     assert errors.count("ValidationException") >= 2 * 5
     assert plain[0]["Attributes"]["tag"] == _s("x") and plain[-1]
+
+
+# ---------------------------------------------------------------- condition trees and answers (testtime17)
+
+_CONDITIONS = [
+    "attribute_not_exists(pk)",
+    "attribute_exists(#o) AND n >= :n",
+    "#v = :v OR attribute_not_exists(#v)",
+    "(n BETWEEN :lo AND :hi) AND NOT (#o IN (:a, :b))",
+    "begins_with(sk, :p) AND size(tags) > :n AND contains(tags, :t)",
+    "attribute_type(n, :kind) OR m.inner[1].deep <> :v",
+    "n > :missing",  # a value the request does not send: moto's KeyError, every time
+    "#absent = :v",  # a name the request does not send
+    "((n = :n))",  # redundant parentheses: refused
+    "status = :v",  # a reserved word: refused
+    "n = = :n",  # not a condition
+]
+_CONDITION_NAMES = {"#o": "owner", "#v": "version"}
+_condition_value = st.one_of(
+    st.integers(-3, 3).map(_n),
+    st.sampled_from(["a", "b", "o1", ""]).map(_s),
+    st.sampled_from(["S", "N", "L"]).map(_s),
+    st.just({"L": [_n(1), _s("x")]}),
+)
+# every request sends the same value names (the engine's key), so texts repeat with other values
+_condition_values = st.fixed_dictionaries(
+    {name: _condition_value for name in (":n", ":v", ":lo", ":hi", ":a", ":b", ":p", ":t", ":kind")}
+)
+
+
+def _condition_outcomes(requests: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """Each condition as moto's parser answers it: the names and values it found and the condition's
+    verdict on a few items, or the error it raised."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    items = [
+        None,
+        Item(DynamoType(_s("p")), DynamoType(_s("s")), {"pk": _s("p"), "sk": _s("s")}),
+        Item(
+            DynamoType(_s("p")),
+            DynamoType(_s("a1")),
+            {
+                "pk": _s("p"),
+                "sk": _s("a1"),
+                "owner": _s("o1"),
+                "version": _n(2),
+                "n": _n(1),
+                "tags": {"SS": ["a", "x"]},
+                "m": {"M": {"inner": {"L": [_n(0), {"M": {"deep": _s("b")}}]}}},
+            },
+        ),
+    ]
+    out: list[Any] = []
+    for text, values in requests:
+        parser = ConditionExpressionParser(text, dict(_CONDITION_NAMES), values)
+        try:
+            op = parser.parse()
+        except Exception as exc:
+            out.append(("raised", type(exc).__name__, str(exc)))
+            continue
+        verdicts = []
+        for item in items:
+            try:
+                verdicts.append(op.expr(item))
+            except Exception as exc:
+                verdicts.append((type(exc).__name__, str(exc)))
+        out.append((repr(op), parser.expr_attr_names_found, parser.expr_attr_values_found, verdicts))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(requests=st.lists(st.tuples(st.sampled_from(_CONDITIONS), _condition_values), min_size=1, max_size=30))
+def test_condition_expressions_parse_as_moto_parses_them(requests: list[tuple[str, dict[str, Any]]]) -> None:
+    """The engine keeps each condition's tree per text and names and refills its values per request: every
+    condition, the same text repeated with other values included, and every refusal are moto's."""
+    with plain_moto():
+        plain = _condition_outcomes(requests)
+    with item_level_moto():
+        fast = _condition_outcomes(requests)
+    assert fast == plain
+    assert ("raised", "KeyError", "':missing'") in _condition_outcomes([("n > :missing", {":n": _n(1)})])
+
+
+_leaf = st.one_of(
+    st.text(max_size=3).map(_s),
+    st.integers(-5, 5).map(_n),
+    # binary as raw bytes or as the wire's base64 text: moto holds both
+    st.binary(max_size=3).map(lambda b: {"B": b}),
+    st.binary(max_size=3).map(lambda b: {"B": base64.b64encode(b).decode()}),
+    st.lists(st.binary(max_size=2), max_size=2).map(
+        lambda bs: {"BS": [base64.b64encode(b).decode() for b in bs]}
+    ),
+    st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=2, unique=True).map(lambda s: {"SS": s}),
+    st.booleans().map(lambda b: {"BOOL": b}),
+    st.just({"NULL": True}),
+)
+_attribute = st.recursive(
+    _leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3).map(lambda items: {"L": items}),
+        st.dictionaries(st.sampled_from(["k", "m", "B"]), inner, max_size=3).map(lambda m: {"M": m}),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(attributes=st.lists(st.dictionaries(st.sampled_from(["pk", "n", "B", "x"]), _attribute), max_size=3))
+def test_answers_are_converted_as_moto_converts_them(attributes: list[dict[str, Any]]) -> None:
+    """moto turns the DynamoType values of an answer into plain data (binary as bytes) before serializing
+    it; the engine's conversion gives the same data for the same answers, nested and binary included."""
+    import datetime
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.utilities import dynamo_to_dict
+
+    from fenxiao_local.fast_moto import _dynamo_to_dict
+
+    typed = [{name: DynamoType(value) for name, value in attrs.items()} for attrs in attributes]
+    answer = {
+        "Items": typed,
+        "Count": len(typed),
+        "Attributes": typed[0] if typed else {},
+        "Item": Item(DynamoType(_s("p")), None, {"pk": _s("p"), **(attributes[0] if attributes else {})}),
+        "When": datetime.datetime(2026, 1, 1),
+        "Ratio": 0.5,
+        "Flag": None,
+    }
+    with item_level_moto():
+        fast = _dynamo_to_dict(answer)
+    assert fast == dynamo_to_dict(answer)
+
+
+_wire_value = st.recursive(
+    st.one_of(
+        st.text(max_size=3).map(_s),
+        st.integers(-5, 5).map(_n),
+        st.binary(max_size=3).map(lambda b: {"B": base64.b64encode(b).decode()}),
+        st.lists(st.binary(max_size=2), min_size=1, max_size=2).map(
+            lambda bs: {"BS": [base64.b64encode(b).decode() for b in bs]}
+        ),
+        st.booleans().map(lambda b: {"BOOL": b}),
+        st.just({"NULL": True}),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3).map(lambda items: {"L": items}),
+        st.dictionaries(st.sampled_from(["k", "B", "S"]), inner, max_size=3).map(lambda m: {"M": m}),
+    ),
+    max_leaves=6,
+)
+_wire_item = st.dictionaries(st.sampled_from(["pk", "sk", "n", "B", "blob"]), _wire_value, max_size=4)
+_wire_requests = st.one_of(
+    st.tuples(
+        st.just("PutItem"),
+        st.fixed_dictionaries(
+            {"TableName": st.just("t"), "Item": _wire_item},
+            optional={"ReturnValues": st.just("ALL_OLD"), "ConditionExpression": st.just("x = :v")},
+        ),
+    ),
+    st.tuples(
+        st.just("Query"),
+        st.fixed_dictionaries(
+            {
+                "TableName": st.just("t"),
+                "ExpressionAttributeValues": st.dictionaries(st.just(":v"), _wire_value),
+            },
+            optional={
+                "Limit": st.integers(1, 9),
+                "ScanIndexForward": st.booleans(),
+                "ExclusiveStartKey": _wire_item,
+                "Select": st.none(),  # a JSON null: moto drops it
+                "Unknown": st.just(1),  # not in the shape: moto drops it
+            },
+        ),
+    ),
+    st.tuples(
+        st.just("TransactWriteItems"),
+        st.fixed_dictionaries(
+            {
+                "TransactItems": st.lists(
+                    st.one_of(
+                        _wire_item.map(lambda i: {"Put": {"TableName": "t", "Item": i}}),
+                        _wire_item.map(lambda k: {"Delete": {"TableName": "t", "Key": k}}),
+                        _wire_item.map(
+                            lambda k: {
+                                "Update": {"TableName": "t", "Key": k, "UpdateExpression": "SET a = :a"}
+                            }
+                        ),
+                    ),
+                    max_size=3,
+                )
+            },
+            optional={"ClientRequestToken": st.text(max_size=3)},
+        ),
+    ),
+    st.tuples(
+        st.just("BatchGetItem"),
+        st.fixed_dictionaries(
+            {
+                "RequestItems": st.dictionaries(
+                    st.sampled_from(["t", "u"]), st.lists(_wire_item).map(lambda ks: {"Keys": ks})
+                )
+            }
+        ),
+    ),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(requests=st.lists(_wire_requests, min_size=1, max_size=4))
+def test_request_bodies_are_parsed_as_moto_parses_them(requests: list[tuple[str, dict[str, Any]]]) -> None:
+    """moto parses every JSON request body against the operation's input shape (binary decoded, nulls and
+    unknown members dropped, structures in the shape's member order); the engine's compiled walk gives
+    the same parameters, in the same order, for the same bodies."""
+    import json
+
+    from moto.core.parse import JSONParser
+    from moto.core.utils import get_service_model
+
+    model = get_service_model("dynamodb")
+
+    def parse(operation: str, body: dict[str, Any]) -> Any:
+        parser = JSONParser(model.operation_model(operation), map_type=dict)
+        raw = json.dumps(body).encode()
+        return parser.parse({"method": "POST", "values": {}, "headers": {}, "body": raw, "url_path": "/"})
+
+    def ordered(value: Any) -> Any:  # dict equality ignores order; the engine must keep it too
+        if isinstance(value, dict):
+            return [(k, ordered(v)) for k, v in value.items()]
+        if isinstance(value, list):
+            return [ordered(v) for v in value]
+        return value
+
+    with plain_moto():
+        plain = [ordered(parse(operation, body)) for operation, body in requests]
+    with item_level_moto():
+        fast = [ordered(parse(operation, body)) for operation, body in requests]
+    assert fast == plain
