@@ -9,9 +9,10 @@ order). The timed processes import exactly those. The earlier hand-kept list (re
 tables, boto3) missed the signature check's cryptography, Powertools' logger, metrics and batch utility, and
 the payout handlers: it gave 1.59-1.67 where the real first notification was 1.8-2.0 (CPU).
 
-Before (ac843a7) / after, this bench on both trees in turn at load 7-11 (four engineers on 2 cores; CPU
-medians, wall time was meaningless there): frameworks 250 / 250 ms, first notification 515 / 385 ms
-(2.06 / 1.54), first order message 550 / 350 ms (2.20 / 1.40). What went: the notification path's settings
+Before (ac843a7) / after, this bench on both trees one after the other, CPU medians (four engineers on 2
+cores): at load 7-11, frameworks 250 / 250 ms, first notification 515 / 385 ms (2.06 / 1.54), first order
+message 550 / 350 ms (2.20 / 1.40); at load 5, ratios 2.06 / 1.57 and 2.08 / 1.34, then 1.85 / 1.61 and
+2.06 / 1.46 (wall: 1.94-1.97 / 1.50-1.57 and 1.97-2.16 / 1.36-1.40). What went: the notification path's settings
 documents, order-body models and payout code; Powertools' batch utility (every event class and parser model,
 asyncio); the garbage collector's walks over what ``import app`` built (gc.freeze). What is left above the
 frameworks on the notification (``-X importtime``, least of 7, ~125-155 ms): pydantic's lazily imported
