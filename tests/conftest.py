@@ -21,10 +21,13 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     from fenxiao import bootstrap, clock
+    from fenxiao_local.fast_moto import item_level_moto
 
     # One DynamoDB request at a time, as DynamoDB executes each atomically: settlement reads a batch's refunds
-    # from a thread pool, and moto (fast_moto's queries above all) is not thread-safe.
-    with mock_aws(), moto_dynamodb_serialized():
+    # from a thread pool, and moto (fast_moto's queries above all) is not thread-safe. moto runs on the
+    # local stack's engine, as `fenxiao local up`, the e2e tier and the benchmarks do (its answers are
+    # moto's: tests/storm/test_fast_moto.py).
+    with mock_aws(), moto_dynamodb_serialized(), item_level_moto():
         env = create_stack()
         for name, value in env.items():
             monkeypatch.setenv(name, value)
