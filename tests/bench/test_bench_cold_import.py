@@ -127,6 +127,7 @@ def first_event_imports() -> dict[str, dict[str, Any]]:
     import boto3
     from chalice.test import Client
 
+    from fenxiao_local.pollers import lambda_record
     from fenxiao_local.stack import Moto, point_process_at
     from tests.support import wechatpay as wx
     from tests.support.app import Api, app_module
@@ -158,22 +159,12 @@ def first_event_imports() -> dict[str, dict[str, Any]]:
         assert found["notify"]["answer"]["statusCode"] == 204, found["notify"]["answer"]
         sqs = boto3.client("sqs", region_name="us-east-1")
         messages = sqs.receive_message(
-            QueueUrl=env["FENXIAO_ORDER_EVENTS_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=0
+            QueueUrl=env["FENXIAO_ORDER_EVENTS_QUEUE_URL"],
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            MessageSystemAttributeNames=["All"],
         )["Messages"]
-        records = [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:OrderEventsQueue",
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
+        records = [lambda_record(m, wx.QUEUE_ARN, "us-east-1") for m in messages]
         found["order"] = _run_first_event("on_order_event", {"Records": records}, child_env)
         assert found["order"]["answer"] == {"batchItemFailures": []}, found["order"]["answer"]
         commissions = shop.get(shop.path("/orders/o1")).body["commissions"]

@@ -10,7 +10,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from fenxiao_local.pollers import lambda_record
 from fenxiao_local.wechatpay_keys import StandinKeys
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:queue"  # the ARN drain() gives every queue's records
 
 MCHID = "1900000109"
 APPID = "wxd678efh567hg6787"
@@ -134,27 +137,13 @@ def drain(
     url = env[queue]
     handled = 0
     while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-            "Messages", []
-        )
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
         if not messages:
             return handled
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": {"ApproximateReceiveCount": "1"},
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
-                    "awsRegion": "us-east-1",
-                }
-                for m in messages
-            ]
-        }
+        # the record shape the local stack's pollers give the functions, as Lambda's event source mapping does
+        event = {"Records": [lambda_record(m, QUEUE_ARN, "us-east-1") for m in messages]}
         result = getattr(app_module(), handler)(event, _Context())
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         for m in messages:
