@@ -30,7 +30,7 @@ from fenxiao.adapters.members import MemberModel, load_member
 from fenxiao.domain.ledger import BUCKETS
 from fenxiao.observability import count, logger
 from fenxiao.service import settings
-from fenxiao.service.jobs import Page
+from fenxiao.service.jobs import Page, next_in_shop, next_shop
 from fenxiao.service.members import is_distributor_at
 
 PAGE_MEMBERS = 100
@@ -127,20 +127,14 @@ def run_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
     if differences:
         logger().error("audit found differences", extra={"shop_id": shop_id, "count": len(differences)})
         count("AuditDifferences", len(differences), shop_id=shop_id)  # AuditDifferencesAlarm (template.yaml)
-    if page.more and page.member_ids:
-        next_cursor: dict[str, Any] | None = {
-            "shop_id": shop_id,
-            "member_id": page.member_ids[-1],
-            "sums": sums,
-        }
-    else:
+    next_cursor = next_in_shop(shop_id, page, sums)
+    if next_cursor is None:
         verdict = check_counters(shop_id, sums)
         if verdict is None:
             unverified.append(shop_id)
         else:
             counter_differences = verdict
-        following = shops_table.next_shop_id(shop_id)
-        next_cursor = {"shop_id": following} if following else None
+        next_cursor = next_shop(shop_id)
     if counter_differences:
         logger().error("audit found counter differences", extra={"shop_id": shop_id})
         count("AuditDifferences", len(counter_differences), shop_id=shop_id)

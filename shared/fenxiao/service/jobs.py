@@ -23,13 +23,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fenxiao import clock
 from fenxiao.bootstrap import container
 from fenxiao.domain.errors import InvalidInput, NotFound, RuleViolation
 from fenxiao.observability import logger
 from fenxiao.timefmt import parse_rfc3339, rfc3339
+
+if TYPE_CHECKING:
+    from fenxiao.adapters.members import MembersPage
 
 
 @dataclass
@@ -42,6 +45,22 @@ class Page:
 
 
 JobFn = Callable[[datetime, dict[str, Any] | None], Page]
+
+
+def next_in_shop(shop_id: str, page: MembersPage, sums: dict[str, Any]) -> dict[str, Any] | None:
+    """A job walking every shop's members, carrying ``sums``: the cursor of this shop's next page, or None
+    when this page was the shop's last (the caller closes the shop, then goes on with ``next_shop``)."""
+    if page.more and page.member_ids:
+        return {"shop_id": shop_id, "member_id": page.member_ids[-1], "sums": sums}
+    return None
+
+
+def next_shop(shop_id: str) -> dict[str, Any] | None:
+    """The cursor that starts the shop after ``shop_id``, or None: every shop is walked."""
+    from fenxiao.adapters.shops import next_shop_id
+
+    following = next_shop_id(shop_id)
+    return {"shop_id": following} if following else None
 
 
 def _timed(name: str, job: JobFn, now: datetime, cursor: dict[str, Any] | None) -> Page:

@@ -28,7 +28,7 @@ from fenxiao.adapters import summary as summary_table
 from fenxiao.adapters import withdrawals as withdrawals_table
 from fenxiao.adapters.members import load_member
 from fenxiao.service import settings
-from fenxiao.service.jobs import Page
+from fenxiao.service.jobs import Page, next_in_shop, next_shop
 from fenxiao.service.members import counted, is_distributor_at, recount
 
 PAGE_MEMBERS = 100
@@ -71,17 +71,11 @@ def rebuild_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
         for bucket in summary_table.MONEY:
             sums[bucket] += int(getattr(meta, bucket) or 0)
     details["members_counted"] = len(page.member_ids)
-    if page.more and page.member_ids:
-        next_cursor: dict[str, Any] | None = {
-            "shop_id": shop_id,
-            "member_id": page.member_ids[-1],
-            "sums": sums,
-        }
-    else:
+    next_cursor = next_in_shop(shop_id, page, sums)
+    if next_cursor is None:
         done = _rebuild(shop_id, sums)
         details["shops_rebuilt" if done else "shops_busy"].append(shop_id)
-        following = shops_table.next_shop_id(shop_id)
-        next_cursor = {"shop_id": following} if following else None
+        next_cursor = next_shop(shop_id)
     return Page(processed=len(page.member_ids), details=details, cursor=next_cursor)
 
 
@@ -117,6 +111,5 @@ def recount_page(now: datetime, cursor: dict[str, Any] | None) -> Page:
     elif cursor.get("only"):
         next_cursor = None
     else:
-        following = shops_table.next_shop_id(shop_id)
-        next_cursor = {"shop_id": following} if following else None
+        next_cursor = next_shop(shop_id)
     return Page(processed=len(page.member_ids), details=details, cursor=next_cursor)
