@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -145,16 +146,13 @@ def test_refund_during_the_freeze_reduces_what_is_released(shop: ShopCaller) -> 
     assert_audit_clean()
 
 
-def test_a_refund_racing_settlement_wins_and_the_next_run_releases_the_new_amount(
-    shop: ShopCaller, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock.set_now(T0)
-    frozen_commission("shop1", "o1", "m1", 1000, T0)
+def clawback_after_the_read(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[CommissionModel]]:
+    """Between settlement's read and its commit, the order consumer claws back 300 of shop1's o1 level-1
+    commission for m1 (1000 -> 700, version 0 -> 1). Returns the real fetch, to put back."""
     fetch = settlement._fetch
 
     def fetch_then_clawback(keys: list[tuple[str, str]]) -> list[CommissionModel]:
         read = fetch(keys)
-        # Between settlement's read and its write, the order consumer claws back 300 (version 0 -> 1).
         uow = UnitOfWork(T0)
         uow.update(
             "commission",
@@ -167,6 +165,15 @@ def test_a_refund_racing_settlement_wins_and_the_next_run_releases_the_new_amoun
         return read
 
     monkeypatch.setattr(settlement, "_fetch", fetch_then_clawback)
+    return fetch
+
+
+def test_a_refund_racing_settlement_wins_and_the_next_run_releases_the_new_amount(
+    shop: ShopCaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.set_now(T0)
+    frozen_commission("shop1", "o1", "m1", 1000, T0)
+    fetch = clawback_after_the_read(monkeypatch)
     assert settle(T0 + timedelta(minutes=5)) == {"released": 0, "skipped": 1, "held": 0, "pages": 1}
     assert balance("shop1", "m1")["frozen_fen"] == 700
     assert balance("shop1", "m1")["available_fen"] == 0
@@ -386,23 +393,7 @@ def test_a_refund_racing_one_commission_of_a_batch_holds_back_only_that_one(
     frozen_commission("shop1", "o2", "m1", 400, T0)
     frozen_commission("shop1", "o3", "m2", 200, T0)
     frozen_commission("shop1", "o4", "m3", 300, T0)
-    fetch = settlement._fetch
-
-    def fetch_then_clawback(keys: list[tuple[str, str]]) -> list[CommissionModel]:
-        read = fetch(keys)
-        # Between settlement's read and its batch's commit, the order consumer claws back 300 on o1.
-        uow = UnitOfWork(T0)
-        uow.update(
-            "commission",
-            CommissionModel("shop1#o1", "COMM#level1#m1"),
-            actions=[CommissionModel.amount_fen.set(700), CommissionModel.version.set(1)],
-            condition=CommissionModel.version == 0,
-        )
-        uow.move(Movement("shop1", "m1", "COMM#o1#level1#m1#ADJ#1", "commission_clawback", frozen_fen=-300))
-        uow.commit()
-        return read
-
-    monkeypatch.setattr(settlement, "_fetch", fetch_then_clawback)
+    fetch = clawback_after_the_read(monkeypatch)
     with measuring() as measure:
         assert settle(T0 + timedelta(minutes=5)) == {"released": 3, "skipped": 1, "held": 0, "pages": 1}
     # the clawback, the cancelled batch of 4, then the 3 unchanged ones alone (o1 is not tried again)
