@@ -28,6 +28,7 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
+from fenxiao_local.datastack import run_in_wide_frame
 from fenxiao_local.runtime import context_for
 from fenxiao_local.template import Function
 
@@ -111,6 +112,10 @@ class _Server(ThreadedHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128  # the default 5 resets a burst of simultaneous clients (API Gateway queues them)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # Each request's thread runs its deep stack from a wide frame (datastack.py): no chunk churn
+        run_in_wide_frame(super().process_request_thread, request, client_address)
 
 
 class HttpApi:

@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any
 
+from fenxiao_local.datastack import run_in_wide_frame
 from fenxiao_local.runtime import Handler, context_for
 from fenxiao_local.template import SqsSource
 
@@ -122,6 +123,9 @@ class SqsPoller(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
+        run_in_wide_frame(self._poll_until_stopped)  # datastack.py: the handlers' deep stacks, no chunk churn
+
+    def _poll_until_stopped(self) -> None:
         while not self._stop_event.is_set():
             try:
                 self.poll_once()

@@ -17,6 +17,7 @@ from typing import Any
 
 from fenxiao import clock
 from fenxiao_local import schedule
+from fenxiao_local.datastack import run_in_wide_frame
 from fenxiao_local.runtime import Handler, context_for
 from fenxiao_local.template import ScheduleSource
 
@@ -83,7 +84,7 @@ class Timers(threading.Thread):
                 timer.fired += 1
                 timer.next_due = timer.schedule.next_after(now)
                 fired.append(timer)
-                self._pool.submit(self._fire, timer, now)
+                self._pool.submit(run_in_wide_frame, self._fire, timer, now)  # datastack.py
         return fired
 
     def _fire(self, timer: Timer, now: datetime) -> Any:
