@@ -139,7 +139,9 @@ def cmd_test(args: list[str]) -> int:
         log(f"failed: {' '.join(str(c) for c in failed)}")
         return 1
     log(f"installs and static checks took {time.monotonic() - started:.0f} s")
-    pytest_args = args or ["-n", "2", "-m", "not bench", "tests"]
+    # Work stealing: at the end an idle worker takes queued tests from the busy one (the load scheduler sends
+    # large chunks up front and left one core idle for ~20 s at the end of the run)
+    pytest_args = args or ["-n", "2", "--dist", "worksteal", "-m", "not bench", "tests"]
     code = run([python, "-m", "pytest", *pytest_args])
     if code == 5:
         log("pytest collected no tests: that is a failure")

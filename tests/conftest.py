@@ -64,19 +64,37 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     return run_in_wide_frame(protocol, item, nextitem)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Each xdist worker learns the controller's scheduler (a worker's own ``--dist`` reads "no")."""
+    node.workerinput["fenxiao_dist"] = node.config.getoption("dist")
+
+
+def _scheduler(config: pytest.Config) -> str | None:
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    return workerinput.get("fenxiao_dist") or config.getoption("dist", None)
+
+
 @pytest.hookimpl(trylast=True)  # after -m and -k deselected: xdist schedules what is left
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One fault-storm part at the head of each worker's first chunk. pytest-xdist's load scheduler first
-    sends every worker a chunk of consecutive tests (xdist 3: ``len(items) // workers // 4`` each, at most
-    --maxschedchunk); with the parts side by side at the front, one worker got both and ran them one after
-    the other (measured: 292 s + 230 s on one core while the other ran the rest, docs/local-stack.md)."""
+    """One fault-storm part at the head of each worker's first chunk, so the two longest tests start at once
+    on different cores. ``dev.py test`` uses xdist's work-stealing scheduler, which first splits the tests
+    into one run of consecutive tests per worker (``len(items) // workers`` each) and at the end moves
+    queued tests from a busy worker to an idle one. The load scheduler (``--dist load``) first sends each
+    worker ``len(items) // workers // 4`` (at most --maxschedchunk); with the parts side by side at the
+    front, one worker got both and ran them one after the other (292 s + 230 s on one core, docs/local-stack.md)."""
     storm = [item for item in items if item.name.startswith("test_fault_storm[")]
     if not storm:
         return
     workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-    limit = config.getoption("maxschedchunk", None) or len(items)
-    chunk = max(2, min(len(items) // workers // 4, limit)) if workers > 1 else 0
     rest = [item for item in items if item not in storm]
+    if workers == 1:
+        chunk = 0
+    elif _scheduler(config) == "worksteal":
+        chunk = len(items) // workers  # the first worker's share; the second's starts right after it
+    else:
+        limit = config.getoption("maxschedchunk", None) or len(items)
+        chunk = max(2, min(len(items) // workers // 4, limit))
     for part, item in enumerate(storm):
         rest.insert(min(part * chunk, len(rest)), item)
     items[:] = rest
