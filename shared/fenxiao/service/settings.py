@@ -26,6 +26,7 @@ from fenxiao.adapters.shops import (
     RATES,
     TRUST_DOCUMENTS,
     WECHATPAY,
+    PlatformKeyRecord,
     ShopModel,
     config_key,
     docs_at,
@@ -218,7 +219,7 @@ def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> We
     the shop's history, logged as a warning and counted (``TrustSettingsChanged``); a change of an already
     configured mchid, appid or merchant key (its serial or the key itself) starts the 24 h review hold."""
     settings = _validated(WechatPaySettings, _require_object(body))
-    _check_keys(settings)
+    records = _checked_keys(settings)
     for _ in range(STORE_ATTEMPTS):
         apiv3_ct = shop.wx_apiv3_key_ct
         merchant_ct = shop.wx_merchant_key_ct
@@ -241,7 +242,7 @@ def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> We
             mchid=settings.mchid,
             appid=settings.appid,
             merchant_serial=settings.merchant_serial,
-            platform_keys=[(k.serial, k.pem) for k in settings.platform_public_keys],
+            platform_keys=records,
             apiv3_ct=apiv3_ct,
             merchant_ct=merchant_ct,
             merchant_fp=merchant_fp,
@@ -363,21 +364,28 @@ def trust_history(shop_id: str, document: str, start: dict[str, Any] | None, lim
     return TrustHistoryPage([(from_key(e.effective_at), _in_order(e.fields)) for e in found], last_key)
 
 
-def _check_keys(settings: WechatPaySettings) -> None:
-    from fenxiao.adapters.wechatpay_crypto import load_platform_key, load_private_key
+def _checked_keys(settings: WechatPaySettings) -> list[PlatformKeyRecord]:
+    """Checks every key and returns the platform keys as they are stored: each with the serial and PEM public
+    key it was read as (a certificate's taken out of it), which the notification path reads instead."""
+    from fenxiao.adapters.wechatpay_crypto import load_platform_key, load_private_key, public_key_pem
 
+    records = []
     for i, platform in enumerate(settings.platform_public_keys):
         try:
-            load_platform_key(platform.serial, platform.pem)
+            loaded = load_platform_key(platform.serial, platform.pem)
         except ValueError as exc:
             field = f"platform_public_keys[{i}].pem"
             raise InvalidInput(f"{field}: {exc}", code="invalid_field", field=field) from None
+        records.append(
+            PlatformKeyRecord(platform.serial, platform.pem, loaded.serial, public_key_pem(loaded))
+        )
     if settings.merchant_private_key_pem is not None:
         try:
             load_private_key(settings.merchant_private_key_pem)
         except ValueError as exc:
             field = "merchant_private_key_pem"
             raise InvalidInput(f"{field}: {exc}", code="invalid_field", field=field) from None
+    return records
 
 
 @dataclass(frozen=True)
