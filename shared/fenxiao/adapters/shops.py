@@ -25,6 +25,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from fenxiao.adapters.dynamo import TableMeta, transaction_cancelled, written
+from fenxiao.adapters.tables import bind
 from fenxiao.timefmt import key
 
 SHOP_KIND = "shop"  # the AllShops index's one partition
@@ -461,3 +462,11 @@ def drop_job_lease(job: str, holder: str) -> None:
     """Give ``job``'s lease up if ``holder`` still holds it (a chain that lost it leaves the new holder's)."""
     lease = JobLeaseModel(job_lease_key(job), LEASE)
     written(lambda: lease.delete(condition=JobLeaseModel.holder == holder))
+
+
+# Last, after every subclass: the tables this module's models are stored in.
+bind(ShopModel, "shops_table")
+bind(ConfigVersionModel, "config_table")
+bind(SignedWriteMarkModel, "config_table")
+bind(TrustChangeModel, "config_table")
+bind(JobLeaseModel, "config_table")
