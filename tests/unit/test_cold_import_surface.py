@@ -1,6 +1,6 @@
 """What a cold Lambda imports before its first event: the handler module must not pull in the table models,
 the services, the request, response and settings-document models or Powertools (each is imported on first
-use, once per container; the configuration model is imported, and validated on the first event). The
+use, once per container; the configuration is validated on the first event, by pydantic's core alone). The
 timings themselves are a benchmark (tests/bench/test_bench_cold_import.py); this is the structural guard
 that keeps them there. The payment notification's own path (service.notify_handlers) must not load the
 payout code, the settings documents or the order bodies' models either: it verifies, records and nudges."""
@@ -27,6 +27,7 @@ DEFERRED = (
     "fenxiao.schemas.settings",
     "fenxiao.schemas.orders",
     "aws_lambda_powertools",
+    "pydantic.main",  # pydantic's model machinery: the first body parsed or settings document read loads it
 )
 
 
@@ -48,6 +49,7 @@ NOT_ON_THE_NOTIFICATION_PATH = (
     "fenxiao.schemas.settings",
     "fenxiao.schemas.orders",
     "fenxiao.api.responses",
+    "pydantic.main",  # nothing on it is a pydantic model
     "cryptography.x509",  # the platform certificates' keys are stored beside them, read without X.509
 )
 

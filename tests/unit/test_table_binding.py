@@ -15,15 +15,16 @@ pytestmark = pytest.mark.unit
 
 # In a process of its own: binding changes the models' class state for the rest of the process.
 _CHECK = """
-import importlib, json, pkgutil, sys
+import dataclasses, importlib, json, pkgutil, sys
 from pynamodb.models import Model
 import fenxiao.adapters
 from fenxiao.adapters import shops
 from fenxiao.adapters.tables import bind_tables
 from fenxiao.config import Settings, settings_from_env
 
-names = {f: f"t-{f}" for f in Settings.model_fields if f.endswith("_table")}
-env = {"FENXIAO_" + f.upper(): "x" for f in Settings.model_fields} | {
+fields = [f.name for f in dataclasses.fields(Settings)]
+names = {f: f"t-{f}" for f in fields if f.endswith("_table")}
+env = {"FENXIAO_" + f.upper(): "x" for f in fields} | {
     "FENXIAO_" + f.upper(): n for f, n in names.items()
 }
 env |= {"FENXIAO_ALLOW_LOOPBACK_IMAGES": "false", "FENXIAO_ALLOW_CLOCK_OVERRIDE": "false", "FENXIAO_REGION": "eu-west-1"}
