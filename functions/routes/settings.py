@@ -59,7 +59,7 @@ def delete_product_rates(call: Call, shop_id: str, product_id: str) -> Any:
 @shop_route
 def get_membership_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.api.responses import answer
-    from fenxiao.schemas.settings import MembershipSettings
+    from fenxiao.schemas.rules import MembershipSettings
     from fenxiao.service import settings
 
     return answer(MembershipSettings, settings.membership_at(shop_id, call.now))
@@ -69,7 +69,7 @@ def get_membership_settings(call: Call, shop_id: str) -> Any:
 @shop_route
 def put_membership_settings(call: Call, shop_id: str) -> Any:
     from fenxiao.api.responses import answer
-    from fenxiao.schemas.settings import MembershipSettings
+    from fenxiao.schemas.rules import MembershipSettings
     from fenxiao.service import settings
 
     return answer(MembershipSettings, settings.put_membership(shop_id, call.json(), call.now))

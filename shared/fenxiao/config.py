@@ -6,9 +6,12 @@ Every name is the one ``template.yaml`` sets in ``Globals.Function.Environment``
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import SchemaValidator, ValidationError
+from pydantic_core import core_schema as cs
 
 ENV_PREFIX = "FENXIAO_"
 # The least a token read from the secret may have (the template generates 43; a shorter one is refused).
@@ -17,24 +20,27 @@ OPERATOR_TOKEN_MIN_LENGTH = 32
 OPERATOR_TOKEN_TTL_SECONDS = 300.0
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """The environment, validated by pydantic's core (``_VALIDATOR``): a field without a default is required
+    and non-empty. Not a ``BaseModel``: the first payment notification validates nothing else with pydantic,
+    and building a model class would load pydantic's model machinery (~40 ms CPU) at every cold start."""
 
-    shops_table: str = Field(min_length=1)
-    config_table: str = Field(min_length=1)
-    members_table: str = Field(min_length=1)
-    orders_table: str = Field(min_length=1)
-    ledger_table: str = Field(min_length=1)
-    withdrawals_table: str = Field(min_length=1)
-    leaderboard_table: str = Field(min_length=1)
-    notifications_table: str = Field(min_length=1)
-    order_events_queue_url: str = Field(min_length=1)
-    binding_events_queue_url: str = Field(min_length=1)
-    payout_queue_url: str = Field(min_length=1)
-    jobs_queue_url: str = Field(min_length=1)
-    kms_key_id: str = Field(min_length=1)
+    shops_table: str
+    config_table: str
+    members_table: str
+    orders_table: str
+    ledger_table: str
+    withdrawals_table: str
+    leaderboard_table: str
+    notifications_table: str
+    order_events_queue_url: str
+    binding_events_queue_url: str
+    payout_queue_url: str
+    jobs_queue_url: str
+    kms_key_id: str
     # Mixed into every WeChat Pay bill number: this stack's bills are never another deployment's.
-    bill_salt: str = Field(min_length=1)
+    bill_salt: str
     # The Secrets Manager secret holding the operator token; only ApiFunction is given it (and may read it).
     operator_token_secret_arn: str = ""
     wechatpay_base_url: str = "https://api.mch.weixin.qq.com"
@@ -51,6 +57,25 @@ class Settings(BaseModel):
     region: str = "us-east-1"
 
 
+def _schema() -> cs.CoreSchema:
+    """Settings' fields as pydantic reads a model's: strings (non-empty when required), booleans as pydantic
+    takes them ("true", "1", "yes", "off", ...), defaults as declared; other names ignored, values never
+    echoed in errors."""
+    fields = {}
+    for field in dataclasses.fields(Settings):
+        required = field.default is dataclasses.MISSING
+        schema: cs.CoreSchema = (
+            cs.bool_schema() if field.type == "bool" else cs.str_schema(min_length=1 if required else None)
+        )
+        if not required:
+            schema = cs.with_default_schema(schema, default=field.default)
+        fields[field.name] = cs.typed_dict_field(schema, required=required)
+    return cs.typed_dict_schema(fields, extra_behavior="ignore")
+
+
+_VALIDATOR = SchemaValidator(_schema(), cs.CoreConfig(hide_input_in_errors=True))
+
+
 class ConfigurationError(RuntimeError):
     """The environment does not hold a valid configuration; raised at cold start."""
 
@@ -64,7 +89,7 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     }
     values.setdefault("region", env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1")
     try:
-        return Settings.model_validate(values)
+        return Settings(**_VALIDATOR.validate_python(values))
     except ValidationError as exc:
         fields = ", ".join(ENV_PREFIX + ".".join(str(p) for p in e["loc"]).upper() for e in exc.errors())
         raise ConfigurationError(f"invalid or missing environment variables: {fields}") from None

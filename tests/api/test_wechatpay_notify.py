@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from fenxiao import clock
+from fenxiao import bootstrap, clock
 from fenxiao.adapters.notifications import NotificationModel
 from fenxiao.adapters.orders import OrderItem, PaymentModel
+from fenxiao.adapters.shops import PlatformKeyMap, ShopModel
+from fenxiao.adapters.wechatpay_crypto import load_platform_key
 from tests.support import wechatpay as wx
 from tests.support.app import Api, ShopCaller
 from tests.support.orders import order_body
@@ -76,6 +78,59 @@ def test_certificate_mode_and_lower_case_headers_verify(
     assert wx.post(api, "shop1", lowered, body)[0] == 204
     wx.drain(aws_env)
     assert paid_shop.get(paid_shop.path("/orders/o2")).body["status"] == "paid"
+
+
+def test_stored_keys_carry_the_key_each_entry_was_read_as(api: Api, paid_shop: ShopCaller) -> None:
+    stored = {k.serial: k for k in ShopModel.get("shop1").wx_platform_keys or []}
+    certificate = stored[wx.keys().certificate_serial]
+    # the certificate's serial and public key, taken out of it when stored
+    assert certificate.key_serial == wx.keys().certificate_serial
+    assert "BEGIN PUBLIC KEY" in (certificate.key_pem or "")
+    assert load_platform_key("", certificate.pem).public_key.public_numbers() == (
+        load_platform_key(certificate.key_serial, certificate.key_pem or "").public_key.public_numbers()
+    )
+    public = stored[wx.keys().platform_public_key_id]
+    assert public.key_serial == wx.keys().platform_public_key_id
+    assert public.key_pem == wx.keys().platform_public_key_pem()
+
+
+def test_certificate_mode_verifies_with_the_key_taken_out_of_the_stored_certificate(
+    api: Api, paid_shop: ShopCaller, aws_env: dict
+) -> None:
+    keys = ShopModel.get("shop1").wx_platform_keys or []
+    for entry in keys:  # the certificate as configured no longer parses: what is read is the stored key
+        entry.pem = entry.pem.replace("-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----\nAAAA")
+    ShopModel("shop1").update(actions=[ShopModel.wx_platform_keys.set(keys)])
+    bootstrap.reset()
+    paid_shop.put(paid_shop.path("/orders/o2"), order_body("c", [("l1", "p1", 5000)]))
+    headers, body = wx.notification(
+        "TRANSACTION.SUCCESS", wx.transaction("o2", 5000, T0), timestamp=now_ts(), certificate_mode=True
+    )
+    assert wx.post(api, "shop1", headers, body)[0] == 204
+
+
+def test_keys_stored_before_their_read_form_was_kept_still_verify(
+    api: Api, paid_shop: ShopCaller, aws_env: dict
+) -> None:
+    k = wx.keys()
+    stored_then = [  # as PUT settings/wechatpay stored them before: serial and PEM as configured
+        PlatformKeyMap(serial=k.platform_public_key_id, pem=k.platform_public_key_pem()),
+        PlatformKeyMap(serial=k.certificate_serial, pem=k.platform_certificate_pem()),
+    ]
+    ShopModel("shop1").update(actions=[ShopModel.wx_platform_keys.set(stored_then)])
+    bootstrap.reset()
+    for order_id, certificate_mode in (("o2", True), ("o3", False)):
+        paid_shop.put(paid_shop.path(f"/orders/{order_id}"), order_body("c", [("l1", "p1", 5000)]))
+        headers, body = wx.notification(
+            "TRANSACTION.SUCCESS",
+            wx.transaction(order_id, 5000, T0),
+            timestamp=now_ts(),
+            certificate_mode=certificate_mode,
+        )
+        assert wx.post(api, "shop1", headers, body)[0] == 204
+    wx.drain(aws_env)
+    assert paid_shop.get(paid_shop.path("/orders/o2")).body["status"] == "paid"
+    assert paid_shop.get(paid_shop.path("/orders/o3")).body["status"] == "paid"
 
 
 def test_refund_notification_claws_back(api: Api, paid_shop: ShopCaller, aws_env: dict) -> None:

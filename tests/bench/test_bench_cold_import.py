@@ -14,12 +14,20 @@ cores): at load 7-11, frameworks 250 / 250 ms, first notification 515 / 385 ms (
 message 550 / 350 ms (2.20 / 1.40); at load 5, ratios 2.06 / 1.57 and 2.08 / 1.34, then 1.85 / 1.61 and
 2.06 / 1.46 (wall: 1.94-1.97 / 1.50-1.57 and 1.97-2.16 / 1.36-1.40). What went: the notification path's settings
 documents, order-body models and payout code; Powertools' batch utility (every event class and parser model,
-asyncio); the garbage collector's walks over what ``import app`` built (gc.freeze). What is left above the
-frameworks on the notification (``-X importtime``, least of 7, ~125-155 ms): pydantic's lazily imported
-internals and config's model 50-58 (the first model build, at ``import app``), cryptography 27-37 (RSA
-verify, AES-GCM; x509 10 of it, for the shop's platform certificate), fenxiao's own modules ~30 (tables.py
-binding every table model: ~9 of it), PynamoDB ~8, Powertools' logger and metrics ~7. 1.3 means ~70 ms above
-the frameworks: not reachable with pydantic on the cold path; without it, and with the two cuts above, ~1.27.
+asyncio); the garbage collector's walks over what ``import app`` built (gc.freeze).
+
+Round 5 (c058c6e / cold20, this bench on both trees in turn, twice, load 1.0-1.5): frameworks 182-189 ms wall,
+first notification 296-313 / 234 ms wall (1.63-1.66 / 1.24; CPU 1.61-1.64 / 1.26-1.31, CPU in 10 ms ticks),
+first order message 267-268 / 261-265 (1.42-1.47 / 1.38-1.41). ``-X importtime`` (least of 7) above the
+frameworks on the notification: 113 -> 48 ms. What went: pydantic's model machinery (~30 ms; the environment
+is validated by pydantic's core, the request models were already built on first use), cryptography.x509
+(~15 ms; the platform keys are stored with the key each entry was read as), the table modules the
+notification does not use (~9 ms; each binds its models when imported); and from the order message, the
+pages' look and poster models (schemas.settings: it reads schemas.rules). What is left on the notification
+(~48 ms): cryptography's RSA and AES-GCM ~12, PynamoDB ~7, Powertools' logger and metrics ~6, fenxiao's
+modules ~15. The whole first notification (fresh process: imports and the event, CPU median of 12 interleaved)
+453 -> 387 ms; the first order message 399 -> 420 (its event now loads pydantic's machinery after gc.freeze:
++16 ms of collections).
 """
 
 from __future__ import annotations

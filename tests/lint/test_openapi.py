@@ -208,9 +208,9 @@ CROSS_FIELD_CASES = [
 
 def _model(name: str) -> Any:
     from fenxiao.api import models
-    from fenxiao.schemas import settings, withdrawals
+    from fenxiao.schemas import rules, settings, withdrawals
 
-    for module in (models, settings, withdrawals):
+    for module in (models, rules, settings, withdrawals):
         if hasattr(module, name):
             return getattr(module, name)
     raise LookupError(name)

@@ -33,6 +33,7 @@ from pynamodb.models import Model
 
 from fenxiao.adapters import dynamo
 from fenxiao.adapters.dynamo import TableMeta
+from fenxiao.adapters.tables import bind
 from fenxiao.domain.leaderboard import SCORE_SCALE, ScoreTarget, Standing, decode_score, unix_ms
 from fenxiao.timefmt import key
 
@@ -287,3 +288,7 @@ def counter_update(
         m.reached_at.set(at_key),
     ]
     return item, actions, m.reached_at.does_not_exist() | (m.reached_at <= at_key)
+
+
+# Last, after every subclass: the tables this module's models are stored in.
+bind(BoardItem, "leaderboard_table")

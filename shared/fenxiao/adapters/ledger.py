@@ -15,6 +15,7 @@ from pynamodb.indexes import AllProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
 from fenxiao.adapters.dynamo import TableMeta
+from fenxiao.adapters.tables import bind
 from fenxiao.domain.ledger import BUCKETS
 
 
@@ -106,3 +107,7 @@ def money_page(
         consistent_read=True,
     )
     return list(result), result.last_evaluated_key
+
+
+# Last, after every subclass: the tables this module's models are stored in.
+bind(LedgerEntryModel, "ledger_table")

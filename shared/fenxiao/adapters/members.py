@@ -26,6 +26,7 @@ from pynamodb.models import Model
 
 from fenxiao.adapters.dynamo import TableMeta, condition_failed, transaction_cancelled, written
 from fenxiao.adapters.ledger import account
+from fenxiao.adapters.tables import bind
 from fenxiao.timefmt import key
 
 
@@ -494,3 +495,7 @@ def load_metas(shop_id: str, member_ids: list[str]) -> list[MemberModel]:
 
 
 # ---------------------------------------------------------------- the shop's eligibility modes over time
+
+
+# Last, after every subclass: the tables this module's models are stored in.
+bind(MemberItem, "members_table")

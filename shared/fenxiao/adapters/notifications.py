@@ -13,6 +13,7 @@ from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
 from fenxiao.adapters.dynamo import TableMeta, condition_failed
+from fenxiao.adapters.tables import bind
 
 
 class NotificationModel(Model):
@@ -76,3 +77,7 @@ def page(
     """One page of the shop's records in descending notification id order, and the key to go on from."""
     result = NotificationModel.query(shop_id, limit=limit, last_evaluated_key=start, scan_index_forward=False)
     return list(result), result.last_evaluated_key
+
+
+# Last, after every subclass: the tables this module's models are stored in.
+bind(NotificationModel, "notifications_table")

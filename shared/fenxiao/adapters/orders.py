@@ -25,6 +25,7 @@ from pynamodb.models import Model
 
 from fenxiao.adapters.dynamo import TableMeta, shard_of, written
 from fenxiao.adapters.ledger import account
+from fenxiao.adapters.tables import bind
 from fenxiao.domain.commission import CommissionPlan
 from fenxiao.domain.refunds import OrderLine, Refund
 from fenxiao.timefmt import from_key
@@ -479,3 +480,7 @@ def save_refund_fact(
             condition=RefundModel.refund_id.does_not_exist() | (RefundModel.refund_id == refund_id),
         )
     )
+
+
+# Last, after every subclass: the tables this module's models are stored in.
+bind(OrderItem, "orders_table")

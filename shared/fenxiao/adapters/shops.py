@@ -25,6 +25,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from fenxiao.adapters.dynamo import TableMeta, transaction_cancelled, written
+from fenxiao.adapters.tables import bind
 from fenxiao.timefmt import key
 
 SHOP_KIND = "shop"  # the AllShops index's one partition
@@ -41,8 +42,23 @@ class AllShopsIndex(GlobalSecondaryIndex["ShopModel"]):
 
 
 class PlatformKeyMap(MapAttribute[str, Any]):
-    serial = UnicodeAttribute()
-    pem = UnicodeAttribute()
+    serial = UnicodeAttribute()  # as configured (shown back)
+    pem = UnicodeAttribute()  # as configured: a PEM public key or certificate
+    # The serial and PEM public key the entry was read as when stored (a certificate's taken out of it): a
+    # notification is verified without parsing X.509. Absent from entries stored before they were kept.
+    key_serial = UnicodeAttribute(null=True)
+    key_pem = UnicodeAttribute(null=True)
+
+
+@dataclass(frozen=True)
+class PlatformKeyRecord:
+    """One configured platform key as stored: the entry as given, and the serial and PEM public key it was
+    read as (``key_serial``, ``key_pem``)."""
+
+    serial: str
+    pem: str
+    key_serial: str | None = None
+    key_pem: str | None = None
 
 
 class ShopModel(Model):
@@ -151,7 +167,7 @@ def set_wechatpay(
     mchid: str,
     appid: str,
     merchant_serial: str,
-    platform_keys: list[tuple[str, str]],
+    platform_keys: list[PlatformKeyRecord],
     apiv3_ct: bytes,
     merchant_ct: bytes | None,
     merchant_fp: str | None,
@@ -159,7 +175,7 @@ def set_wechatpay(
     changed: list[str],
     merchant_changed: bool,
 ) -> bool:
-    """Replace the shop's WeChat Pay fields (``platform_keys``: (serial, pem); no ``merchant_ct``: none) and,
+    """Replace the shop's WeChat Pay fields (no ``merchant_ct``: none) and,
     in the same transaction, append the trust change naming the ``changed`` fields (none: no entry). Only
     while the shop's WeChat Pay fields are still as ``shop`` was read (False, nothing written, otherwise), so
     two PUTs at once cannot both compare with the same old document."""
@@ -167,7 +183,12 @@ def set_wechatpay(
         ShopModel.wx_mchid.set(mchid),
         ShopModel.wx_appid.set(appid),
         ShopModel.wx_merchant_serial.set(merchant_serial),
-        ShopModel.wx_platform_keys.set([PlatformKeyMap(serial=s, pem=p) for s, p in platform_keys]),
+        ShopModel.wx_platform_keys.set(
+            [
+                PlatformKeyMap(serial=k.serial, pem=k.pem, key_serial=k.key_serial, key_pem=k.key_pem)
+                for k in platform_keys
+            ]
+        ),
         ShopModel.wx_apiv3_key_ct.set(apiv3_ct),
         ShopModel.wx_merchant_key_ct.set(merchant_ct)
         if merchant_ct
@@ -441,3 +462,11 @@ def drop_job_lease(job: str, holder: str) -> None:
     """Give ``job``'s lease up if ``holder`` still holds it (a chain that lost it leaves the new holder's)."""
     lease = JobLeaseModel(job_lease_key(job), LEASE)
     written(lambda: lease.delete(condition=JobLeaseModel.holder == holder))
+
+
+# Last, after every subclass: the tables this module's models are stored in.
+bind(ShopModel, "shops_table")
+bind(ConfigVersionModel, "config_table")
+bind(SignedWriteMarkModel, "config_table")
+bind(TrustChangeModel, "config_table")
+bind(JobLeaseModel, "config_table")

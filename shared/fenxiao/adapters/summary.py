@@ -19,6 +19,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from fenxiao.adapters.dynamo import TableMeta, shard_of
+from fenxiao.adapters.tables import bind
 
 SHARDS = 32  # docs/decisions.md: sized by transaction conflicts at a busy shop's peak, not by WCU
 SORT_KEY = "SUMMARY"
@@ -102,3 +103,7 @@ def correct(shop_id: str, seen: list[SummaryShardModel], deltas: dict[str, int])
             return False
         raise
     return True
+
+
+# Last, after every subclass: the tables this module's models are stored in.
+bind(SummaryShardModel, "ledger_table")

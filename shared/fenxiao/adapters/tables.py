@@ -1,55 +1,51 @@
-"""Binds every table model to the table names of the environment (once per container, from bootstrap)."""
+"""Binds the table models to the table names of the environment: each table module hands its models over
+when it is imported (``bind``, its last statement, after every subclass), and ``bind_tables`` (once per
+container, from bootstrap) points them at the names in the settings. A container binds only the tables of
+the modules it imports (the first payment notification: four of nine), not every table model at its cold
+start."""
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
 from pynamodb.models import Model
 
-from fenxiao.adapters.leaderboard import BoardItem
-from fenxiao.adapters.ledger import LedgerEntryModel
-from fenxiao.adapters.members import MemberItem
-from fenxiao.adapters.notifications import NotificationModel
-from fenxiao.adapters.orders import OrderItem
-from fenxiao.adapters.shops import (
-    ConfigVersionModel,
-    JobLeaseModel,
-    ShopModel,
-    SignedWriteMarkModel,
-    TrustChangeModel,
-)
-from fenxiao.adapters.summary import SummaryShardModel
-from fenxiao.adapters.wechat_tokens import WechatTokenModel
-from fenxiao.adapters.withdrawals import PayoutBillModel, WithdrawalModel
-from fenxiao.config import Settings
+if TYPE_CHECKING:
+    from fenxiao.config import Settings
 
-TABLES: dict[type[Model], str] = {
-    ShopModel: "shops_table",
-    WechatTokenModel: "shops_table",
-    ConfigVersionModel: "config_table",
-    SignedWriteMarkModel: "config_table",
-    TrustChangeModel: "config_table",
-    JobLeaseModel: "config_table",
-    MemberItem: "members_table",
-    OrderItem: "orders_table",
-    LedgerEntryModel: "ledger_table",
-    SummaryShardModel: "ledger_table",
-    WithdrawalModel: "withdrawals_table",
-    PayoutBillModel: "withdrawals_table",
-    BoardItem: "leaderboard_table",
-    NotificationModel: "notifications_table",
-}
+_lock = threading.Lock()
+_fields: dict[type[Model], str] = {}  # every table model imported -> the settings field naming its table
+_settings: list[Settings] = []  # the container's, once bind_tables has run
+
+
+def bind(model: type[Model], field: str) -> None:
+    """``model`` and its subclasses (defined before the call) are stored in the table ``settings.<field>``
+    names; bound at once if the container's settings are known."""
+    with _lock:
+        _fields[model] = field
+        if _settings:
+            _bind(model, field, _settings[0])
 
 
 def bind_tables(settings: Settings) -> None:
-    """Point every model at the tables named in ``settings`` (called once per container by bootstrap)."""
+    """Point every table model imported so far, and every one imported later, at the tables named in
+    ``settings`` (called once per container by bootstrap)."""
     from fenxiao.adapters.aws import share_loader_with_pynamodb
 
     share_loader_with_pynamodb()
-    for model, field in TABLES.items():
-        table_name = getattr(settings, field)
-        for cls in [model, *_subclasses(model)]:
-            cls.Meta.table_name = table_name
-            cls.Meta.region = settings.region
-            cls._connection = None
+    with _lock:
+        _settings[:] = [settings]
+        for model, field in _fields.items():
+            _bind(model, field, settings)
+
+
+def _bind(model: type[Model], field: str, settings: Settings) -> None:
+    table_name = getattr(settings, field)
+    for cls in [model, *_subclasses(model)]:
+        cls.Meta.table_name = table_name
+        cls.Meta.region = settings.region
+        cls._connection = None
 
 
 def _subclasses(model: type[Model]) -> list[type[Model]]:

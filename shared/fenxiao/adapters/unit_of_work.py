@@ -40,7 +40,7 @@ from fenxiao.adapters.ledger import LedgerEntryModel, account
 from fenxiao.adapters.members import MemberModel
 from fenxiao.adapters.shops import DISTRIBUTION, config_key, docs_at
 from fenxiao.domain.ledger import Movement
-from fenxiao.schemas.settings import DistributionSettings
+from fenxiao.schemas.rules import DistributionRules
 from fenxiao.timefmt import key
 
 MAX_ITEMS = 100  # DynamoDB's limit on one transaction
@@ -224,7 +224,7 @@ class UnitOfWork:
     def _mode(self, shop_id: str) -> str:
         if shop_id not in self._modes:
             doc = docs_at([config_key(shop_id, DISTRIBUTION)], self.now)[config_key(shop_id, DISTRIBUTION)]
-            self._modes[shop_id] = DistributionSettings.model_validate(doc or {}).eligibility.mode
+            self._modes[shop_id] = DistributionRules.of(doc).eligibility.mode
         return self._modes[shop_id]
 
     def _unknown(self) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from fenxiao.adapters.dynamo import TableMeta, written
+from fenxiao.adapters.tables import bind
 from fenxiao.adapters.wechat_miniprogram import StoredToken
 
 
@@ -75,3 +76,7 @@ class DynamoTokenStore:
                 condition=WechatTokenModel.token == token,
             )
         )
+
+
+# Last, after every subclass: the tables this module's models are stored in.
+bind(WechatTokenModel, "shops_table")

@@ -36,7 +36,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -112,6 +111,8 @@ def load_platform_key(serial: str, pem: str) -> PlatformKey:
         raise ValueError("platform key must be PEM text")
     text = pem.strip()
     if "-----BEGIN CERTIFICATE-----" in text:
+        from cryptography import x509  # ~10 ms of imports: only certificates need it
+
         try:
             certificate = x509.load_pem_x509_certificate(text.encode("ascii"))
         except (ValueError, UnicodeEncodeError):
@@ -142,6 +143,15 @@ def load_platform_key(serial: str, pem: str) -> PlatformKey:
         "platform key must be a PEM public key (-----BEGIN PUBLIC KEY-----) "
         "or a PEM X.509 certificate (-----BEGIN CERTIFICATE-----)"
     )
+
+
+def public_key_pem(key: PlatformKey) -> str:
+    """The key alone as a PEM public key (SubjectPublicKeyInfo): with its serial, ``load_platform_key`` reads
+    back the same key without parsing the certificate it came from."""
+    der = key.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return der.decode("ascii")
 
 
 def load_private_key(pem: str) -> RSAPrivateKey:

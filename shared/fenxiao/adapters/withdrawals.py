@@ -18,6 +18,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 
 from fenxiao.adapters.dynamo import TableMeta, condition_failed, shard_of, version_is
+from fenxiao.adapters.tables import bind
 from fenxiao.domain.withdrawals import PENDING_REVIEW
 
 if TYPE_CHECKING:
@@ -246,3 +247,8 @@ def update_if(w: WithdrawalModel, actions: list[Any], condition: Condition) -> b
             raise
         return False
     return True
+
+
+# Last, after every subclass: the tables this module's models are stored in.
+bind(WithdrawalModel, "withdrawals_table")
+bind(PayoutBillModel, "withdrawals_table")

@@ -6,9 +6,6 @@ from typing import Any
 
 from fenxiao.domain.errors import FenxiaoError, UpstreamFailure
 
-# The HTTP layer turns request bodies' validation errors into InvalidInput with the services' one function.
-from fenxiao.schemas.common import from_validation_error as from_validation_error
-
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}

@@ -10,18 +10,21 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic_core import ValidationError
 
 from fenxiao import clock
 from fenxiao.api import ordering
 from fenxiao.api.auth import canonical_query, verify_operator, verify_shop_signature
-from fenxiao.api.errors import error_body, from_validation_error, to_response
+from fenxiao.api.errors import error_body, to_response
 from fenxiao.bootstrap import container
 from fenxiao.domain.errors import FenxiaoError, Forbidden, InvalidInput, Unauthorized
 from fenxiao.domain.ids import is_id
 from fenxiao.observability import logger
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 MAX_BODY_BYTES = 64 * 1024
 _app: dict[str, Any] = {}
@@ -61,7 +64,7 @@ def chalice_errors_in_spec_shape(request: Any, get_response: Callable[[Any], Any
     return response(status, payload, headers)
 
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,9 @@ def parse_model(model: type[M], raw: bytes) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        # pydantic's model machinery (schemas.common) only once a body is parsed: not on the notification path
+        from fenxiao.schemas.common import from_validation_error
+
         raise from_validation_error(exc) from None
 
 

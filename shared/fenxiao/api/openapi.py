@@ -68,13 +68,8 @@ from fenxiao.api.responses import (
 )
 from fenxiao.domain.ids import ID_SCHEMA_PATTERN
 from fenxiao.schemas.orders import OrderIn, RefundSplitIn
-from fenxiao.schemas.settings import (
-    DistributionSettings,
-    MembershipSettings,
-    MiniProgramSettings,
-    ProductRates,
-    WechatPaySettings,
-)
+from fenxiao.schemas.rules import MembershipSettings, ProductRates
+from fenxiao.schemas.settings import DistributionSettings, MiniProgramSettings, WechatPaySettings
 from fenxiao.schemas.withdrawals import ApprovalIn, WithdrawalIn
 
 IDENTIFIER_PATTERN = ID_SCHEMA_PATTERN

@@ -112,7 +112,10 @@ class PreviewItem:
 def earnings(shop_id: str, member_id: str, items: list[PreviewItem], now: datetime) -> dict[str, Any]:
     """What ``member_id`` would earn now on one of each item: at level 1 when a fan buys it (分销赚) and on
     its own purchase (自购返), each 0 unless the member is a distributor and distribution is on."""
-    dist, _membership, overrides = settings.rules_at(shop_id, sorted({i.product_id for i in items}), now)
+    from fenxiao.schemas.settings import DistributionSettings
+
+    product_ids = sorted({i.product_id for i in items})
+    dist, _membership, overrides = settings.rules_at(shop_id, product_ids, now, DistributionSettings)
     is_distributor = False
     if dist.enabled:
         is_distributor = is_distributor_at(load_member(shop_id, member_id), now, dist.eligibility.mode)

@@ -27,7 +27,7 @@ from fenxiao.adapters.unit_of_work import UnitOfWork, WriteConflict
 from fenxiao.bootstrap import Container, container
 from fenxiao.domain.eligibility import ModesSeen, distributor_at
 from fenxiao.domain.errors import Conflict, NotFound, RuleViolation
-from fenxiao.schemas.settings import DistributionSettings
+from fenxiao.schemas.rules import DistributionRules
 from fenxiao.service import settings
 from fenxiao.service.membership import level_view
 from fenxiao.timefmt import from_key, key, rfc3339_from_key
@@ -79,7 +79,7 @@ def bind(c: Container, shop_id: str, member_id: str, inviter_id: str, now: datet
 
 
 def _bind_once(
-    shop_id: str, member_id: str, inviter_id: str, now: datetime, dist: DistributionSettings
+    shop_id: str, member_id: str, inviter_id: str, now: datetime, dist: DistributionRules
 ) -> BindResult:
     """One read-decide-write round of ``bind``; raises ``_StaleRead`` when a guard failed.
 
@@ -344,7 +344,7 @@ def member_view(shop_id: str, member_id: str, now: datetime) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- distributor status at a time
 
-INITIAL_MODE = DistributionSettings().eligibility.mode  # before the shop's first distribution settings
+INITIAL_MODE = DistributionRules().eligibility.mode  # before the shop's first distribution settings
 
 
 def is_distributor_at(member: MemberRecord, at: datetime, eligibility_mode: str) -> bool:

@@ -30,7 +30,7 @@ from fenxiao.domain.ids import is_id
 from fenxiao.domain.ledger import Movement
 from fenxiao.domain.money import BP_SCALE
 from fenxiao.observability import count
-from fenxiao.schemas.settings import DistributionSettings, MembershipSettings
+from fenxiao.schemas.rules import DistributionRules, MembershipSettings
 from fenxiao.service import settings
 from fenxiao.timefmt import SHANGHAI
 
@@ -75,7 +75,7 @@ def _amount(event_type: str, shop_id: str, now: datetime) -> tuple[int, str]:
     membership_key, distribution_key = config_key(shop_id, MEMBERSHIP), config_key(shop_id, DISTRIBUTION)
     docs = docs_at([membership_key, distribution_key], now)
     membership = MembershipSettings.model_validate(docs[membership_key] or {})
-    mode = DistributionSettings.model_validate(docs[distribution_key] or {}).eligibility.mode
+    mode = DistributionRules.of(docs[distribution_key]).eligibility.mode
     amounts = {
         "review": membership.review_growth,
         "signin": membership.signin_growth,

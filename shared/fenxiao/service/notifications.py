@@ -23,7 +23,7 @@ from fenxiao.bootstrap import Container
 from fenxiao.domain.ids import is_id
 from fenxiao.observability import count, logger
 from fenxiao.service.orders import nudge
-from fenxiao.service.shops import apiv3_key, find_shop
+from fenxiao.service.shops import apiv3_key, find_shop, platform_keys
 from fenxiao.timefmt import key, parse_rfc3339, rfc3339_from_key
 
 RECORD_DAYS = 90
@@ -61,15 +61,10 @@ def _shop_material(c: Container, shop_id: str) -> tuple[ShopModel, dict[str, Any
 
 
 def _load_material(c: Container, shop_id: str) -> tuple[ShopModel, dict[str, Any], str]:
-    from fenxiao.adapters.wechatpay_crypto import load_platform_key
-
     shop = find_shop(shop_id)
     if shop is None or not shop.wx_mchid:
         raise NotifyRejected("unknown shop or WeChat Pay not configured")
-    keys = {}
-    for platform in shop.wx_platform_keys or []:
-        loaded = load_platform_key(platform.serial, platform.pem)
-        keys[loaded.serial] = loaded
+    keys = {loaded.serial: loaded for loaded in platform_keys(shop)}
     return shop, keys, apiv3_key(c, shop)
 
 

@@ -59,7 +59,7 @@ from fenxiao.observability import count, logger
 from fenxiao.service import settings
 from fenxiao.service.jobs import Page
 from fenxiao.service.notifications import EVENT_BILL_FINISHED, record
-from fenxiao.service.shops import load_shop, wechatpay_secrets
+from fenxiao.service.shops import load_shop, platform_keys, wechatpay_secrets
 from fenxiao.service.withdrawals import nudge_payout
 from fenxiao.timefmt import from_key, key
 
@@ -586,7 +586,7 @@ def _client(c: Container, shop: ShopModel) -> TransferClient:
 
 
 def _new_client(c: Container, shop: ShopModel) -> TransferClient:
-    from fenxiao.adapters.wechatpay_crypto import load_platform_key, load_private_key
+    from fenxiao.adapters.wechatpay_crypto import load_private_key
 
     _, merchant_pem = wechatpay_secrets(c, shop)
     if not merchant_pem or not shop.wx_mchid or not shop.wx_merchant_serial:
@@ -596,6 +596,6 @@ def _new_client(c: Container, shop: ShopModel) -> TransferClient:
         shop.wx_mchid,
         shop.wx_merchant_serial,
         load_private_key(merchant_pem),
-        [load_platform_key(k.serial, k.pem) for k in shop.wx_platform_keys or []],
+        platform_keys(shop),
         now_unix=clock.unix_now,
     )

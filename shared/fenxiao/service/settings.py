@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -26,6 +26,7 @@ from fenxiao.adapters.shops import (
     RATES,
     TRUST_DOCUMENTS,
     WECHATPAY,
+    PlatformKeyRecord,
     ShopModel,
     config_key,
     docs_at,
@@ -39,18 +40,17 @@ from fenxiao.bootstrap import Container, container
 from fenxiao.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from fenxiao.observability import count, logger
 from fenxiao.schemas.common import from_validation_error
-from fenxiao.schemas.settings import (
-    DistributionSettings,
-    MembershipSettings,
-    MiniProgramPages,
-    MiniProgramSettings,
-    ProductRates,
-    WechatPaySettings,
-)
+from fenxiao.schemas.rules import DistributionRules, MembershipSettings, ProductRates
 from fenxiao.service.shops import APIV3_PURPOSE, MERCHANT_KEY_PURPOSE, load_shop
 from fenxiao.timefmt import from_key, key, rfc3339
 
+if TYPE_CHECKING:
+    from fenxiao.schemas.settings import DistributionSettings, WechatPaySettings
+
+# schemas.settings (the pages' look, posters, mini-program, WeChat Pay) is imported where a function needs it:
+# the order worker reads the rules alone (schemas.rules).
 M = TypeVar("M", bound=BaseModel)
+D = TypeVar("D", bound=DistributionRules)
 
 
 def _doc_at(ckey: str, at: datetime) -> Any:
@@ -121,22 +121,40 @@ def _require_object(body: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- distribution
 
 
+@overload
 def rules_at(
     shop_id: str, product_ids: list[str], at: datetime
-) -> tuple[DistributionSettings, MembershipSettings, dict[str, ProductRates]]:
-    """Everything a payment at ``at`` is computed with, read together (one BatchGetItem usually)."""
+) -> tuple[DistributionRules, MembershipSettings, dict[str, ProductRates]]: ...
+
+
+@overload
+def rules_at(
+    shop_id: str, product_ids: list[str], at: datetime, distribution: type[D]
+) -> tuple[D, MembershipSettings, dict[str, ProductRates]]: ...
+
+
+def rules_at(
+    shop_id: str,
+    product_ids: list[str],
+    at: datetime,
+    distribution: type[DistributionRules] = DistributionRules,
+) -> tuple[DistributionRules, MembershipSettings, dict[str, ProductRates]]:
+    """Everything a payment at ``at`` is computed with, read together (one BatchGetItem usually): the
+    distribution document as ``distribution`` (its rules; ``DistributionSettings``: the whole document)."""
     dist_key, member_key = config_key(shop_id, DISTRIBUTION), config_key(shop_id, MEMBERSHIP)
     rate_keys = {p: config_key(shop_id, RATES, p) for p in product_ids}
     docs = docs_at([dist_key, member_key, *rate_keys.values()], at)
     rates = {p: ProductRates.model_validate(docs[k]) for p, k in rate_keys.items() if docs[k] is not None}
     return (
-        DistributionSettings.model_validate(docs[dist_key] or {}),
+        distribution.of(docs[dist_key]),
         MembershipSettings.model_validate(docs[member_key] or {}),
         rates,
     )
 
 
 def distribution_at(shop_id: str, at: datetime) -> DistributionSettings:
+    from fenxiao.schemas.settings import DistributionSettings
+
     doc = _doc_at(config_key(shop_id, DISTRIBUTION), at)
     return DistributionSettings.model_validate(doc or {})
 
@@ -153,6 +171,8 @@ def _patched(model: type[M], patch: dict[str, Any]) -> Callable[[Any], Any]:
 def put_distribution(shop_id: str, body: Any, now: datetime) -> DistributionSettings:
     """Store a version; one that switches the eligibility mode to ``none`` makes every member a distributor,
     so it enqueues the shop's ``distributor-recount`` job, which counts them in the summary."""
+    from fenxiao.schemas.settings import DistributionSettings
+
     patch = _require_object(body)
     build = _patched(DistributionSettings, patch)
     before: list[str] = []  # the mode of the version the stored one was built on (the last attempt's)
@@ -217,8 +237,10 @@ def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> We
     Every accepted change is a trust change (SPEC §10): the names of the fields that changed are appended to
     the shop's history, logged as a warning and counted (``TrustSettingsChanged``); a change of an already
     configured mchid, appid or merchant key (its serial or the key itself) starts the 24 h review hold."""
+    from fenxiao.schemas.settings import WechatPaySettings
+
     settings = _validated(WechatPaySettings, _require_object(body))
-    _check_keys(settings)
+    records = _checked_keys(settings)
     for _ in range(STORE_ATTEMPTS):
         apiv3_ct = shop.wx_apiv3_key_ct
         merchant_ct = shop.wx_merchant_key_ct
@@ -241,7 +263,7 @@ def put_wechatpay(c: Container, shop: ShopModel, body: Any, now: datetime) -> We
             mchid=settings.mchid,
             appid=settings.appid,
             merchant_serial=settings.merchant_serial,
-            platform_keys=[(k.serial, k.pem) for k in settings.platform_public_keys],
+            platform_keys=records,
             apiv3_ct=apiv3_ct,
             merchant_ct=merchant_ct,
             merchant_fp=merchant_fp,
@@ -354,6 +376,8 @@ def trust_history_scope(shop_id: str, document: str) -> dict[str, str]:
 
 
 def _in_order(fields: set[str]) -> list[str]:
+    from fenxiao.schemas.settings import WechatPaySettings
+
     known = [*WechatPaySettings.model_fields]
     return sorted(fields, key=lambda f: (known.index(f) if f in known else len(known), f))
 
@@ -363,21 +387,28 @@ def trust_history(shop_id: str, document: str, start: dict[str, Any] | None, lim
     return TrustHistoryPage([(from_key(e.effective_at), _in_order(e.fields)) for e in found], last_key)
 
 
-def _check_keys(settings: WechatPaySettings) -> None:
-    from fenxiao.adapters.wechatpay_crypto import load_platform_key, load_private_key
+def _checked_keys(settings: WechatPaySettings) -> list[PlatformKeyRecord]:
+    """Checks every key and returns the platform keys as they are stored: each with the serial and PEM public
+    key it was read as (a certificate's taken out of it), which the notification path reads instead."""
+    from fenxiao.adapters.wechatpay_crypto import load_platform_key, load_private_key, public_key_pem
 
+    records = []
     for i, platform in enumerate(settings.platform_public_keys):
         try:
-            load_platform_key(platform.serial, platform.pem)
+            loaded = load_platform_key(platform.serial, platform.pem)
         except ValueError as exc:
             field = f"platform_public_keys[{i}].pem"
             raise InvalidInput(f"{field}: {exc}", code="invalid_field", field=field) from None
+        records.append(
+            PlatformKeyRecord(platform.serial, platform.pem, loaded.serial, public_key_pem(loaded))
+        )
     if settings.merchant_private_key_pem is not None:
         try:
             load_private_key(settings.merchant_private_key_pem)
         except ValueError as exc:
             field = "merchant_private_key_pem"
             raise InvalidInput(f"{field}: {exc}", code="invalid_field", field=field) from None
+    return records
 
 
 @dataclass(frozen=True)
@@ -430,6 +461,8 @@ class MiniProgramView:
 
 def _miniprogram_view(doc: Any, appsecret_changed: bool = False) -> MiniProgramView:
     if not doc:
+        from fenxiao.schemas.settings import MiniProgramPages
+
         defaults = MiniProgramPages().model_dump(mode="json")
         return MiniProgramView(False, None, "release", defaults, False)
     return MiniProgramView(
@@ -457,6 +490,8 @@ def put_miniprogram(c: Container, shop_id: str, body: Any, now: datetime) -> Min
     def build(newest: Any) -> Any:
         stored = dict(newest or {})
         stored_ct = stored.pop(_APPSECRET_CT, None)
+        from fenxiao.schemas.settings import MiniProgramSettings
+
         settings = _validated(MiniProgramSettings, _merge(stored, patch))
         doc = settings.model_dump(mode="json", exclude={"appsecret"})
         if settings.appsecret is None:

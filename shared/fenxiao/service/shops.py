@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from fenxiao.adapters.shops import ShopModel, get_shop, put_new_shop, replace_api_secret
 from fenxiao.bootstrap import Container
 from fenxiao.domain.errors import Conflict, NotFound, RuleViolation
 from fenxiao.timefmt import key
+
+if TYPE_CHECKING:
+    from fenxiao.adapters.wechatpay_crypto import PlatformKey
 
 SECRET_PURPOSE = "api_secret"
 APIV3_PURPOSE = "wechatpay_apiv3_key"
@@ -70,6 +74,18 @@ def apiv3_key(c: Container, shop: ShopModel) -> str:
     if not shop.wx_mchid or shop.wx_apiv3_key_ct is None:
         raise RuleViolation("the shop has no WeChat Pay configuration", code="wechatpay_not_configured")
     return c.secrets.decrypt(shop.wx_apiv3_key_ct, shop_id=shop.shop_id, purpose=APIV3_PURPOSE).decode()
+
+
+def platform_keys(shop: ShopModel) -> list[PlatformKey]:
+    """The shop's WeChat Pay platform keys, read through the serial and PEM public key each entry was read as
+    when stored (a certificate was checked then: no X.509 parse on the notification path); an entry stored
+    before those were kept, from its PEM as configured."""
+    from fenxiao.adapters.wechatpay_crypto import load_platform_key
+
+    return [
+        load_platform_key(k.key_serial or "", k.key_pem) if k.key_pem else load_platform_key(k.serial, k.pem)
+        for k in shop.wx_platform_keys or []
+    ]
 
 
 def wechatpay_secrets(c: Container, shop: ShopModel) -> tuple[str, str | None]:
