@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from fenxiao_local.fast_moto import item_level_moto
-from tests.support.stack import MOTO_CREDENTIALS, StackCopy, create_stack, created_stack
+from tests.support.stack import MOTO_CREDENTIALS, OPERATOR_TOKEN, StackCopy, create_stack, created_stack
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +94,7 @@ def test_a_copy_starts_empty_after_another_wrote(credentials: None) -> None:
         assert client("dynamodb").scan(TableName=env[BOARD])["Items"] == []
         assert bodies(env[QUEUE]) == []
         token = client("secretsmanager").get_secret_value(SecretId=env["FENXIAO_OPERATOR_TOKEN_SECRET_ARN"])
-        assert token["SecretString"] != "changed"
+        assert token["SecretString"] == OPERATOR_TOKEN  # as created, not the other copy's change
         # the same key as created, in each copy: what one test encrypted, another could decrypt (no test keeps
         # ciphertext across tests: each starts from empty tables)
         assert client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"secret"
