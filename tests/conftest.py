@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from tests.support.app import Api, app_module
-from tests.support.stack import MOTO_CREDENTIALS, create_stack, moto_dynamodb_serialized
+from tests.support.stack import MOTO_CREDENTIALS, created_stack, moto_dynamodb_serialized
 
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """A fresh moto account with the whole stack created from template.yaml; the env points at it."""
+    """A fresh moto account with the whole stack created from template.yaml; the env points at it. The stack
+    is created once per process and each test gets its own copy of it as created (tests/integration/test_stack_copy.py)."""
     from moto import mock_aws
 
     for name, value in MOTO_CREDENTIALS.items():
@@ -23,12 +24,14 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     from fenxiao import bootstrap, clock
     from fenxiao_local.fast_moto import item_level_moto
 
+    stack = created_stack()  # before this test's mock_aws(): it creates the stack in a mock of its own
+
     # One DynamoDB request at a time, as DynamoDB executes each atomically: settlement reads a batch's refunds
     # from a thread pool, and moto (fast_moto's queries above all) is not thread-safe. moto runs on the
     # local stack's engine, as `fenxiao local up`, the e2e tier and the benchmarks do (its answers are
     # moto's: tests/storm/test_fast_moto.py).
     with mock_aws(), moto_dynamodb_serialized(), item_level_moto():
-        env = create_stack()
+        env = stack.restore()
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         bootstrap.reset()

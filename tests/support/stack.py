@@ -1,5 +1,5 @@
 """The stack in-process: template.yaml created on moto by CloudFormation, the handlers' environment from its
-Outputs, and one DynamoDB request at a time for tests that run threads."""
+Outputs, a fresh copy of it for each test, and one DynamoDB request at a time for tests that run threads."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,69 @@ def create_stack(region: str = "us-east-1") -> dict[str, str]:
         }
     )
     return env
+
+
+@dataclass(frozen=True)
+class StackCopy:
+    """What create_stack() left in moto, kept aside: every region backend moto holds after it (today
+    CloudFormation, DynamoDB, SQS, KMS, Secrets Manager, IAM, S3, SNS, CloudWatch, Logs) and the env."""
+
+    env: dict[str, str]
+    # (moto's BackendDict, account, region, a private copy of that region's backend)
+    backends: tuple[tuple[Any, str, str, Any], ...]
+
+    def restore(self) -> dict[str, str]:
+        """Put a fresh copy of the stack into moto's backends (inside a mock_aws() just started, so empty)
+        and answer its env. Nothing is shared with the kept copy or with an earlier restore."""
+        copies = _copy_backends([backend for _, _, _, backend in self.backends])
+        for (backends, account, region, _), copied in zip(self.backends, copies, strict=True):
+            dict.__setitem__(backends[account], region, copied)  # the backend moto would have created
+        return dict(self.env)
+
+
+def _copy_backends(backends: list[Any]) -> list[Any]:
+    """Deep copies, all in one memo so that references between backends (a CloudFormation stack's resources
+    are the tables and queues themselves) land on the copies; each SQS queue gets a new lock, which cannot
+    be copied."""
+    import threading
+
+    from moto.sqs.models import SQSBackend
+
+    memo: dict[int, Any] = {}
+    for backend in backends:
+        if isinstance(backend, SQSBackend):
+            for queue in backend.queues.values():
+                memo[id(queue._messages_lock)] = threading.Condition()
+    copied: list[Any] = copy.deepcopy(backends, memo)
+    return copied
+
+
+@functools.cache
+def created_stack() -> StackCopy:
+    """template.yaml created once per process, in a mock of its own (on the engine, as in aws_env; call it
+    outside any active mock), kept as copied right after creation: each test restores it in its own
+    mock_aws() instead of paying CloudFormation again. The tests of a process then share the generated
+    names, the KMS key (and its material) and the StackId (the bill salt); no test relies on them differing."""
+    from moto import mock_aws
+    from moto.core.base_backend import BackendDict
+
+    from fenxiao_local.fast_moto import item_level_moto
+
+    with mock_aws(), item_level_moto():
+        env = create_stack()
+        live = [
+            (backends, account, region, backend)
+            for backends in BackendDict._instances
+            for account, region, backend in backends.iter_backends()
+        ]
+        kept = _copy_backends([backend for _, _, _, backend in live])  # moto wipes the live ones on exit
+    return StackCopy(
+        env=env,
+        backends=tuple(
+            (backends, account, region, copied)
+            for (backends, account, region, _), copied in zip(live, kept, strict=True)
+        ),
+    )
 
 
 def take_messages(queue_url: str) -> list[dict[str, Any]]:
