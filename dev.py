@@ -139,9 +139,11 @@ def cmd_test(args: list[str]) -> int:
         log(f"failed: {' '.join(str(c) for c in failed)}")
         return 1
     log(f"installs and static checks took {time.monotonic() - started:.0f} s")
-    # Work stealing: at the end an idle worker takes queued tests from the busy one (the load scheduler sends
-    # large chunks up front and left one core idle for ~20 s at the end of the run)
-    pytest_args = args or ["-n", "2", "--dist", "worksteal", "-m", "not bench", "tests"]
+    # Three workers on CI's two cores: the e2e, poller and stand-in tests wait on sockets, subprocesses and
+    # visibility timeouts (~50 s of a worker's time), which the third fills (pytest 262 s -> 244 s, one clone).
+    # Work stealing: at the end an idle worker takes queued tests from a busy one (the load scheduler's large
+    # chunks left a core idle ~20 s at the end).
+    pytest_args = args or ["-n", "3", "--dist", "worksteal", "-m", "not bench", "tests"]
     code = run([python, "-m", "pytest", *pytest_args])
     if code == 5:
         log("pytest collected no tests: that is a failure")
