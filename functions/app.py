@@ -15,7 +15,6 @@ from routes import centre, members, notify, operator, orders, settings, summary,
 
 from fenxiao.api import http
 from fenxiao.entry import lambda_context, lambda_middleware, sqs_batch
-from fenxiao.service import jobs
 
 app = Chalice(app_name="fenxiao")
 http.bind_app(app)
@@ -55,9 +54,13 @@ def on_payout_event(event: Any) -> dict[str, Any]:
 @app.on_sqs_message(queue="JobsQueue", batch_size=1)
 def on_job_event(event: Any) -> dict[str, Any]:
     context = lambda_context(event)  # the job goes on in this invocation while its time allows
+    from fenxiao.service import jobs  # not on the other functions' cold path
+
     return sqs_batch(event, lambda message: jobs.handle_job_message(message, context))
 
 
 @app.lambda_function(name="scheduler")
 def on_schedule(event: Any, context: Any) -> dict[str, Any]:
+    from fenxiao.service import jobs
+
     return jobs.on_timer(event)

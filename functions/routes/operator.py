@@ -9,7 +9,6 @@ from chalice import Blueprint
 from fenxiao.api import http
 from fenxiao.api.http import Call, operator_route, response
 from fenxiao.bootstrap import container
-from fenxiao.service import jobs
 from fenxiao.timefmt import rfc3339
 
 bp = Blueprint(__name__)
@@ -52,6 +51,7 @@ def admin_rotate_secret(call: Call, shop_id: str) -> Any:
 def admin_run_job(call: Call, job: str) -> Any:
     from fenxiao.api.models import RunJob
     from fenxiao.api.responses import JobRun, answer
+    from fenxiao.service import jobs
 
     body = call.parse(RunJob) if call.raw_body else RunJob()
     return answer(JobRun, jobs.run_now(job, body.now))

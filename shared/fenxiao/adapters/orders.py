@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pynamodb.attributes import (
     DiscriminatorAttribute,
@@ -26,9 +26,11 @@ from pynamodb.models import Model
 from fenxiao.adapters.dynamo import TableMeta, shard_of, written
 from fenxiao.adapters.ledger import account
 from fenxiao.adapters.tables import bind
-from fenxiao.domain.commission import CommissionPlan
 from fenxiao.domain.refunds import OrderLine, Refund
 from fenxiao.timefmt import from_key
+
+if TYPE_CHECKING:  # the rules themselves are the order worker's, not the notification path's
+    from fenxiao.domain.commission import CommissionPlan
 
 DUE_SHARDS = 8  # DueCommissions partitions: spreads settlement's index writes and reads
 BATCH_GET_MAX = 100  # DynamoDB's limit on one BatchGetItem
