@@ -45,6 +45,30 @@ def stored(shop_id: str, order_id: str, member_id: str, tier: str = "level1") ->
     return CommissionModel.get(f"{shop_id}#{order_id}", f"COMM#{tier}#{member_id}", consistent_read=True)
 
 
+def ten_due(monkeypatch: pytest.MonkeyPatch, spread: int | None = None) -> None:
+    """Pages of 4, the clock at T0, and ten commissions (o0..o9) that took effect an hour earlier: 100 fen each
+    for m1, or with ``spread`` 100 + i fen for m{i % spread}."""
+    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
+    clock.set_now(T0)
+    for i in range(10):
+        member, fen = ("m1", 100) if spread is None else (f"m{i % spread}", 100 + i)
+        frozen_commission("shop1", f"o{i}", member, fen, T0 - timedelta(hours=1))
+
+
+def all_released(members: int, commissions: int) -> None:
+    """Commissions of 100 + i fen for m{i % members} (i < commissions) all released: each member holds its share
+    as available, each commission released once."""
+    for k in range(members):
+        assert balance("shop1", f"m{k}") == {
+            "frozen_fen": 0,
+            "available_fen": sum(100 + i for i in range(k, commissions, members)),
+            "withdrawing_fen": 0,
+            "withdrawn_fen": 0,
+        }
+        releases = [e for e in entries("shop1", f"m{k}", "COMM#") if e.entry_key.endswith("#RELEASE")]
+        assert len(releases) == commissions // members
+
+
 def test_releases_exactly_at_the_effective_time_and_only_once(shop: ShopCaller) -> None:
     clock.set_now(T0)
     frozen_commission("shop1", "o1", "m1", 1200, T0 + timedelta(hours=1))
@@ -228,10 +252,7 @@ def test_bounded_pages_continue_through_the_jobs_queue(
 ) -> None:
     from fenxiao.service import jobs
 
-    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
-    clock.set_now(T0)
-    for i in range(10):
-        frozen_commission("shop1", f"o{i}", "m1", 100, T0 - timedelta(hours=1))
+    ten_due(monkeypatch)
     first = jobs.on_timer({"job": "settlement"})
     assert first == {"job": "settlement", "processed": 4, "more": True}
     assert wx.drain(aws_env, "FENXIAO_JOBS_QUEUE_URL", "on_job_event") == 2  # two continuation pages
@@ -425,14 +446,7 @@ def test_one_transaction_releases_a_batch_and_each_member_balance_moves_by_the_s
         assert settle(T0)["released"] == 30
     # 30 commissions and 30 ledger entries, 3 balance updates: one transaction of 63 items
     assert measure.calls["dynamodb.TransactWriteItems"] == 1
-    for k in range(3):
-        assert balance("shop1", f"m{k}") == {
-            "frozen_fen": 0,
-            "available_fen": sum(100 + i for i in range(k, 30, 3)),
-            "withdrawing_fen": 0,
-            "withdrawn_fen": 0,
-        }
-        assert len([e for e in entries("shop1", f"m{k}", "COMM#") if e.entry_key.endswith("#RELEASE")]) == 10
+    all_released(members=3, commissions=30)
     assert_audit_clean()
 
 
@@ -441,10 +455,7 @@ def test_a_duplicate_job_message_racing_the_first_releases_nothing_twice(
 ) -> None:
     from fenxiao.service import jobs
 
-    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
-    clock.set_now(T0)
-    for i in range(10):
-        frozen_commission("shop1", f"o{i}", f"m{i % 2}", 100 + i, T0 - timedelta(hours=1))
+    ten_due(monkeypatch, spread=2)
     message = {"job": "settlement", "now": rfc3339(T0), "cursor": None}
     fetch = settlement._fetch
     duplicates: list[int] = []
@@ -464,14 +475,7 @@ def test_a_duplicate_job_message_racing_the_first_releases_nothing_twice(
     # tried again one by one (every commission in it had changed)
     assert measure.calls["dynamodb.TransactWriteItems"] == 3 + 1
     assert wx.drain(aws_env, "FENXIAO_JOBS_QUEUE_URL", "on_job_event") == 0  # both finished in-process
-    for k in range(2):
-        assert balance("shop1", f"m{k}") == {
-            "frozen_fen": 0,
-            "available_fen": sum(100 + i for i in range(k, 10, 2)),
-            "withdrawing_fen": 0,
-            "withdrawn_fen": 0,
-        }
-        assert len([e for e in entries("shop1", f"m{k}", "COMM#") if e.entry_key.endswith("#RELEASE")]) == 5
+    all_released(members=2, commissions=10)
     assert_audit_clean()
 
 
@@ -480,10 +484,7 @@ def test_a_job_message_goes_on_in_process_and_enqueues_only_when_time_runs_short
 ) -> None:
     from fenxiao.service import jobs
 
-    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
-    clock.set_now(T0)
-    for i in range(10):
-        frozen_commission("shop1", f"o{i}", "m1", 100, T0 - timedelta(hours=1))
+    ten_due(monkeypatch)
     for i in range(10):
         frozen_commission("shop1", f"p{i}", "m2", 100, T0 - timedelta(hours=1))
     message = {"job": "settlement", "now": rfc3339(T0), "cursor": None}
@@ -536,10 +537,7 @@ def test_a_timer_leaves_settlement_to_the_chain_that_holds_its_lease(
 ) -> None:
     from fenxiao.service import jobs
 
-    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
-    clock.set_now(T0)
-    for i in range(10):
-        frozen_commission("shop1", f"o{i}", "m1", 100, T0 - timedelta(hours=1))
+    ten_due(monkeypatch)
     assert jobs.on_timer({"job": "settlement"}) == {"job": "settlement", "processed": 4, "more": True}
     chain = _lease_holder()
     assert chain is not None
@@ -565,11 +563,8 @@ def test_an_operator_run_takes_settlement_over_and_the_replaced_chain_stops(
 ) -> None:
     from fenxiao.service import jobs
 
-    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
+    ten_due(monkeypatch, spread=2)
     monkeypatch.setattr(jobs, "OPERATOR_TIME_BUDGET_SECONDS", 0.0)  # one page, then its continuation
-    clock.set_now(T0)
-    for i in range(10):
-        frozen_commission("shop1", f"o{i}", f"m{i % 2}", 100 + i, T0 - timedelta(hours=1))
     jobs.on_timer({"job": "settlement"})
     timer_chain = _lease_holder()
     answer = api.operator("POST", "/admin/jobs/settlement", {"now": rfc3339(T0)})
@@ -594,14 +589,7 @@ def test_an_operator_run_takes_settlement_over_and_the_replaced_chain_stops(
         jobs.handle_job_message(message, _Lambda(600_000))
     assert timer_chain not in pages and operator_chain in pages  # the replaced chain ran no page
     assert _job_messages(aws_env) == []
-    for k in range(2):
-        assert balance("shop1", f"m{k}") == {
-            "frozen_fen": 0,
-            "available_fen": sum(100 + i for i in range(k, 10, 2)),
-            "withdrawing_fen": 0,
-            "withdrawn_fen": 0,
-        }
-        assert len([e for e in entries("shop1", f"m{k}", "COMM#") if e.entry_key.endswith("#RELEASE")]) == 5
+    all_released(members=2, commissions=10)
     assert _lease_holder() is None
     assert_audit_clean()
 
@@ -611,10 +599,7 @@ def test_a_chain_that_stops_renewing_holds_settlement_for_the_lease_time_only(
 ) -> None:
     from fenxiao.service import jobs
 
-    monkeypatch.setattr(settlement, "PAGE_SIZE", 4)
-    clock.set_now(T0)
-    for i in range(10):
-        frozen_commission("shop1", f"o{i}", "m1", 100, T0 - timedelta(hours=1))
+    ten_due(monkeypatch)
     monkeypatch.setattr(jobs, "LEASE_SECONDS", -1.0)  # the first chain's lease has run out at once
     jobs.on_timer({"job": "settlement"})
     crashed = _lease_holder()
