@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -17,6 +18,7 @@ from fenxiao_local.fast_moto import item_level_moto, plain_moto
 pytestmark = pytest.mark.storm
 
 TABLE = "Items"
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -136,13 +138,20 @@ def _exercise(client: Any = None) -> dict[str, Any]:
     return out
 
 
-def test_item_level_moto_answers_as_moto_does() -> None:
+def _on_moto_then_on_the_engine(run: Callable[[], T]) -> tuple[T, T]:
+    """``run()`` in a fresh moto account on unpatched moto, then in another on the engine: (moto's, the
+    engine's) answers, for the equivalence tests to compare."""
     from moto import mock_aws
 
-    with mock_aws():
-        plain = _exercise()
+    with mock_aws(), plain_moto():
+        plain = run()
     with mock_aws(), item_level_moto():
-        fast = _exercise()
+        fast = run()
+    return plain, fast
+
+
+def test_item_level_moto_answers_as_moto_does() -> None:
+    plain, fast = _on_moto_then_on_the_engine(_exercise)
     assert fast == plain
     # and the answers are what they should be, so the comparison compares something
     assert plain["cancelled"]["error"] == "TransactionCanceledException"
@@ -389,12 +398,7 @@ def test_the_engine_answers_random_workloads_as_moto_does(workload: list[tuple[A
     """Puts, updates, deletes and transactions (cancelled ones and rejected ones included) in any order,
     then base, index (sparse, KEYS_ONLY, INCLUDE, hash-only, local) queries with Limit, paging,
     ScanIndexForward and filters: every answer and the tables at the end are unpatched moto's."""
-    from moto import mock_aws
-
-    with mock_aws(), plain_moto():
-        plain = _run_workload(workload)
-    with mock_aws(), item_level_moto():
-        fast = _run_workload(workload)
+    plain, fast = _on_moto_then_on_the_engine(lambda: _run_workload(workload))
     assert fast == plain
 
 
@@ -674,12 +678,7 @@ def _updates_of_every_shape() -> list[Any]:
 
 
 def test_update_shape_checks_skipped_once_passed_refuse_and_answer_as_moto_does() -> None:
-    from moto import mock_aws
-
-    with mock_aws():
-        plain = _updates_of_every_shape()
-    with mock_aws(), item_level_moto():
-        fast = _updates_of_every_shape()
+    plain, fast = _on_moto_then_on_the_engine(_updates_of_every_shape)
     assert fast == plain
     errors = [a.get("error") for a in plain[:-1] if isinstance(a, dict)]
     # the comparison compares something: refusals of every kind, on the first try and the second alike
