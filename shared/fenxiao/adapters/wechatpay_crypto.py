@@ -148,10 +148,10 @@ def load_platform_key(serial: str, pem: str) -> PlatformKey:
 def public_key_pem(key: PlatformKey) -> str:
     """The key alone as a PEM public key (SubjectPublicKeyInfo): with its serial, ``load_platform_key`` reads
     back the same key without parsing the certificate it came from."""
-    der = key.public_key.public_bytes(
+    pem = key.public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return der.decode("ascii")
+    return pem.decode("ascii")
 
 
 def load_private_key(pem: str) -> RSAPrivateKey:
